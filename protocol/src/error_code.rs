@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the Kafka error table is being written.

@@ -1,0 +1,119 @@
+//! Tagged-field sections of flexible versions (KIP-482).
+//!
+//! A flexible struct ends with a count of tagged fields, then for each a tag, a size and the value.
+//! Tags this crate knows are decoded into named struct fields by the message code; the rest are kept
+//! here as raw bytes and written back unchanged, so a decode/encode round trip loses nothing.
+
+use bytes::{Bytes, BytesMut};
+
+use super::{Decoder, Encoder};
+use crate::error::{ProtocolError, Result};
+
+/// Tagged fields not known to this crate, in ascending tag order, with their raw values.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
+pub struct TaggedFields(pub Vec<(u32, Bytes)>);
+
+impl TaggedFields {
+    /// True when there are no unknown tagged fields.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Writes a tagged-field section holding only these unknown fields.
+    pub fn encode(&self, buf: &mut BytesMut) -> Result<()> {
+        self.encode_with(buf, Vec::new())
+    }
+
+    /// Writes a tagged-field section holding `known` fields (already encoded, each as `(tag, value)`)
+    /// merged with these unknown ones in ascending tag order.
+    pub fn encode_with(&self, buf: &mut BytesMut, mut known: Vec<(u32, Bytes)>) -> Result<()> {
+        if known.is_empty() {
+            write_section(buf, &self.0)
+        } else {
+            known.extend(self.0.iter().cloned());
+            known.sort_by_key(|(tag, _)| *tag);
+            write_section(buf, &known)
+        }
+    }
+}
+
+fn write_section(buf: &mut BytesMut, fields: &[(u32, Bytes)]) -> Result<()> {
+    let count = u32::try_from(fields.len()).map_err(|_| ProtocolError::TooLong {
+        what: "tagged fields",
+        length: fields.len(),
+    })?;
+    buf.put_uvarint(count);
+    for (tag, value) in fields {
+        let size = u32::try_from(value.len()).map_err(|_| ProtocolError::TooLong {
+            what: "tagged field",
+            length: value.len(),
+        })?;
+        buf.put_uvarint(*tag);
+        buf.put_uvarint(size);
+        buf.extend_from_slice(value);
+    }
+    Ok(())
+}
+
+/// Encodes one known tagged field's value into its own buffer, ready for
+/// [`TaggedFields::encode_with`].
+pub fn tagged_value(
+    tag: u32,
+    write: impl FnOnce(&mut BytesMut) -> Result<()>,
+) -> Result<(u32, Bytes)> {
+    let mut b = BytesMut::new();
+    write(&mut b)?;
+    Ok((tag, b.freeze()))
+}
+
+impl Decoder {
+    /// Reads a tagged-field section.
+    ///
+    /// `known` is offered each field's tag with a decoder over exactly its value; it returns
+    /// `Ok(true)` when it decoded the field into the message, `Ok(false)` to keep the field raw.
+    pub fn tagged_fields(
+        &mut self,
+        mut known: impl FnMut(u32, &mut Decoder) -> Result<bool>,
+    ) -> Result<TaggedFields> {
+        let count = self.uvarint("tagged field count")? as usize;
+        // Each field takes at least two bytes (tag and size).
+        if count > self.remaining() / 2 {
+            return Err(ProtocolError::InvalidLength {
+                what: "tagged field count",
+                length: count as i64,
+            });
+        }
+        let mut unknown = Vec::new();
+        for _ in 0..count {
+            let tag = self.uvarint("tagged field tag")?;
+            let size = self.uvarint("tagged field size")? as usize;
+            let value = self.raw(size, "tagged field value")?;
+            let mut sub = Decoder::new(value.clone());
+            if !known(tag, &mut sub)? {
+                unknown.push((tag, value));
+            }
+        }
+        Ok(TaggedFields(unknown))
+    }
+
+    /// Reads a tagged-field section in which no tag is known.
+    pub fn unknown_tagged_fields(&mut self) -> Result<TaggedFields> {
+        self.tagged_fields(|_, _| Ok(false))
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for TaggedFields {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        // Unknown tags are drawn from a range no message uses, so they stay unknown on decode.
+        let n = u.int_in_range(0..=2)?;
+        let mut fields = Vec::with_capacity(n);
+        let mut tag = 10_000u32;
+        for _ in 0..n {
+            tag += u.int_in_range(1..=1000)?;
+            let value: Vec<u8> = u.arbitrary()?;
+            fields.push((tag, Bytes::from(value)));
+        }
+        Ok(TaggedFields(fields))
+    }
+}
