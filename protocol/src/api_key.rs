@@ -69,9 +69,9 @@ macro_rules! api_keys {
 
 api_keys! {
     /// Produce (0).
-    Produce = 0, versions 3..=11, flexible Some(9);
+    Produce = 0, versions 3..=12, flexible Some(9);
     /// Fetch (1).
-    Fetch = 1, versions 4..=16, flexible Some(12);
+    Fetch = 1, versions 4..=17, flexible Some(12);
     /// ListOffsets (2).
     ListOffsets = 2, versions 1..=9, flexible Some(6);
     /// Metadata (3).
@@ -91,7 +91,7 @@ api_keys! {
     /// SyncGroup (14).
     SyncGroup = 14, versions 0..=5, flexible Some(4);
     /// DescribeGroups (15).
-    DescribeGroups = 15, versions 0..=5, flexible Some(5);
+    DescribeGroups = 15, versions 0..=6, flexible Some(5);
     /// ListGroups (16).
     ListGroups = 16, versions 0..=5, flexible Some(3);
     /// SaslHandshake (17).
