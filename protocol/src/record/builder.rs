@@ -1,0 +1,272 @@
+//! Building record batches.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{
+    Header, TimestampType, ATTR_CONTROL, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL,
+    BATCH_HEADER_SIZE, CRC_START, LOG_OVERHEAD, MAGIC,
+};
+use crate::compression::Compression;
+use crate::error::{ProtocolError, Result};
+use crate::primitives::varint;
+
+/// Builds one record batch (message format v2).
+///
+/// Records are encoded as they are pushed, straight into the buffer the batch will be sent from, after
+/// room left for the header; [`build`](Self::build) fills the header in (and compresses the records
+/// section first when a codec is set). An uncompressed batch is therefore never copied.
+///
+/// ```
+/// use kbus_protocol::record::{BatchDecoder, RecordBatchBuilder};
+/// use kbus_protocol::compression::Compression;
+///
+/// let mut b = RecordBatchBuilder::new(Compression::Gzip);
+/// b.push(1_700_000_000_000, Some(b"key"), Some(b"value"), &[]).unwrap();
+/// let batch = b.build().unwrap();
+/// let decoded = BatchDecoder::new(batch).next().unwrap().unwrap();
+/// let record = decoded.records().next().unwrap().unwrap();
+/// assert_eq!(record.value.as_deref(), Some(&b"value"[..]));
+/// ```
+#[derive(Debug)]
+pub struct RecordBatchBuilder {
+    buf: BytesMut,
+    compression: Compression,
+    base_offset: i64,
+    partition_leader_epoch: i32,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    attributes: i16,
+    base_timestamp: Option<i64>,
+    max_timestamp: i64,
+    count: i32,
+    last_offset_delta: i32,
+}
+
+impl RecordBatchBuilder {
+    /// A builder for a batch compressed with `compression` (Compression::None for none).
+    pub fn new(compression: Compression) -> Self {
+        Self::with_capacity(compression, 16 * 1024)
+    }
+
+    /// Like [`new`](Self::new), reserving `capacity` bytes for the records.
+    pub fn with_capacity(compression: Compression, capacity: usize) -> Self {
+        let mut buf = BytesMut::with_capacity(BATCH_HEADER_SIZE + capacity);
+        buf.put_bytes(0, BATCH_HEADER_SIZE);
+        RecordBatchBuilder {
+            buf,
+            compression,
+            base_offset: 0,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            attributes: 0,
+            base_timestamp: None,
+            max_timestamp: -1,
+            count: 0,
+            last_offset_delta: -1,
+        }
+    }
+
+    /// Sets the base offset (producers leave it 0; the broker assigns offsets).
+    pub fn base_offset(mut self, offset: i64) -> Self {
+        self.base_offset = offset;
+        self
+    }
+
+    /// Sets the partition leader epoch (brokers set it; producers leave -1).
+    pub fn partition_leader_epoch(mut self, epoch: i32) -> Self {
+        self.partition_leader_epoch = epoch;
+        self
+    }
+
+    /// Sets the idempotent producer identity and the sequence number of the first record.
+    pub fn producer(mut self, producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Self {
+        self.producer_id = producer_id;
+        self.producer_epoch = producer_epoch;
+        self.base_sequence = base_sequence;
+        self
+    }
+
+    /// Marks the batch as part of a transaction.
+    pub fn transactional(mut self, on: bool) -> Self {
+        self.set_flag(ATTR_TRANSACTIONAL, on);
+        self
+    }
+
+    /// Marks the batch as holding control records.
+    pub fn control(mut self, on: bool) -> Self {
+        self.set_flag(ATTR_CONTROL, on);
+        self
+    }
+
+    /// Sets how the timestamps are to be read.
+    pub fn timestamp_type(mut self, t: TimestampType) -> Self {
+        self.set_flag(ATTR_LOG_APPEND_TIME, t == TimestampType::LogAppendTime);
+        self
+    }
+
+    fn set_flag(&mut self, flag: i16, on: bool) {
+        if on {
+            self.attributes |= flag;
+        } else {
+            self.attributes &= !flag;
+        }
+    }
+
+    /// Records pushed so far.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// True before the first record.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes the batch takes so far, before compression (header included).
+    pub fn size_in_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The number of bytes a record with these parts adds to the batch (before compression).
+    pub fn estimate_record_size(
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> usize {
+        let body = record_body_len(i64::MAX, i32::MAX, key, value, headers);
+        varint::len_i32(body as i32) + body
+    }
+
+    /// Appends a record with the next offset.
+    pub fn push(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> Result<()> {
+        let delta = self.last_offset_delta.wrapping_add(1);
+        self.push_with_offset_delta(delta, timestamp, key, value, headers)
+    }
+
+    /// Appends a record at `offset_delta` from the base offset (deltas must increase; compacted
+    /// batches written by brokers have gaps).
+    pub fn push_with_offset_delta(
+        &mut self,
+        offset_delta: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> Result<()> {
+        if offset_delta <= self.last_offset_delta {
+            return Err(ProtocolError::InvalidValue {
+                what: "Record.offset_delta",
+                value: i64::from(offset_delta),
+            });
+        }
+        let base = *self.base_timestamp.get_or_insert(timestamp);
+        let ts_delta = timestamp.wrapping_sub(base);
+        let body = record_body_len(ts_delta, offset_delta, key, value, headers);
+        let body_i32 = i32::try_from(body).map_err(|_| ProtocolError::TooLong {
+            what: "Record",
+            length: body,
+        })?;
+        let buf = &mut self.buf;
+        buf.reserve(varint::len_i32(body_i32) + body);
+        varint::put_i32(buf, body_i32);
+        buf.put_i8(0);
+        varint::put_i64(buf, ts_delta);
+        varint::put_i32(buf, offset_delta);
+        put_varint_bytes(buf, key);
+        put_varint_bytes(buf, value);
+        varint::put_i32(buf, headers.len() as i32);
+        for h in headers {
+            put_varint_bytes(buf, Some(&h.key[..]));
+            put_varint_bytes(buf, h.value.as_deref());
+        }
+        self.count += 1;
+        self.last_offset_delta = offset_delta;
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        Ok(())
+    }
+
+    /// Finishes the batch: compresses the records if asked, writes the header and the CRC.
+    pub fn build(self) -> Result<Bytes> {
+        let RecordBatchBuilder {
+            mut buf,
+            compression,
+            ..
+        } = self;
+        if compression != Compression::None {
+            let mut out = BytesMut::with_capacity(BATCH_HEADER_SIZE + buf.len() / 2);
+            out.put_bytes(0, BATCH_HEADER_SIZE);
+            compression.compress(&buf[BATCH_HEADER_SIZE..], &mut out)?;
+            buf = out;
+        }
+        let batch_length = buf.len() - LOG_OVERHEAD;
+        let batch_length = i32::try_from(batch_length).map_err(|_| ProtocolError::TooLong {
+            what: "RecordBatch",
+            length: batch_length,
+        })?;
+        let base_timestamp = self.base_timestamp.unwrap_or(-1);
+        let mut h = &mut buf[..BATCH_HEADER_SIZE];
+        h.put_i64(self.base_offset);
+        h.put_i32(batch_length);
+        h.put_i32(self.partition_leader_epoch);
+        h.put_i8(MAGIC);
+        h.put_u32(0); // CRC, filled below
+        h.put_i16(self.attributes | i16::from(compression.id()));
+        h.put_i32(self.last_offset_delta.max(0));
+        h.put_i64(base_timestamp);
+        h.put_i64(self.max_timestamp.max(base_timestamp));
+        h.put_i64(self.producer_id);
+        h.put_i16(self.producer_epoch);
+        h.put_i32(self.base_sequence);
+        h.put_i32(self.count);
+        let crc = crc32c::crc32c(&buf[CRC_START..]);
+        buf[CRC_START - 4..CRC_START].copy_from_slice(&crc.to_be_bytes());
+        Ok(buf.freeze())
+    }
+}
+
+#[inline]
+fn varint_bytes_len(b: Option<&[u8]>) -> usize {
+    match b {
+        None => 1,
+        Some(b) => varint::len_i32(b.len() as i32) + b.len(),
+    }
+}
+
+#[inline]
+fn put_varint_bytes(buf: &mut BytesMut, b: Option<&[u8]>) {
+    match b {
+        None => varint::put_i32(buf, -1),
+        Some(b) => {
+            varint::put_i32(buf, b.len() as i32);
+            buf.put_slice(b);
+        }
+    }
+}
+
+fn record_body_len(
+    ts_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[Header],
+) -> usize {
+    let mut n = 1
+        + varint::len_i64(ts_delta)
+        + varint::len_i32(offset_delta)
+        + varint_bytes_len(key)
+        + varint_bytes_len(value)
+        + varint::len_i32(headers.len() as i32);
+    for h in headers {
+        n += varint_bytes_len(Some(&h.key[..])) + varint_bytes_len(h.value.as_deref());
+    }
+    n
+}
