@@ -75,7 +75,7 @@ api_keys! {
     /// ListOffsets (2).
     ListOffsets = 2, versions 1..=9, flexible Some(6);
     /// Metadata (3).
-    Metadata = 3, versions 0..=12, flexible Some(9);
+    Metadata = 3, versions 0..=13, flexible Some(9);
     /// OffsetCommit (8).
     OffsetCommit = 8, versions 2..=9, flexible Some(8);
     /// OffsetFetch (9).
@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(negotiate(ApiKey::Produce, VersionRange::new(0, 2)), None);
         assert_eq!(
             negotiate(ApiKey::Metadata, VersionRange::new(0, 99)),
-            Some(12)
+            Some(13)
         );
         assert_eq!(
             negotiate(ApiKey::Fetch, VersionRange::new(13, 13)),

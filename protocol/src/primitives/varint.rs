@@ -48,25 +48,23 @@ pub fn read_u64(buf: &[u8], what: &'static str) -> Result<(u64, usize)> {
 /// Reads a zigzag-encoded 32-bit varint.
 #[inline]
 pub fn read_i32(buf: &[u8], what: &'static str) -> Result<(i32, usize)> {
-    // A single byte is by far the most common case for lengths and deltas in record batches.
-    if let Some(&b) = buf.first() {
-        if b & 0x80 == 0 {
-            return Ok((((b >> 1) as i32) ^ -((b & 1) as i32), 1));
-        }
-    }
-    let (raw, used) = read_u32(buf, what)?;
+    // One- and two-byte values are by far the most common lengths and deltas in record batches.
+    let (raw, used) = match buf {
+        [b0, ..] if b0 & 0x80 == 0 => (u32::from(*b0), 1),
+        [b0, b1, ..] if b1 & 0x80 == 0 => (u32::from(b0 & 0x7f) | (u32::from(*b1) << 7), 2),
+        _ => read_u32(buf, what)?,
+    };
     Ok((((raw >> 1) as i32) ^ -((raw & 1) as i32), used))
 }
 
 /// Reads a zigzag-encoded 64-bit varlong.
 #[inline]
 pub fn read_i64(buf: &[u8], what: &'static str) -> Result<(i64, usize)> {
-    if let Some(&b) = buf.first() {
-        if b & 0x80 == 0 {
-            return Ok((((b >> 1) as i64) ^ -((b & 1) as i64), 1));
-        }
-    }
-    let (raw, used) = read_u64(buf, what)?;
+    let (raw, used) = match buf {
+        [b0, ..] if b0 & 0x80 == 0 => (u64::from(*b0), 1),
+        [b0, b1, ..] if b1 & 0x80 == 0 => (u64::from(b0 & 0x7f) | (u64::from(*b1) << 7), 2),
+        _ => read_u64(buf, what)?,
+    };
     Ok((((raw >> 1) as i64) ^ -((raw & 1) as i64), used))
 }
 
