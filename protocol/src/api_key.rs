@@ -73,7 +73,7 @@ api_keys! {
     /// Fetch (1).
     Fetch = 1, versions 4..=17, flexible Some(12);
     /// ListOffsets (2).
-    ListOffsets = 2, versions 1..=9, flexible Some(6);
+    ListOffsets = 2, versions 1..=10, flexible Some(6);
     /// Metadata (3).
     Metadata = 3, versions 0..=13, flexible Some(9);
     /// OffsetCommit (8).
