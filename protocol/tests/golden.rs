@@ -59,7 +59,7 @@ fn frames() -> Vec<Frame> {
             let path = file.unwrap().path();
             let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
             // NNNN-<api>-v<version>-<request|response>
-            let mut parts = name.splitn(2, '-').nth(1).unwrap().rsplitn(3, '-');
+            let mut parts = name.split_once('-').unwrap().1.rsplitn(3, '-');
             let direction = parts.next().unwrap();
             let version: i16 = parts
                 .next()
