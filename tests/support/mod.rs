@@ -1,0 +1,4 @@
+//! Test support: real peers started on free loopback ports and torn down on drop.
+#![allow(dead_code)]
+
+pub mod tansu;
