@@ -56,7 +56,9 @@ fn peer_records(input: &[(Bytes, Bytes)]) -> Vec<peer::Record> {
             producer_epoch: -1,
             timestamp_type: peer::TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // kafka-protocol starts a new batch whenever offset - sequence changes, so the sequence
+            // must advance with the offset for all 1,000 records to land in one batch as ours do.
+            sequence: i as i32,
             timestamp: BASE_TS + i as i64,
             key: Some(k.clone()),
             value: Some(v.clone()),
@@ -101,6 +103,13 @@ fn record_batches(c: &mut Criterion) {
         // Both sides must accept each other's bytes, or the comparison means nothing.
         let our_batch = kbus_encode(&input, ours);
         let their_batch = peer_encode(&peer_input, theirs);
+        if ours == Compression::None {
+            assert_eq!(
+                our_batch.len(),
+                their_batch.len(),
+                "both sides must write one identical-size batch"
+            );
+        }
         assert_eq!(peer_decode(&our_batch).len(), RECORDS);
         assert_eq!(kbus_decode(&their_batch).len(), RECORDS);
 
@@ -128,7 +137,182 @@ fn record_batches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, record_batches);
+/// Partitions in the Produce request and Fetch response benchmarks (the 1,000 records are spread
+/// over them, one batch each).
+const PARTITIONS: usize = 4;
+const PRODUCE_VERSION: i16 = 9;
+const FETCH_VERSION: i16 = 12;
+
+fn kbus_produce(input: &[(Bytes, Bytes)]) -> BytesMut {
+    use kbus_protocol::messages::produce::{ProducePartition, ProduceRequest, ProduceTopic};
+    use kbus_protocol::{encode_request, ApiKey, RequestHeader};
+    let per = input.len() / PARTITIONS;
+    let partitions = input
+        .chunks(per)
+        .enumerate()
+        .map(|(p, chunk)| {
+            let mut b =
+                RecordBatchBuilder::with_capacity(Compression::None, per * (VALUE_SIZE + 24));
+            for (i, (k, v)) in chunk.iter().enumerate() {
+                b.push(BASE_TS + i as i64, Some(k), Some(v), &[]).unwrap();
+            }
+            ProducePartition {
+                index: p as i32,
+                records: Some(b.build().unwrap()),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let req = ProduceRequest {
+        acks: -1,
+        timeout_ms: 30_000,
+        topics: vec![ProduceTopic {
+            name: "bench".into(),
+            partitions,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let header = RequestHeader::new(ApiKey::Produce, PRODUCE_VERSION, 7, Some("bench"));
+    let mut buf = BytesMut::with_capacity(input.len() * (VALUE_SIZE + 32));
+    encode_request(&header, &req, &mut buf).unwrap();
+    buf
+}
+
+fn peer_produce(records: &[peer::Record]) -> BytesMut {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestHeader, TopicName};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let per = records.len() / PARTITIONS;
+    let partition_data = records
+        .chunks(per)
+        .enumerate()
+        .map(|(p, chunk)| {
+            let mut b = BytesMut::with_capacity(per * (VALUE_SIZE + 24));
+            let opts = peer::RecordEncodeOptions {
+                version: 2,
+                compression: peer::Compression::None,
+            };
+            peer::RecordBatchEncoder::encode(&mut b, chunk, &opts).unwrap();
+            PartitionProduceData::default()
+                .with_index(p as i32)
+                .with_records(Some(b.freeze()))
+        })
+        .collect();
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("bench")))
+            .with_partition_data(partition_data)]);
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::Produce as i16)
+        .with_request_api_version(PRODUCE_VERSION)
+        .with_correlation_id(7)
+        .with_client_id(Some(StrBytes::from_static_str("bench")));
+    let mut buf = BytesMut::with_capacity(records.len() * (VALUE_SIZE + 32));
+    buf.extend_from_slice(&[0; 4]);
+    header.encode(&mut buf, 2).unwrap();
+    req.encode(&mut buf, PRODUCE_VERSION).unwrap();
+    let size = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    buf
+}
+
+/// A Fetch response body (after its header) holding the 1,000 records in PARTITIONS batches.
+fn fetch_response_body(input: &[(Bytes, Bytes)]) -> Bytes {
+    use kbus_protocol::messages::fetch::{FetchResponse, FetchableTopicResponse, PartitionData};
+    use kbus_protocol::Message;
+    let per = input.len() / PARTITIONS;
+    let partitions = input
+        .chunks(per)
+        .enumerate()
+        .map(|(p, chunk)| {
+            let mut b = RecordBatchBuilder::new(Compression::None).base_offset((p * per) as i64);
+            for (i, (k, v)) in chunk.iter().enumerate() {
+                b.push(BASE_TS + i as i64, Some(k), Some(v), &[]).unwrap();
+            }
+            PartitionData {
+                partition_index: p as i32,
+                high_watermark: 10_000,
+                last_stable_offset: 10_000,
+                log_start_offset: 0,
+                aborted_transactions: None,
+                records: Some(b.build().unwrap()),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let resp = FetchResponse {
+        responses: vec![FetchableTopicResponse {
+            topic: "bench".into(),
+            partitions,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    resp.to_bytes(FETCH_VERSION).unwrap()
+}
+
+fn kbus_fetch_decode(body: &Bytes) -> usize {
+    use kbus_protocol::messages::FetchResponse;
+    use kbus_protocol::{Decoder, Message};
+    let resp = FetchResponse::decode(&mut Decoder::new(body.clone()), FETCH_VERSION).unwrap();
+    let mut n = 0;
+    for t in &resp.responses {
+        for p in &t.partitions {
+            n += kbus_decode(p.records.as_ref().unwrap()).len();
+        }
+    }
+    n
+}
+
+fn peer_fetch_decode(body: &Bytes) -> usize {
+    use kafka_protocol::messages::FetchResponse;
+    use kafka_protocol::protocol::Decodable;
+    let resp = FetchResponse::decode(&mut body.clone(), FETCH_VERSION).unwrap();
+    let mut n = 0;
+    for t in &resp.responses {
+        for p in &t.partitions {
+            n += peer_decode(p.records.as_ref().unwrap()).len();
+        }
+    }
+    n
+}
+
+fn messages(c: &mut Criterion) {
+    let input = input();
+    let peer_input = peer_records(&input);
+    // Identical wire bytes from both encoders (same records, same batch layout) make the comparison fair.
+    let (ours, theirs) = (kbus_produce(&input), peer_produce(&peer_input));
+    assert!(
+        ours.len().abs_diff(theirs.len()) < 64,
+        "{} vs {}",
+        ours.len(),
+        theirs.len()
+    );
+    let body = fetch_response_body(&input);
+    assert_eq!(kbus_fetch_decode(&body), RECORDS);
+    assert_eq!(peer_fetch_decode(&body), RECORDS);
+
+    let mut g = c.benchmark_group("produce_request_encode");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    g.bench_function("kbus", |b| b.iter(|| kbus_produce(black_box(&input))));
+    g.bench_function("kafka-protocol", |b| {
+        b.iter(|| peer_produce(black_box(&peer_input)))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("fetch_response_decode");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    g.bench_function("kbus", |b| b.iter(|| kbus_fetch_decode(black_box(&body))));
+    g.bench_function("kafka-protocol", |b| {
+        b.iter(|| peer_fetch_decode(black_box(&body)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, record_batches, messages);
 
 /// Reads criterion's mean estimate (nanoseconds per iteration) for one benchmark.
 fn mean_ns(group: &str, function: &str) -> Option<f64> {
@@ -151,6 +335,8 @@ fn print_ratios() {
         "record_batch_decode_none",
         "record_batch_encode_gzip",
         "record_batch_decode_gzip",
+        "produce_request_encode",
+        "fetch_response_decode",
     ];
     println!(
         "\nthroughput ratio kbus / kafka-protocol (same input, same run; > 1 means kbus is faster)"

@@ -103,14 +103,20 @@ pub fn put_i64(buf: &mut impl BufMut, value: i64) {
 /// The number of bytes [`put_u32`] writes for `value`.
 #[inline]
 pub fn len_u32(value: u32) -> usize {
-    match value {
-        0..=0x7f => 1,
-        0x80..=0x3fff => 2,
-        0x4000..=0x1f_ffff => 3,
-        0x20_0000..=0x0fff_ffff => 4,
-        _ => 5,
-    }
+    VARINT_LEN[(value | 1).leading_zeros() as usize + 32] as usize
 }
+
+/// Bytes of a varint, indexed by the leading zeros of its (64-bit) value.
+const VARINT_LEN: [u8; 65] = {
+    let mut t = [0u8; 65];
+    let mut lz = 0;
+    while lz <= 64 {
+        let bits = if lz == 64 { 1 } else { 64 - lz };
+        t[lz] = bits.div_ceil(7) as u8;
+        lz += 1;
+    }
+    t
+};
 
 /// The number of bytes [`put_i32`] writes for `value`.
 #[inline]
@@ -121,13 +127,8 @@ pub fn len_i32(value: i32) -> usize {
 /// The number of bytes [`put_i64`] writes for `value`.
 #[inline]
 pub fn len_i64(value: i64) -> usize {
-    let mut v = ((value << 1) ^ (value >> 63)) as u64;
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
+    let v = ((value << 1) ^ (value >> 63)) as u64;
+    VARINT_LEN[(v | 1).leading_zeros() as usize] as usize
 }
 
 #[cfg(test)]

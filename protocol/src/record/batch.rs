@@ -275,97 +275,107 @@ pub struct Records<'a> {
     left: i32,
 }
 
-#[inline]
-fn take_varint(buf: &[u8], pos: &mut usize, what: &'static str) -> Result<i32> {
-    let (v, n) = varint::read_i32(buf.get(*pos..).unwrap_or_default(), what)?;
-    *pos += n;
+/// Reads a zigzag varint from the front of `rest` and advances past it.
+#[inline(always)]
+fn varint(rest: &mut &[u8], what: &'static str) -> Result<i32> {
+    let (v, n) = varint::read_i32(rest, what)?;
+    *rest = &rest[n..];
     Ok(v)
 }
 
-/// Reads a varint length and returns the range of that many bytes (`None` for -1).
-#[inline]
-fn take_len(
-    buf: &[u8],
-    pos: &mut usize,
+/// Reads a varint length and the bytes it announces from the front of `rest` (-1 means null).
+/// `rest` ends at offset `end` of the records section; the range returned is within the section.
+#[inline(always)]
+fn length_prefixed(
+    rest: &mut &[u8],
     end: usize,
     what: &'static str,
 ) -> Result<Option<std::ops::Range<usize>>> {
-    let len = take_varint(buf, pos, what)?;
+    let len = varint(rest, what)?;
     if len == -1 {
         return Ok(None);
     }
-    if len < 0 || len as usize > end - *pos {
+    let Some(tail) = usize::try_from(len).ok().and_then(|n| rest.get(n..)) else {
         return Err(ProtocolError::InvalidLength {
             what,
             length: i64::from(len),
         });
-    }
-    let start = *pos;
-    *pos += len as usize;
-    Ok(Some(start..*pos))
+    };
+    let start = end - rest.len();
+    let range = start..start + len as usize;
+    *rest = tail;
+    Ok(Some(range))
 }
 
 impl Records<'_> {
     fn parse_one(&mut self) -> Result<Record> {
         let batch = self.batch;
         let bytes = &batch.records;
-        let buf: &[u8] = bytes;
-        let mut pos = self.pos;
-        let len = take_varint(buf, &mut pos, "Record.length")?;
-        if len < 0 || len as usize > buf.len() - pos {
+        let all: &[u8] = bytes;
+        let total = all.len();
+        let mut rest = &all[self.pos.min(total)..];
+        let len = varint(&mut rest, "Record.length")?;
+        // Everything below reads within the record: `rest` is cut at its end so no field runs over.
+        let Some(record) = usize::try_from(len).ok().and_then(|n| rest.get(..n)) else {
             return Err(ProtocolError::InvalidLength {
                 what: "Record.length",
                 length: i64::from(len),
             });
-        }
-        let end = pos + len as usize;
-        // Everything below reads within [pos, end): `buf` is cut there so no field runs over.
-        let buf = &buf[..end];
-        if pos >= end {
+        };
+        let end = total - rest.len() + record.len();
+        let mut rest = record;
+        // Record attributes: one byte, unused in format v2.
+        let Some((_, tail)) = rest.split_first() else {
             return Err(ProtocolError::truncated("Record.attributes", 1, 0));
-        }
-        pos += 1; // record attributes: unused in v2
-        let (ts_delta, n) = varint::read_i64(&buf[pos..], "Record.timestamp_delta")?;
-        pos += n;
-        let offset_delta = take_varint(buf, &mut pos, "Record.offset_delta")?;
-        let key = take_len(buf, &mut pos, end, "Record.key")?.map(|r| bytes.slice(r));
-        let value = take_len(buf, &mut pos, end, "Record.value")?.map(|r| bytes.slice(r));
-        let header_count = take_varint(buf, &mut pos, "Record.headers")?;
-        if header_count < 0 || header_count as usize > (end - pos) / 2 {
-            return Err(ProtocolError::InvalidLength {
-                what: "Record.headers",
-                length: i64::from(header_count),
-            });
-        }
-        let mut headers = Vec::with_capacity(header_count as usize);
-        for _ in 0..header_count {
-            let key = take_len(buf, &mut pos, end, "Record.headers.key")?.ok_or(
-                ProtocolError::UnexpectedNull {
-                    what: "Record.headers.key",
-                },
-            )?;
-            let value = take_len(buf, &mut pos, end, "Record.headers.value")?;
-            headers.push(Header {
-                key: bytes.slice(key),
-                value: value.map(|r| bytes.slice(r)),
-            });
-        }
-        if pos != end {
+        };
+        rest = tail;
+        let (ts_delta, n) = varint::read_i64(rest, "Record.timestamp_delta")?;
+        rest = &rest[n..];
+        let offset_delta = varint(&mut rest, "Record.offset_delta")?;
+        let key = length_prefixed(&mut rest, end, "Record.key")?;
+        let value = length_prefixed(&mut rest, end, "Record.value")?;
+        let header_count = varint(&mut rest, "Record.headers")?;
+        let headers = if header_count == 0 {
+            Vec::new()
+        } else {
+            if header_count < 0 || header_count as usize > rest.len() / 2 {
+                return Err(ProtocolError::InvalidLength {
+                    what: "Record.headers",
+                    length: i64::from(header_count),
+                });
+            }
+            let mut headers = Vec::with_capacity(header_count as usize);
+            for _ in 0..header_count {
+                let key = length_prefixed(&mut rest, end, "Record.headers.key")?.ok_or(
+                    ProtocolError::UnexpectedNull {
+                        what: "Record.headers.key",
+                    },
+                )?;
+                let value = length_prefixed(&mut rest, end, "Record.headers.value")?;
+                headers.push(Header {
+                    key: bytes.slice(key),
+                    value: value.map(|r| bytes.slice(r)),
+                });
+            }
+            headers
+        };
+        if !rest.is_empty() {
             return Err(ProtocolError::TrailingBytes {
                 what: "Record",
-                remaining: end - pos,
+                remaining: rest.len(),
             });
         }
         self.pos = end;
-        let timestamp = match batch.timestamp_type() {
-            TimestampType::LogAppendTime => batch.max_timestamp,
-            TimestampType::CreateTime => batch.base_timestamp.wrapping_add(ts_delta),
+        let timestamp = if batch.attributes & ATTR_LOG_APPEND_TIME != 0 {
+            batch.max_timestamp
+        } else {
+            batch.base_timestamp.wrapping_add(ts_delta)
         };
         Ok(Record {
             offset: batch.base_offset.wrapping_add(i64::from(offset_delta)),
             timestamp,
-            key,
-            value,
+            key: key.map(|r| bytes.slice(r)),
+            value: value.map(|r| bytes.slice(r)),
             headers,
         })
     }

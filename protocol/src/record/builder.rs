@@ -175,19 +175,24 @@ impl RecordBatchBuilder {
             what: "Record",
             length: body,
         })?;
-        let buf = &mut self.buf;
-        buf.reserve(varint::len_i32(body_i32) + body);
-        varint::put_i32(buf, body_i32);
-        buf.put_i8(0);
-        varint::put_i64(buf, ts_delta);
-        varint::put_i32(buf, offset_delta);
-        put_varint_bytes(buf, key);
-        put_varint_bytes(buf, value);
-        varint::put_i32(buf, headers.len() as i32);
+        // The record is written in place: grow the buffer by its exact size once, then fill the
+        // varints byte by byte and copy key, value and headers in; no per-byte capacity checks.
+        let start = self.buf.len();
+        let total = varint::len_i32(body_i32) + body;
+        self.buf.resize(start + total, 0);
+        let out = &mut self.buf[start..];
+        let mut p = put_varint_at(out, 0, zigzag32(body_i32));
+        p += 1; // record attributes: unused in v2, left zero
+        p = put_varint_at(out, p, zigzag64(ts_delta));
+        p = put_varint_at(out, p, zigzag32(offset_delta));
+        p = put_bytes_at(out, p, key);
+        p = put_bytes_at(out, p, value);
+        p = put_varint_at(out, p, zigzag32(headers.len() as i32));
         for h in headers {
-            put_varint_bytes(buf, Some(&h.key[..]));
-            put_varint_bytes(buf, h.value.as_deref());
+            p = put_bytes_at(out, p, Some(&h.key));
+            p = put_bytes_at(out, p, h.value.as_deref());
         }
+        debug_assert_eq!(p, total);
         self.count += 1;
         self.last_offset_delta = offset_delta;
         self.max_timestamp = self.max_timestamp.max(timestamp);
@@ -241,13 +246,48 @@ fn varint_bytes_len(b: Option<&[u8]>) -> usize {
     }
 }
 
-#[inline]
-fn put_varint_bytes(buf: &mut BytesMut, b: Option<&[u8]>) {
+#[inline(always)]
+fn zigzag32(v: i32) -> u64 {
+    u64::from(((v << 1) ^ (v >> 31)) as u32)
+}
+
+#[inline(always)]
+fn zigzag64(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Writes an unsigned varint into `out` at `pos`, returning the position after it. The caller
+/// sized `out` with the same length functions, so every index is in bounds.
+#[inline(always)]
+fn put_varint_at(out: &mut [u8], mut pos: usize, mut v: u64) -> usize {
+    // One and two bytes cover nearly every length and delta in a batch.
+    if v < 0x80 {
+        out[pos] = v as u8;
+        return pos + 1;
+    }
+    if v < 0x4000 {
+        out[pos] = (v as u8) | 0x80;
+        out[pos + 1] = (v >> 7) as u8;
+        return pos + 2;
+    }
+    while v >= 0x80 {
+        out[pos] = (v as u8) | 0x80;
+        v >>= 7;
+        pos += 1;
+    }
+    out[pos] = v as u8;
+    pos + 1
+}
+
+/// Writes `b` with its varint length (-1 for `None`) at `pos`.
+#[inline(always)]
+fn put_bytes_at(out: &mut [u8], pos: usize, b: Option<&[u8]>) -> usize {
     match b {
-        None => varint::put_i32(buf, -1),
+        None => put_varint_at(out, pos, zigzag32(-1)),
         Some(b) => {
-            varint::put_i32(buf, b.len() as i32);
-            buf.put_slice(b);
+            let p = put_varint_at(out, pos, zigzag32(b.len() as i32));
+            out[p..p + b.len()].copy_from_slice(b);
+            p + b.len()
         }
     }
 }
