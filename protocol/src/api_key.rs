@@ -211,6 +211,24 @@ mod tests {
     }
 
     #[test]
+    fn crate_docs_table_matches_the_implementation() {
+        let docs = include_str!("lib.rs");
+        for api in ApiKey::ALL {
+            let r = api.supported();
+            let flex = api
+                .flexible_from()
+                .map_or_else(|| "never".to_string(), |v| v.to_string());
+            let row = format!(
+                "//! | {api:?} | {} | {}–{} | {flex} |",
+                api.as_i16(),
+                r.min,
+                r.max
+            );
+            assert!(docs.contains(&row), "lib.rs docs lack the row: {row}");
+        }
+    }
+
+    #[test]
     fn keys_round_trip() {
         for api in ApiKey::ALL {
             assert_eq!(ApiKey::from_i16(api.as_i16()).unwrap(), *api);
