@@ -5,6 +5,10 @@ use bytes::{Buf, Bytes};
 use super::{varint, Uuid};
 use crate::error::{ProtocolError, Result};
 
+/// The most array elements reserved up front. A count is only a claim until its elements have been
+/// decoded: beyond this, the vector grows as elements actually arrive, so memory follows the input.
+const PREALLOCATE_MAX: usize = 256;
+
 /// A cursor over received bytes that reads Kafka's primitive types.
 ///
 /// Byte and string fields are sliced out of the underlying buffer without copying. Every read checks
@@ -253,7 +257,7 @@ impl Decoder {
         mut item: impl FnMut(&mut Self) -> Result<T>,
     ) -> Result<Vec<T>> {
         let n = self.array_len(flexible, what)?;
-        let mut out = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(n.min(PREALLOCATE_MAX));
         for _ in 0..n {
             out.push(item(self)?);
         }
@@ -270,7 +274,7 @@ impl Decoder {
         match self.nullable_array_len(flexible, what)? {
             None => Ok(None),
             Some(n) => {
-                let mut out = Vec::with_capacity(n);
+                let mut out = Vec::with_capacity(n.min(PREALLOCATE_MAX));
                 for _ in 0..n {
                     out.push(item(self)?);
                 }

@@ -71,6 +71,10 @@ impl Decoder {
     ///
     /// `known` is offered each field's tag with a decoder over exactly its value; it returns
     /// `Ok(true)` when it decoded the field into the message, `Ok(false)` to keep the field raw.
+    ///
+    /// Tags must come in strictly ascending order, as KIP-482 requires and Kafka writes them: a
+    /// repeated or out-of-order tag is an error. (Accepting them would let a known field be set twice,
+    /// and unknown fields could not be written back in their order once merged with known ones.)
     pub fn tagged_fields(
         &mut self,
         mut known: impl FnMut(u32, &mut Decoder) -> Result<bool>,
@@ -84,8 +88,16 @@ impl Decoder {
             });
         }
         let mut unknown = Vec::new();
+        let mut previous: Option<u32> = None;
         for _ in 0..count {
             let tag = self.uvarint("tagged field tag")?;
+            if previous.is_some_and(|p| tag <= p) {
+                return Err(ProtocolError::InvalidValue {
+                    what: "tagged field tag (tags must be in ascending order)",
+                    value: i64::from(tag),
+                });
+            }
+            previous = Some(tag);
             let size = self.uvarint("tagged field size")? as usize;
             let value = self.raw(size, "tagged field value")?;
             let mut sub = Decoder::new(value.clone());
@@ -115,5 +127,39 @@ impl<'a> arbitrary::Arbitrary<'a> for TaggedFields {
             fields.push((tag, Bytes::from(value)));
         }
         Ok(TaggedFields(fields))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(section: &'static [u8]) -> Result<TaggedFields> {
+        Decoder::new(Bytes::from_static(section)).unknown_tagged_fields()
+    }
+
+    #[test]
+    fn ascending_tags_are_kept_in_order() {
+        let fields = decode(&[2, 3, 1, 0xaa, 30, 0]).unwrap();
+        assert_eq!(
+            fields.0,
+            vec![(3, Bytes::from_static(&[0xaa])), (30, Bytes::new())]
+        );
+    }
+
+    #[test]
+    fn out_of_order_and_repeated_tags_are_refused() {
+        // Found by the response_decoders fuzzer: tags 30 then 2 decoded, but re-encoding sorts the
+        // unknown tags among the known ones, so decode -> encode -> decode changed the value.
+        for section in [&[2, 30, 1, 0x3f, 2, 0][..], &[2, 5, 0, 5, 0]] {
+            let mut d = Decoder::new(Bytes::from_static(section));
+            assert!(
+                matches!(
+                    d.unknown_tagged_fields(),
+                    Err(ProtocolError::InvalidValue { .. })
+                ),
+                "{section:?}"
+            );
+        }
     }
 }

@@ -344,7 +344,7 @@ impl Records<'_> {
                     length: i64::from(header_count),
                 });
             }
-            let mut headers = Vec::with_capacity(header_count as usize);
+            let mut headers = Vec::with_capacity((header_count as usize).min(64));
             for _ in 0..header_count {
                 let key = length_prefixed(&mut rest, end, "Record.headers.key")?.ok_or(
                     ProtocolError::UnexpectedNull {
