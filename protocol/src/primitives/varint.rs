@@ -46,7 +46,7 @@ pub fn read_u64(buf: &[u8], what: &'static str) -> Result<(u64, usize)> {
 }
 
 /// Reads a zigzag-encoded 32-bit varint.
-#[inline]
+#[inline(always)]
 pub fn read_i32(buf: &[u8], what: &'static str) -> Result<(i32, usize)> {
     // One- and two-byte values are by far the most common lengths and deltas in record batches.
     let (raw, used) = match buf {
@@ -58,7 +58,7 @@ pub fn read_i32(buf: &[u8], what: &'static str) -> Result<(i32, usize)> {
 }
 
 /// Reads a zigzag-encoded 64-bit varlong.
-#[inline]
+#[inline(always)]
 pub fn read_i64(buf: &[u8], what: &'static str) -> Result<(i64, usize)> {
     let (raw, used) = match buf {
         [b0, ..] if b0 & 0x80 == 0 => (u64::from(*b0), 1),
