@@ -12,6 +12,7 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields, Uuid};
+use crate::primitives::{tags, put_tags};
 
 const FIRST_FLEXIBLE: i16 = 4;
 
@@ -60,23 +61,6 @@ pub struct DeleteTopicState {
     pub topic_id: Uuid,
     /// Unknown tagged fields.
     pub tagged_fields: TaggedFields,
-}
-
-/// Reads an unknown-only tagged-field section when `flexible`.
-fn tags(d: &mut Decoder, flexible: bool) -> Result<TaggedFields> {
-    if flexible {
-        d.unknown_tagged_fields()
-    } else {
-        Ok(TaggedFields::default())
-    }
-}
-
-/// Writes a tagged-field section when `flexible`.
-fn put_tags(buf: &mut BytesMut, flexible: bool, tags: &TaggedFields) -> Result<()> {
-    if flexible {
-        tags.encode(buf)?;
-    }
-    Ok(())
 }
 
 const WHAT_TOPICS: &str = "DeleteTopicsRequest.topics";

@@ -10,6 +10,7 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
+use crate::primitives::{tags, put_tags};
 
 const FIRST_FLEXIBLE: i16 = 4;
 
@@ -39,23 +40,6 @@ pub struct DescribeConfigsResource {
     pub configuration_keys: Option<Vec<String>>,
     /// v4+: unknown tagged fields.
     pub tagged_fields: TaggedFields,
-}
-
-/// Reads an unknown-only tagged-field section when `flexible`.
-fn tags(d: &mut Decoder, flexible: bool) -> Result<TaggedFields> {
-    if flexible {
-        d.unknown_tagged_fields()
-    } else {
-        Ok(TaggedFields::default())
-    }
-}
-
-/// Writes a tagged-field section when `flexible`.
-fn put_tags(buf: &mut BytesMut, flexible: bool, tags: &TaggedFields) -> Result<()> {
-    if flexible {
-        tags.encode(buf)?;
-    }
-    Ok(())
 }
 
 const WHAT_RESOURCES: &str = "DescribeConfigsRequest.resources";

@@ -10,20 +10,13 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
+use crate::primitives::tags;
 
 /// The first flexible version.
 const FLEXIBLE: i16 = 5;
 
 /// The value of `authorized_operations` when the broker did not report them.
 pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
-
-fn tags(d: &mut Decoder, flexible: bool) -> Result<TaggedFields> {
-    if flexible {
-        d.unknown_tagged_fields()
-    } else {
-        Ok(TaggedFields::default())
-    }
-}
 
 /// DescribeGroups request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

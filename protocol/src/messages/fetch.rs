@@ -14,6 +14,7 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{tagged_value, Decoder, Encoder, TaggedFields, Uuid};
+use crate::primitives::{tags, put_tags};
 
 /// The first flexible version.
 const FLEXIBLE: i16 = 12;
@@ -307,23 +308,6 @@ pub struct AbortedTransaction {
     pub tagged_fields: TaggedFields,
 }
 
-/// Reads a struct's tagged-field section in flexible versions; older versions have none.
-fn unknown_tags(d: &mut Decoder, flexible: bool) -> Result<TaggedFields> {
-    if flexible {
-        d.unknown_tagged_fields()
-    } else {
-        Ok(TaggedFields::default())
-    }
-}
-
-/// Writes a struct's tagged-field section in flexible versions.
-fn put_tags(buf: &mut BytesMut, flexible: bool, tags: &TaggedFields) -> Result<()> {
-    if flexible {
-        tags.encode(buf)?;
-    }
-    Ok(())
-}
-
 const WHAT_CLUSTER_ID: &str = "FetchRequest.cluster_id";
 const WHAT_REPLICA_STATE: &str = "FetchRequest.replica_state";
 const WHAT_TOPICS: &str = "FetchRequest.topics";
@@ -491,7 +475,7 @@ impl Message for FetchRequest {
             t.partitions = d.array(flexible, WHAT_PARTITIONS, |d| {
                 FetchPartition::decode(d, version)
             })?;
-            t.tagged_fields = unknown_tags(d, flexible)?;
+            t.tagged_fields = tags(d, flexible)?;
             Ok(t)
         })?;
         if version >= 7 {
@@ -505,7 +489,7 @@ impl Message for FetchRequest {
                 f.partitions = d.array(flexible, WHAT_FORGOTTEN_PARTITIONS, |d| {
                     d.i32(WHAT_FORGOTTEN_PARTITIONS)
                 })?;
-                f.tagged_fields = unknown_tags(d, flexible)?;
+                f.tagged_fields = tags(d, flexible)?;
                 Ok(f)
             })?;
         }
@@ -612,7 +596,7 @@ impl PartitionData {
             Ok(AbortedTransaction {
                 producer_id: d.i64(WHAT_ABORTED)?,
                 first_offset: d.i64(WHAT_ABORTED)?,
-                tagged_fields: unknown_tags(d, flexible)?,
+                tagged_fields: tags(d, flexible)?,
             })
         })?;
         if version >= 11 {
@@ -706,7 +690,7 @@ impl Message for FetchResponse {
             t.partitions = d.array(flexible, WHAT_RESP_PARTITIONS, |d| {
                 PartitionData::decode(d, version)
             })?;
-            t.tagged_fields = unknown_tags(d, flexible)?;
+            t.tagged_fields = tags(d, flexible)?;
             Ok(t)
         })?;
         if flexible {

@@ -7,17 +7,10 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
+use crate::primitives::tags;
 
 /// The first flexible version.
 const FLEXIBLE: i16 = 3;
-
-fn tags(d: &mut Decoder, flexible: bool) -> Result<TaggedFields> {
-    if flexible {
-        d.unknown_tagged_fields()
-    } else {
-        Ok(TaggedFields::default())
-    }
-}
 
 /// ListGroups request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -12,6 +12,7 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
+use crate::primitives::{tags, put_tags};
 
 /// The first flexible version.
 const FLEXIBLE: i16 = 6;
@@ -137,23 +138,6 @@ impl Default for ListOffsetsPartitionResponse {
     }
 }
 
-/// Reads a struct's tagged-field section in flexible versions; older versions have none.
-fn unknown_tags(d: &mut Decoder, flexible: bool) -> Result<TaggedFields> {
-    if flexible {
-        d.unknown_tagged_fields()
-    } else {
-        Ok(TaggedFields::default())
-    }
-}
-
-/// Writes a struct's tagged-field section in flexible versions.
-fn put_tags(buf: &mut BytesMut, flexible: bool, tags: &TaggedFields) -> Result<()> {
-    if flexible {
-        tags.encode(buf)?;
-    }
-    Ok(())
-}
-
 const WHAT_TOPICS: &str = "ListOffsetsRequest.topics";
 const WHAT_NAME: &str = "ListOffsetsRequest.topics.name";
 const WHAT_PARTITIONS: &str = "ListOffsetsRequest.topics.partitions";
@@ -208,16 +192,16 @@ impl Message for ListOffsetsRequest {
                             d.i32("ListOffsetsRequest.topics.partitions.current_leader_epoch")?;
                     }
                     p.timestamp = d.i64("ListOffsetsRequest.topics.partitions.timestamp")?;
-                    p.tagged_fields = unknown_tags(d, flexible)?;
+                    p.tagged_fields = tags(d, flexible)?;
                     Ok(p)
                 })?,
-                tagged_fields: unknown_tags(d, flexible)?,
+                tagged_fields: tags(d, flexible)?,
             })
         })?;
         if version >= 10 {
             m.timeout_ms = d.i32("ListOffsetsRequest.timeout_ms")?;
         }
-        m.tagged_fields = unknown_tags(d, flexible)?;
+        m.tagged_fields = tags(d, flexible)?;
         Ok(m)
     }
 }
@@ -273,13 +257,13 @@ impl Message for ListOffsetsResponse {
                         p.leader_epoch =
                             d.i32("ListOffsetsResponse.topics.partitions.leader_epoch")?;
                     }
-                    p.tagged_fields = unknown_tags(d, flexible)?;
+                    p.tagged_fields = tags(d, flexible)?;
                     Ok(p)
                 })?,
-                tagged_fields: unknown_tags(d, flexible)?,
+                tagged_fields: tags(d, flexible)?,
             })
         })?;
-        m.tagged_fields = unknown_tags(d, flexible)?;
+        m.tagged_fields = tags(d, flexible)?;
         Ok(m)
     }
 }

@@ -10,6 +10,7 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields, Uuid};
+use crate::primitives::{tags, put_tags};
 
 /// The value Kafka uses for "authorized operations were not asked for".
 pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
@@ -70,23 +71,6 @@ impl MetadataRequestTopic {
             ..Default::default()
         }
     }
-}
-
-/// Reads an unknown-only tagged-field section when `flexible`.
-fn tags(d: &mut Decoder, flexible: bool) -> Result<TaggedFields> {
-    if flexible {
-        d.unknown_tagged_fields()
-    } else {
-        Ok(TaggedFields::default())
-    }
-}
-
-/// Writes a tagged-field section when `flexible`.
-fn put_tags(buf: &mut BytesMut, flexible: bool, tags: &TaggedFields) -> Result<()> {
-    if flexible {
-        tags.encode(buf)?;
-    }
-    Ok(())
 }
 
 /// Writes a name that is nullable only in some versions; where it is not, a null is written empty.

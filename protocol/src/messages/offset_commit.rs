@@ -12,6 +12,7 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
+use crate::primitives::tags;
 
 /// The first flexible version.
 const FLEXIBLE_FROM: i16 = 8;
@@ -89,15 +90,6 @@ impl Default for OffsetCommitRequestPartition {
             committed_metadata: None,
             tagged_fields: TaggedFields::default(),
         }
-    }
-}
-
-/// Reads a struct's tagged-field section in flexible versions; nothing otherwise.
-fn tags(d: &mut Decoder, flexible: bool) -> Result<TaggedFields> {
-    if flexible {
-        d.unknown_tagged_fields()
-    } else {
-        Ok(TaggedFields::default())
     }
 }
 

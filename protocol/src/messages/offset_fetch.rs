@@ -13,6 +13,7 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
+use crate::primitives::tags;
 
 /// The first flexible version.
 const FLEXIBLE_FROM: i16 = 6;
@@ -87,15 +88,6 @@ pub struct OffsetFetchRequestTopic {
     pub partition_indexes: Vec<i32>,
     /// v6+: unknown tagged fields.
     pub tagged_fields: TaggedFields,
-}
-
-/// Reads a struct's tagged-field section in flexible versions; nothing otherwise.
-fn tags(d: &mut Decoder, flexible: bool) -> Result<TaggedFields> {
-    if flexible {
-        d.unknown_tagged_fields()
-    } else {
-        Ok(TaggedFields::default())
-    }
 }
 
 fn put_request_topic(

@@ -16,6 +16,7 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{tagged_value, Decoder, Encoder, TaggedFields};
+use crate::primitives::{tags, put_tags};
 
 /// The first flexible version.
 const FLEXIBLE: i16 = 9;
@@ -240,23 +241,6 @@ impl NodeEndpoint {
     }
 }
 
-/// Reads a struct's tagged-field section in flexible versions; older versions have none.
-fn unknown_tags(d: &mut Decoder, flexible: bool) -> Result<TaggedFields> {
-    if flexible {
-        d.unknown_tagged_fields()
-    } else {
-        Ok(TaggedFields::default())
-    }
-}
-
-/// Writes a struct's tagged-field section in flexible versions.
-fn put_tags(buf: &mut BytesMut, flexible: bool, tags: &TaggedFields) -> Result<()> {
-    if flexible {
-        tags.encode(buf)?;
-    }
-    Ok(())
-}
-
 const WHAT_TOPICS: &str = "ProduceRequest.topics";
 const WHAT_TOPIC_NAME: &str = "ProduceRequest.topics.name";
 const WHAT_PARTITIONS: &str = "ProduceRequest.topics.partitions";
@@ -299,13 +283,13 @@ impl Message for ProduceRequest {
                         Ok(ProducePartition {
                             index: d.i32("ProduceRequest.topics.partitions.index")?,
                             records: d.nullable_bytes(flexible, WHAT_RECORDS)?,
-                            tagged_fields: unknown_tags(d, flexible)?,
+                            tagged_fields: tags(d, flexible)?,
                         })
                     })?,
-                    tagged_fields: unknown_tags(d, flexible)?,
+                    tagged_fields: tags(d, flexible)?,
                 })
             })?,
-            tagged_fields: unknown_tags(d, flexible)?,
+            tagged_fields: tags(d, flexible)?,
         })
     }
 }
@@ -372,7 +356,7 @@ impl ProducePartitionResponse {
                 Ok(RecordError {
                     batch_index: d.i32(WHAT_RECORD_ERRORS)?,
                     batch_index_error_message: d.nullable_string(flexible, WHAT_RECORD_ERRORS)?,
-                    tagged_fields: unknown_tags(d, flexible)?,
+                    tagged_fields: tags(d, flexible)?,
                 })
             })?;
             p.error_message = d.nullable_string(flexible, WHAT_ERROR_MESSAGE)?;
@@ -428,7 +412,7 @@ impl Message for ProduceResponse {
                     partitions: d.array(flexible, WHAT_RESP_PARTITIONS, |d| {
                         ProducePartitionResponse::decode(d, version)
                     })?,
-                    tagged_fields: unknown_tags(d, flexible)?,
+                    tagged_fields: tags(d, flexible)?,
                 })
             })?,
             throttle_time_ms: d.i32("ProduceResponse.throttle_time_ms")?,

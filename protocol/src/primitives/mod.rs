@@ -8,7 +8,7 @@ pub mod varint;
 
 pub use decoder::Decoder;
 pub use encoder::Encoder;
-pub use tagged::{tagged_value, TaggedFields};
+pub use tagged::{put_tags, tagged_value, tags, TaggedFields};
 
 use std::fmt;
 

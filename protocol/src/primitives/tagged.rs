@@ -55,6 +55,26 @@ fn write_section(buf: &mut BytesMut, fields: &[(u32, Bytes)]) -> Result<()> {
     Ok(())
 }
 
+/// Reads the tagged-field section that ends every struct in flexible versions; older versions
+/// have none, and get an empty set.
+#[inline]
+pub fn tags(d: &mut Decoder, flexible: bool) -> Result<TaggedFields> {
+    if flexible {
+        d.unknown_tagged_fields()
+    } else {
+        Ok(TaggedFields::default())
+    }
+}
+
+/// Writes `fields` as a tagged-field section in flexible versions; older versions have none.
+#[inline]
+pub fn put_tags(buf: &mut BytesMut, flexible: bool, fields: &TaggedFields) -> Result<()> {
+    if flexible {
+        fields.encode(buf)?;
+    }
+    Ok(())
+}
+
 /// Encodes one known tagged field's value into its own buffer, ready for
 /// [`TaggedFields::encode_with`].
 pub fn tagged_value(
