@@ -1,9 +1,17 @@
 //! # kbus
 //!
-//! A Kafka event bus for Rust that owns its whole stack. This crate will hold the async client
-//! (connections, cluster metadata, producer, consumer, groups, admin) and the event bus; today it
-//! re-exports the wire protocol crate, [`kbus_protocol`], that everything else stands on.
+//! A Kafka event bus for Rust that owns its whole stack. This crate holds the async client and, on
+//! top of it, the event bus; the wire protocol lives in [`kbus_protocol`], re-exported as
+//! [`protocol`].
+//!
+//! - [`net`]: connections to brokers (pipelining, timeouts, version negotiation).
+//! - [`Error`]: the crate's one error type, naming the broker and API and saying whether a retry
+//!   can help.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod error;
+pub mod net;
+
+pub use error::{Error, Result};
 pub use kbus_protocol as protocol;

@@ -1,0 +1,163 @@
+//! The one error type of the `kbus` crate.
+//!
+//! Every error says where it happened (the broker, and the API when there is one) and whether
+//! retrying can help ([`Error::is_retriable`]).
+
+use std::fmt;
+use std::time::Duration;
+
+use kbus_protocol::error_code::ErrorCode;
+use kbus_protocol::{ApiKey, ProtocolError};
+
+/// Errors from the client.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Connecting to or talking over a socket failed.
+    Io {
+        /// The broker (`host:port`).
+        broker: String,
+        /// What was being done.
+        action: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// No connection could be made within the connect timeout.
+    ConnectTimeout {
+        /// The broker.
+        broker: String,
+        /// The timeout that ran out.
+        after: Duration,
+    },
+    /// A request got no answer within its timeout.
+    RequestTimeout {
+        /// The broker.
+        broker: String,
+        /// The API of the request.
+        api: ApiKey,
+        /// The timeout that ran out.
+        after: Duration,
+    },
+    /// The connection closed with this request still waiting for its answer.
+    Disconnected {
+        /// The broker.
+        broker: String,
+    },
+    /// Bytes from the broker broke the protocol, or a request could not be encoded.
+    Protocol {
+        /// The broker.
+        broker: String,
+        /// The API concerned, when known.
+        api: Option<ApiKey>,
+        /// What was wrong.
+        source: ProtocolError,
+    },
+    /// The broker and kbus share no version of an API.
+    UnsupportedApi {
+        /// The broker.
+        broker: String,
+        /// The API.
+        api: ApiKey,
+    },
+    /// The broker answered with an error code.
+    Broker {
+        /// The broker.
+        broker: String,
+        /// The API that was answered.
+        api: ApiKey,
+        /// The code.
+        code: ErrorCode,
+        /// The broker's message, if it sent one.
+        message: Option<String>,
+    },
+}
+
+impl Error {
+    /// True when the same request may succeed if retried (after a reconnect or metadata refresh).
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::Io { .. }
+            | Error::ConnectTimeout { .. }
+            | Error::RequestTimeout { .. }
+            | Error::Disconnected { .. } => true,
+            Error::Protocol { .. } | Error::UnsupportedApi { .. } => false,
+            Error::Broker { code, .. } => code.is_retriable(),
+        }
+    }
+
+    /// The broker the error concerns.
+    pub fn broker(&self) -> &str {
+        match self {
+            Error::Io { broker, .. }
+            | Error::ConnectTimeout { broker, .. }
+            | Error::RequestTimeout { broker, .. }
+            | Error::Disconnected { broker }
+            | Error::Protocol { broker, .. }
+            | Error::UnsupportedApi { broker, .. }
+            | Error::Broker { broker, .. } => broker,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io {
+                broker,
+                action,
+                source,
+            } => write!(f, "{action} {broker}: {source}"),
+            Error::ConnectTimeout { broker, after } => {
+                write!(f, "connecting to {broker} timed out after {after:?}")
+            }
+            Error::RequestTimeout { broker, api, after } => {
+                write!(
+                    f,
+                    "{api:?} request to {broker} got no answer within {after:?}"
+                )
+            }
+            Error::Disconnected { broker } => {
+                write!(f, "connection to {broker} closed before the answer arrived")
+            }
+            Error::Protocol {
+                broker,
+                api: Some(api),
+                source,
+            } => write!(f, "{api:?} with {broker}: {source}"),
+            Error::Protocol {
+                broker,
+                api: None,
+                source,
+            } => write!(f, "talking to {broker}: {source}"),
+            Error::UnsupportedApi { broker, api } => write!(
+                f,
+                "{broker} supports no version of {api:?} that kbus implements"
+            ),
+            Error::Broker {
+                broker,
+                api,
+                code,
+                message,
+            } => {
+                write!(f, "{api:?} at {broker} failed: {code}")?;
+                if let Some(m) = message {
+                    write!(f, " ({m})")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Protocol { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Result alias of the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

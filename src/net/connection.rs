@@ -1,0 +1,594 @@
+//! One TCP connection to one broker, with many requests in flight.
+//!
+//! Requests are encoded by the caller, queued to a writer task that owns the socket's write half, and
+//! matched to their answers by correlation id in a reader task that owns the read half. The caller
+//! waits on a oneshot channel, under the request timeout.
+//!
+//! Cancellation safety: once a request is queued, its frame is written whole by the writer task even if
+//! the caller's future is dropped; its answer then finds no one waiting and is discarded. The stream
+//! never desynchronises.
+//!
+//! When the connection closes (the broker hung up, a frame broke the protocol, a write failed), every
+//! request still waiting fails with an error naming the broker, and the connection refuses new ones;
+//! reconnecting is the owner's job.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kbus_protocol::error_code::ErrorCode;
+use kbus_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kbus_protocol::{
+    encode_request, negotiate_all, ApiKey, Decoder, FrameSplitter, Message, ProtocolError, Request,
+    RequestHeader, ResponseHeader,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, Result};
+
+/// The ApiVersions version tried first. Version 3 is flexible and carries the client's name; a broker
+/// that does not know it answers with error 35 and the versions it does know.
+const API_VERSIONS_FIRST: i16 = 3;
+
+/// Settings of a connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// `client.id`, sent in every request header.
+    pub client_id: Option<String>,
+    /// How long establishing the TCP connection may take.
+    pub connect_timeout: Duration,
+    /// `request.timeout.ms`: how long a request may wait for its answer.
+    pub request_timeout: Duration,
+    /// The largest response frame accepted; a larger one closes the connection.
+    pub max_frame_size: usize,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            client_id: Some("kbus".into()),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_frame_size: kbus_protocol::frame::DEFAULT_MAX_FRAME_SIZE,
+        }
+    }
+}
+
+/// Why a connection closed; turned into an error for every request that was waiting.
+#[derive(Debug, Clone)]
+enum Closed {
+    HungUp,
+    Io(String),
+    Protocol(ProtocolError),
+}
+
+type Waiter = oneshot::Sender<Bytes>;
+
+#[derive(Default)]
+struct State {
+    waiting: HashMap<i32, Waiter>,
+    closed: Option<Closed>,
+}
+
+struct Shared {
+    broker: String,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the map inconsistent (single inserts and
+        // removes), so a poisoned lock is still safe to use.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the connection closed; dropping the waiters wakes every pending request.
+    fn close(&self, why: Closed) {
+        let mut st = self.lock();
+        if st.closed.is_none() {
+            st.closed = Some(why);
+        }
+        st.waiting.clear();
+    }
+
+    fn error(&self, api: ApiKey) -> Error {
+        let broker = self.broker.clone();
+        match self.lock().closed.clone() {
+            Some(Closed::Protocol(source)) => Error::Protocol {
+                broker,
+                api: Some(api),
+                source,
+            },
+            Some(Closed::Io(msg)) => Error::Io {
+                broker,
+                action: "connection to",
+                source: std::io::Error::other(msg),
+            },
+            Some(Closed::HungUp) | None => Error::Disconnected { broker },
+        }
+    }
+}
+
+/// Removes a request's waiter when its future is dropped early (timeout or cancellation).
+struct WaitGuard<'a> {
+    shared: &'a Shared,
+    correlation_id: i32,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.lock().waiting.remove(&self.correlation_id);
+    }
+}
+
+/// A connection to one broker, shared by any number of concurrent requests.
+pub struct Connection {
+    shared: Arc<Shared>,
+    outgoing: mpsc::UnboundedSender<Bytes>,
+    next_correlation_id: AtomicI32,
+    config: ConnectionConfig,
+    versions: HashMap<ApiKey, i16>,
+    tasks: [JoinHandle<()>; 2],
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("broker", &self.shared.broker)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Connection {
+    /// Connects to `broker` (`host:port`) and negotiates API versions with it.
+    pub async fn connect(broker: &str, config: ConnectionConfig) -> Result<Self> {
+        let stream =
+            match tokio::time::timeout(config.connect_timeout, TcpStream::connect(broker)).await {
+                Err(_) => {
+                    return Err(Error::ConnectTimeout {
+                        broker: broker.into(),
+                        after: config.connect_timeout,
+                    })
+                }
+                Ok(Err(source)) => {
+                    return Err(Error::Io {
+                        broker: broker.into(),
+                        action: "connecting to",
+                        source,
+                    })
+                }
+                Ok(Ok(s)) => s,
+            };
+        let _ = stream.set_nodelay(true);
+        let mut conn = Self::from_stream(stream, broker, config);
+        conn.versions = conn.negotiate().await?;
+        Ok(conn)
+    }
+
+    fn from_stream(stream: TcpStream, broker: &str, config: ConnectionConfig) -> Self {
+        let (read, write) = stream.into_split();
+        let shared = Arc::new(Shared {
+            broker: broker.into(),
+            state: Mutex::new(State::default()),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(read_loop(read, shared.clone(), config.max_frame_size));
+        let writer = tokio::spawn(write_loop(write, rx, shared.clone()));
+        Connection {
+            shared,
+            outgoing: tx,
+            next_correlation_id: AtomicI32::new(0),
+            config,
+            versions: HashMap::new(),
+            tasks: [reader, writer],
+        }
+    }
+
+    /// Asks the broker which versions it speaks and keeps, per API, the highest shared one.
+    async fn negotiate(&self) -> Result<HashMap<ApiKey, i16>> {
+        let req = ApiVersionsRequest {
+            client_software_name: "kbus".into(),
+            client_software_version: env!("CARGO_PKG_VERSION").into(),
+            ..Default::default()
+        };
+        let mut version = API_VERSIONS_FIRST;
+        loop {
+            let frame = self.round_trip(&req, version).await?;
+            let resp = decode_api_versions(&self.shared.broker, frame, version)?;
+            let code = ErrorCode(resp.error_code);
+            if code == ErrorCode::UNSUPPORTED_VERSION && version > 0 {
+                // The broker names the ApiVersions versions it knows; retry with the highest we share.
+                let theirs = resp
+                    .api_keys
+                    .iter()
+                    .find(|k| k.api_key == ApiKey::ApiVersions.as_i16())
+                    .map_or(0, |k| k.max_version);
+                version = theirs.clamp(0, version - 1);
+                continue;
+            }
+            if code.is_err() {
+                return Err(Error::Broker {
+                    broker: self.shared.broker.clone(),
+                    api: ApiKey::ApiVersions,
+                    code,
+                    message: None,
+                });
+            }
+            return Ok(negotiate_all(resp.ranges()).into_iter().collect());
+        }
+    }
+
+    /// The broker this connection talks to.
+    pub fn broker(&self) -> &str {
+        &self.shared.broker
+    }
+
+    /// True once the connection has closed; it accepts no more requests.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed.is_some()
+    }
+
+    /// The version negotiated for `api`, if the broker and kbus share one.
+    pub fn version(&self, api: ApiKey) -> Option<i16> {
+        self.versions.get(&api).copied()
+    }
+
+    /// Sends `req` at the negotiated version and waits for the answer.
+    pub async fn send<R: Request>(&self, req: &R) -> Result<R::Response> {
+        let version = self
+            .version(R::API_KEY)
+            .ok_or_else(|| Error::UnsupportedApi {
+                broker: self.shared.broker.clone(),
+                api: R::API_KEY,
+            })?;
+        self.send_at(req, version).await
+    }
+
+    /// Sends `req` at `version` and waits for the answer.
+    pub async fn send_at<R: Request>(&self, req: &R, version: i16) -> Result<R::Response> {
+        let frame = self.round_trip(req, version).await?;
+        let mut d = Decoder::new(frame);
+        let protocol = |source| Error::Protocol {
+            broker: self.shared.broker.clone(),
+            api: Some(R::API_KEY),
+            source,
+        };
+        ResponseHeader::decode(&mut d, R::API_KEY, version).map_err(protocol)?;
+        // Bytes after a complete body are tolerated: newer brokers may append fields an older
+        // version does not define, as Kafka's own clients tolerate.
+        R::Response::decode(&mut d, version).map_err(protocol)
+    }
+
+    /// Queues one request and returns its raw answer frame (header included).
+    async fn round_trip<M: Message>(&self, req: &M, version: i16) -> Result<Bytes> {
+        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
+        let header = RequestHeader::new(
+            M::API_KEY,
+            version,
+            correlation_id,
+            self.config.client_id.as_deref(),
+        );
+        let mut buf = BytesMut::new();
+        encode_request(&header, req, &mut buf).map_err(|source| Error::Protocol {
+            broker: self.shared.broker.clone(),
+            api: Some(M::API_KEY),
+            source,
+        })?;
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut st = self.shared.lock();
+            if st.closed.is_some() {
+                drop(st);
+                return Err(self.shared.error(M::API_KEY));
+            }
+            st.waiting.insert(correlation_id, tx);
+        }
+        let _guard = WaitGuard {
+            shared: &self.shared,
+            correlation_id,
+        };
+        if self.outgoing.send(buf.freeze()).is_err() {
+            return Err(self.shared.error(M::API_KEY));
+        }
+        match tokio::time::timeout(self.config.request_timeout, rx).await {
+            Ok(Ok(frame)) => Ok(frame),
+            Ok(Err(_)) => Err(self.shared.error(M::API_KEY)),
+            Err(_) => Err(Error::RequestTimeout {
+                broker: self.shared.broker.clone(),
+                api: M::API_KEY,
+                after: self.config.request_timeout,
+            }),
+        }
+    }
+}
+
+/// Decodes an ApiVersions answer. A broker that does not know the version asked for answers in
+/// version 0 form with error 35, so that case is read at version 0.
+fn decode_api_versions(broker: &str, frame: Bytes, version: i16) -> Result<ApiVersionsResponse> {
+    let protocol = |source| Error::Protocol {
+        broker: broker.into(),
+        api: Some(ApiKey::ApiVersions),
+        source,
+    };
+    let mut d = Decoder::new(frame);
+    ResponseHeader::decode(&mut d, ApiKey::ApiVersions, version).map_err(protocol)?;
+    let error_code = d
+        .peek_rest()
+        .get(..2)
+        .map(|b| i16::from_be_bytes([b[0], b[1]]));
+    let as_version = if error_code == Some(ErrorCode::UNSUPPORTED_VERSION.0) {
+        0
+    } else {
+        version
+    };
+    match ApiVersionsResponse::decode(&mut d.clone(), as_version) {
+        Ok(resp) => Ok(resp),
+        // Some peers answer error 35 in a form that is not quite version 0; the code is what counts.
+        Err(_) if as_version == 0 && error_code.is_some() => Ok(ApiVersionsResponse {
+            error_code: error_code.unwrap_or_default(),
+            ..Default::default()
+        }),
+        Err(e) => Err(protocol(e)),
+    }
+}
+
+async fn read_loop(mut read: OwnedReadHalf, shared: Arc<Shared>, max_frame_size: usize) {
+    let mut splitter = FrameSplitter::new(max_frame_size);
+    let why = loop {
+        match read.read_buf(splitter.buffer_mut()).await {
+            Ok(0) => break Closed::HungUp,
+            Ok(_) => {}
+            Err(e) => break Closed::Io(e.to_string()),
+        }
+        let mut failed = None;
+        loop {
+            match splitter.next_frame() {
+                Ok(Some(frame)) => {
+                    let Some(id) = ResponseHeader::peek_correlation_id(&frame) else {
+                        failed = Some(Closed::Protocol(ProtocolError::Truncated {
+                            what: "ResponseHeader.correlation_id",
+                            needed: 4,
+                            remaining: frame.len(),
+                        }));
+                        break;
+                    };
+                    // No waiter means the request timed out or was cancelled: drop the answer.
+                    let waiter = shared.lock().waiting.remove(&id);
+                    if let Some(w) = waiter {
+                        let _ = w.send(frame);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    failed = Some(Closed::Protocol(e));
+                    break;
+                }
+            }
+        }
+        if let Some(why) = failed {
+            break why;
+        }
+    };
+    shared.close(why);
+}
+
+async fn write_loop(
+    mut write: OwnedWriteHalf,
+    mut frames: mpsc::UnboundedReceiver<Bytes>,
+    shared: Arc<Shared>,
+) {
+    while let Some(frame) = frames.recv().await {
+        if let Err(e) = write.write_all(&frame).await {
+            shared.close(Closed::Io(e.to_string()));
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kbus_protocol::messages::MetadataRequest;
+    use tokio::net::TcpListener;
+
+    /// A peer that accepts one connection and runs `script` on it.
+    async fn peer<F, Fut>(script: F) -> String
+    where
+        F: FnOnce(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (s, _) = l.accept().await.unwrap();
+            script(s).await;
+        });
+        addr
+    }
+
+    async fn read_request(s: &mut TcpStream) -> Option<(i32, Vec<u8>)> {
+        let mut size = [0u8; 4];
+        s.read_exact(&mut size).await.ok()?;
+        let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+        s.read_exact(&mut body).await.ok()?;
+        let corr = i32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+        Some((corr, body))
+    }
+
+    fn raw_connection(addr: &str, stream: TcpStream, config: ConnectionConfig) -> Connection {
+        Connection::from_stream(stream, addr, config)
+    }
+
+    #[tokio::test]
+    async fn answers_out_of_order_reach_the_right_requests() {
+        // The peer reads 50 Metadata requests, then answers them in reverse order, each answer
+        // carrying its correlation id as the controller id so the caller can tell them apart.
+        let addr = peer(|mut s| async move {
+            let mut ids = Vec::new();
+            for _ in 0..50 {
+                ids.push(read_request(&mut s).await.unwrap().0);
+            }
+            for id in ids.into_iter().rev() {
+                let resp = kbus_protocol::messages::MetadataResponse {
+                    controller_id: id,
+                    ..Default::default()
+                };
+                let mut buf = BytesMut::new();
+                let h = ResponseHeader {
+                    correlation_id: id,
+                    ..Default::default()
+                };
+                kbus_protocol::encode_response(&h, 1, &resp, &mut buf).unwrap();
+                s.write_all(&buf).await.unwrap();
+            }
+        })
+        .await;
+        let stream = TcpStream::connect(&addr).await.unwrap();
+        let conn = Arc::new(raw_connection(&addr, stream, ConnectionConfig::default()));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let c = conn.clone();
+            tasks.spawn(async move {
+                let r = c.send_at(&MetadataRequest::default(), 1).await.unwrap();
+                r.controller_id
+            });
+        }
+        let mut got = Vec::new();
+        while let Some(id) = tasks.join_next().await {
+            got.push(id.unwrap());
+        }
+        got.sort();
+        assert_eq!(got, (0..50).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_hangs_up_fails_every_waiting_request_naming_it() {
+        let addr = peer(|mut s| async move {
+            let _ = read_request(&mut s).await;
+            // Hang up mid-conversation.
+        })
+        .await;
+        let stream = TcpStream::connect(&addr).await.unwrap();
+        let conn = raw_connection(&addr, stream, ConnectionConfig::default());
+        let err = conn
+            .send_at(&MetadataRequest::default(), 1)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Disconnected { broker } if *broker == addr),
+            "{err}"
+        );
+        assert!(err.is_retriable());
+        assert!(conn.is_closed());
+        // Later requests fail at once, without a timeout.
+        let err = conn
+            .send_at(&MetadataRequest::default(), 1)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Disconnected { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_oversized_frame_is_a_protocol_error_not_an_allocation() {
+        let addr = peer(|mut s| async move {
+            let _ = read_request(&mut s).await;
+            s.write_all(&i32::MAX.to_be_bytes()).await.unwrap();
+            // Keep the socket open: the client must give up on its own.
+            let _ = read_request(&mut s).await;
+        })
+        .await;
+        let stream = TcpStream::connect(&addr).await.unwrap();
+        let config = ConnectionConfig {
+            max_frame_size: 1024,
+            ..Default::default()
+        };
+        let conn = raw_connection(&addr, stream, config);
+        let err = conn
+            .send_at(&MetadataRequest::default(), 1)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Protocol {
+                    source: ProtocolError::FrameTooLarge { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_peer_times_out_and_a_late_answer_is_discarded() {
+        let (late_tx, late_rx) = oneshot::channel::<()>();
+        let addr = peer(|mut s| async move {
+            let (first, _) = read_request(&mut s).await.unwrap();
+            // Answer the first request only after the client gave up on it.
+            let _ = late_rx.await;
+            let mut buf = BytesMut::new();
+            let h = ResponseHeader {
+                correlation_id: first,
+                ..Default::default()
+            };
+            let resp = kbus_protocol::messages::MetadataResponse::default();
+            kbus_protocol::encode_response(&h, 1, &resp, &mut buf).unwrap();
+            s.write_all(&buf).await.unwrap();
+            // Then answer the second normally.
+            let (second, _) = read_request(&mut s).await.unwrap();
+            let resp = kbus_protocol::messages::MetadataResponse {
+                controller_id: 7,
+                ..Default::default()
+            };
+            let h = ResponseHeader {
+                correlation_id: second,
+                ..Default::default()
+            };
+            let mut buf = BytesMut::new();
+            kbus_protocol::encode_response(&h, 1, &resp, &mut buf).unwrap();
+            s.write_all(&buf).await.unwrap();
+        })
+        .await;
+        let stream = TcpStream::connect(&addr).await.unwrap();
+        let config = ConnectionConfig {
+            request_timeout: Duration::from_millis(200),
+            ..Default::default()
+        };
+        let conn = raw_connection(&addr, stream, config);
+        let err = conn
+            .send_at(&MetadataRequest::default(), 1)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::RequestTimeout {
+                    api: ApiKey::Metadata,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        late_tx.send(()).unwrap();
+        let r = conn.send_at(&MetadataRequest::default(), 1).await.unwrap();
+        assert_eq!(
+            r.controller_id, 7,
+            "the late answer to the first request was misrouted"
+        );
+    }
+}
