@@ -59,6 +59,25 @@ pub enum Error {
         /// The API.
         api: ApiKey,
     },
+    /// A setting is missing or invalid.
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+    /// A broker id that metadata does not (or no longer) list.
+    UnknownBroker {
+        /// The broker id.
+        id: i32,
+    },
+    /// A partition cannot be used right now (unknown topic, no leader, ...).
+    Partition {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// Why.
+        code: ErrorCode,
+    },
     /// The broker answered with an error code.
     Broker {
         /// The broker.
@@ -80,14 +99,16 @@ impl Error {
             | Error::ConnectTimeout { .. }
             | Error::RequestTimeout { .. }
             | Error::Disconnected { .. } => true,
-            Error::Protocol { .. } | Error::UnsupportedApi { .. } => false,
-            Error::Broker { code, .. } => code.is_retriable(),
+            Error::Protocol { .. } | Error::UnsupportedApi { .. } | Error::Config { .. } => false,
+            Error::UnknownBroker { .. } => true,
+            Error::Partition { code, .. } | Error::Broker { code, .. } => code.is_retriable(),
         }
     }
 
-    /// The broker the error concerns.
+    /// The broker the error concerns, when it concerns one.
     pub fn broker(&self) -> &str {
         match self {
+            Error::Config { .. } | Error::UnknownBroker { .. } | Error::Partition { .. } => "",
             Error::Io { broker, .. }
             | Error::ConnectTimeout { broker, .. }
             | Error::RequestTimeout { broker, .. }
@@ -133,6 +154,13 @@ impl fmt::Display for Error {
                 f,
                 "{broker} supports no version of {api:?} that kbus implements"
             ),
+            Error::Config { message } => write!(f, "configuration: {message}"),
+            Error::UnknownBroker { id } => write!(f, "broker {id} is not in the cluster metadata"),
+            Error::Partition {
+                topic,
+                partition,
+                code,
+            } => write!(f, "{topic}/{partition}: {code}"),
             Error::Broker {
                 broker,
                 api,

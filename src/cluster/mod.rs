@@ -1,0 +1,333 @@
+//! The cluster: bootstrap, the metadata cache, connections by broker id, leaders and coordinators.
+//!
+//! A [`Cluster`] starts from a bootstrap list (any reachable broker will do), keeps the latest
+//! [`Metadata`] snapshot, and hands out one shared [`Connection`] per broker, reconnecting with
+//! exponential backoff and jitter after a connection is lost. Metadata is refreshed on demand, when it
+//! is older than `metadata.max.age.ms`, and by callers after errors that say it is stale
+//! ([`needs_refresh`]).
+
+mod backoff;
+mod coordinator;
+mod metadata;
+
+pub use backoff::Backoff;
+pub use coordinator::CoordinatorType;
+pub use metadata::{needs_refresh, BrokerInfo, Metadata, PartitionInfo, TopicInfo};
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, Instant};
+
+use kbus_protocol::error_code::ErrorCode;
+use kbus_protocol::messages::metadata::{MetadataRequest, MetadataRequestTopic};
+use kbus_protocol::ApiKey;
+use tokio::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::net::{Connection, ConnectionConfig};
+
+/// Settings of the cluster layer.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `bootstrap.servers`: `host:port` entries to start from.
+    pub bootstrap_servers: Vec<String>,
+    /// Settings for every broker connection.
+    pub connection: ConnectionConfig,
+    /// `metadata.max.age.ms`: metadata older than this is refreshed before use.
+    pub metadata_max_age: Duration,
+    /// `reconnect.backoff.ms`: the first delay before reconnecting to a broker.
+    pub reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`: the longest delay between reconnect attempts.
+    pub reconnect_backoff_max: Duration,
+}
+
+impl ClusterConfig {
+    /// Settings with Kafka's defaults for `bootstrap` (a comma-separated `host:port` list).
+    pub fn new(bootstrap: &str) -> Self {
+        ClusterConfig {
+            bootstrap_servers: bootstrap
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            connection: ConnectionConfig::default(),
+            metadata_max_age: Duration::from_secs(300),
+            reconnect_backoff: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_secs(1),
+        }
+    }
+}
+
+/// One broker's connection, made on first use and remade after it closes.
+struct BrokerSlot {
+    address: String,
+    conn: Option<Arc<Connection>>,
+    backoff: Backoff,
+    next_attempt: Option<Instant>,
+}
+
+struct Inner {
+    config: ClusterConfig,
+    metadata: StdMutex<Arc<Metadata>>,
+    brokers: StdMutex<HashMap<i32, Arc<Mutex<BrokerSlot>>>>,
+    /// Serialises metadata refreshes, so a burst of errors causes one refresh, not many.
+    refreshing: Mutex<()>,
+    coordinators: StdMutex<HashMap<(CoordinatorType, String), i32>>,
+}
+
+/// A handle on the cluster; cheap to clone.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let md = self.metadata();
+        f.debug_struct("Cluster")
+            .field("bootstrap", &self.inner.config.bootstrap_servers)
+            .field("brokers", &md.brokers.len())
+            .field("topics", &md.topics.len())
+            .finish()
+    }
+}
+
+fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section is a single read or write of the map: a panic elsewhere cannot leave
+    // it half-updated, so a poisoned lock is safe to keep using.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Cluster {
+    /// Bootstraps: asks the bootstrap brokers, in order, for metadata until one answers.
+    pub async fn connect(config: ClusterConfig) -> Result<Cluster> {
+        if config.bootstrap_servers.is_empty() {
+            return Err(Error::Config {
+                message: "bootstrap.servers is empty".into(),
+            });
+        }
+        let cluster = Cluster {
+            inner: Arc::new(Inner {
+                config,
+                metadata: StdMutex::new(Arc::new(Metadata::empty())),
+                brokers: StdMutex::new(HashMap::new()),
+                refreshing: Mutex::new(()),
+                coordinators: StdMutex::new(HashMap::new()),
+            }),
+        };
+        cluster.refresh(&[]).await?;
+        Ok(cluster)
+    }
+
+    /// The settings this cluster was made with.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.inner.config
+    }
+
+    /// The latest metadata snapshot.
+    pub fn metadata(&self) -> Arc<Metadata> {
+        lock(&self.inner.metadata).clone()
+    }
+
+    /// Metadata covering `topics`, refreshed first if any is unknown or the snapshot is older than
+    /// `metadata.max.age.ms`.
+    pub async fn metadata_for(&self, topics: &[&str]) -> Result<Arc<Metadata>> {
+        let md = self.metadata();
+        let stale = md.fetched_at.elapsed() > self.inner.config.metadata_max_age;
+        if !stale && topics.iter().all(|t| md.topics.contains_key(*t)) {
+            return Ok(md);
+        }
+        self.refresh(topics).await
+    }
+
+    /// Fetches fresh metadata for `topics` (none: brokers only) from any reachable broker.
+    pub async fn refresh(&self, topics: &[&str]) -> Result<Arc<Metadata>> {
+        let _one_at_a_time = self.inner.refreshing.lock().await;
+        let req = MetadataRequest {
+            topics: Some(
+                topics
+                    .iter()
+                    .map(|t| MetadataRequestTopic::by_name(*t))
+                    .collect(),
+            ),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        let mut last_error = None;
+        for conn in self.candidates().await {
+            let conn = match conn {
+                Ok(c) => c,
+                Err(e) => {
+                    last_error = Some(e);
+                    continue;
+                }
+            };
+            match conn.send(&req).await {
+                Ok(resp) => {
+                    let code = ErrorCode(resp.error_code);
+                    if code.is_err() {
+                        last_error = Some(Error::Broker {
+                            broker: conn.broker().into(),
+                            api: ApiKey::Metadata,
+                            code,
+                            message: None,
+                        });
+                        continue;
+                    }
+                    let fresh = Metadata::from_response(&resp, Instant::now());
+                    let merged = Arc::new(self.metadata().merged_with(fresh));
+                    self.adopt_brokers(&merged);
+                    *lock(&self.inner.metadata) = merged.clone();
+                    return Ok(merged);
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| Error::Config {
+            message: "no broker to ask for metadata".into(),
+        }))
+    }
+
+    /// Connections to try for a metadata request: known brokers first, then the bootstrap list.
+    async fn candidates(&self) -> Vec<Result<Arc<Connection>>> {
+        let mut out = Vec::new();
+        let ids: Vec<i32> = {
+            let mut ids: Vec<i32> = self.metadata().brokers.keys().copied().collect();
+            ids.sort();
+            ids
+        };
+        for id in ids {
+            let r = self.broker(id).await;
+            let ok = r.is_ok();
+            out.push(r);
+            if ok {
+                return out;
+            }
+        }
+        for address in &self.inner.config.bootstrap_servers {
+            let r = Connection::connect(address, self.inner.config.connection.clone())
+                .await
+                .map(Arc::new);
+            let ok = r.is_ok();
+            out.push(r);
+            if ok {
+                return out;
+            }
+        }
+        out
+    }
+
+    /// Records the brokers of a snapshot; a broker whose address changed gets a fresh connection.
+    fn adopt_brokers(&self, md: &Metadata) {
+        let mut brokers = lock(&self.inner.brokers);
+        for (id, info) in &md.brokers {
+            let address = info.address();
+            let replace = match brokers.get(id) {
+                None => true,
+                Some(slot) => slot.try_lock().is_ok_and(|s| s.address != address),
+            };
+            if replace {
+                brokers.insert(
+                    *id,
+                    Arc::new(Mutex::new(BrokerSlot {
+                        address,
+                        conn: None,
+                        backoff: Backoff::new(
+                            self.inner.config.reconnect_backoff,
+                            self.inner.config.reconnect_backoff_max,
+                        ),
+                        next_attempt: None,
+                    })),
+                );
+            }
+        }
+    }
+
+    /// The connection to broker `id`, connecting (or reconnecting, after the backoff delay) if needed.
+    pub async fn broker(&self, id: i32) -> Result<Arc<Connection>> {
+        let slot = lock(&self.inner.brokers).get(&id).cloned();
+        let Some(slot) = slot else {
+            return Err(Error::UnknownBroker { id });
+        };
+        let mut slot = slot.lock().await;
+        if let Some(c) = &slot.conn {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+            slot.conn = None;
+        }
+        if let Some(at) = slot.next_attempt {
+            tokio::time::sleep_until(at.into()).await;
+        }
+        match Connection::connect(&slot.address, self.inner.config.connection.clone()).await {
+            Ok(c) => {
+                let c = Arc::new(c);
+                slot.backoff.reset();
+                slot.next_attempt = None;
+                slot.conn = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                let delay = slot.backoff.next_delay();
+                slot.next_attempt = Some(Instant::now() + delay);
+                Err(e)
+            }
+        }
+    }
+
+    /// The leader of `topic`/`partition` and a connection to it, refreshing metadata when the
+    /// partition or its leader is unknown.
+    pub async fn leader(&self, topic: &str, partition: i32) -> Result<(i32, Arc<Connection>)> {
+        let mut md = self.metadata_for(&[topic]).await?;
+        for attempt in 0..2 {
+            let leader = md
+                .topic(topic)
+                .and_then(|t| t.partition(partition))
+                .map(|p| p.leader)
+                .filter(|id| *id >= 0 && md.brokers.contains_key(id));
+            match leader {
+                Some(id) => return Ok((id, self.broker(id).await?)),
+                None if attempt == 0 => md = self.refresh(&[topic]).await?,
+                None => {}
+            }
+        }
+        let code = md
+            .topic(topic)
+            .map(|t| {
+                if t.error.is_err() {
+                    t.error
+                } else {
+                    t.partition(partition)
+                        .map_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, |p| {
+                            if p.error.is_err() {
+                                p.error
+                            } else {
+                                ErrorCode::LEADER_NOT_AVAILABLE
+                            }
+                        })
+                }
+            })
+            .unwrap_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+        Err(Error::Partition {
+            topic: topic.into(),
+            partition,
+            code,
+        })
+    }
+
+    /// A connection to any broker (the one with the lowest id that answers), for requests any broker
+    /// can serve.
+    pub async fn any_broker(&self) -> Result<Arc<Connection>> {
+        let mut last = None;
+        for r in self.candidates().await {
+            match r {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Config {
+            message: "no broker known".into(),
+        }))
+    }
+}
