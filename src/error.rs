@@ -78,6 +78,17 @@ pub enum Error {
         /// Why.
         code: ErrorCode,
     },
+    /// An operation on a topic failed with an error code (creating, deleting, describing it).
+    Topic {
+        /// The topic.
+        topic: String,
+        /// The API that failed.
+        api: ApiKey,
+        /// The code.
+        code: ErrorCode,
+        /// The broker's message, if it sent one.
+        message: Option<String>,
+    },
     /// The broker answered with an error code.
     Broker {
         /// The broker.
@@ -101,14 +112,19 @@ impl Error {
             | Error::Disconnected { .. } => true,
             Error::Protocol { .. } | Error::UnsupportedApi { .. } | Error::Config { .. } => false,
             Error::UnknownBroker { .. } => true,
-            Error::Partition { code, .. } | Error::Broker { code, .. } => code.is_retriable(),
+            Error::Partition { code, .. }
+            | Error::Topic { code, .. }
+            | Error::Broker { code, .. } => code.is_retriable(),
         }
     }
 
     /// The broker the error concerns, when it concerns one.
     pub fn broker(&self) -> &str {
         match self {
-            Error::Config { .. } | Error::UnknownBroker { .. } | Error::Partition { .. } => "",
+            Error::Config { .. }
+            | Error::UnknownBroker { .. }
+            | Error::Partition { .. }
+            | Error::Topic { .. } => "",
             Error::Io { broker, .. }
             | Error::ConnectTimeout { broker, .. }
             | Error::RequestTimeout { broker, .. }
@@ -161,6 +177,18 @@ impl fmt::Display for Error {
                 partition,
                 code,
             } => write!(f, "{topic}/{partition}: {code}"),
+            Error::Topic {
+                topic,
+                api,
+                code,
+                message,
+            } => {
+                write!(f, "{api:?} of topic {topic} failed: {code}")?;
+                if let Some(m) = message {
+                    write!(f, " ({m})")?;
+                }
+                Ok(())
+            }
             Error::Broker {
                 broker,
                 api,

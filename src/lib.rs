@@ -5,12 +5,14 @@
 //! [`protocol`].
 //!
 //! - [`net`]: connections to brokers (pipelining, timeouts, version negotiation).
+//! - [`admin`]: topics, groups, offsets and configs.
 //! - [`cluster`]: bootstrap, metadata, leaders, coordinators, reconnects with backoff.
 //! - [`Error`]: the crate's one error type, naming the broker and API and saying whether a retry
 //!   can help.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod cluster;
 pub mod error;
 pub mod net;
