@@ -24,8 +24,7 @@ use kbus_protocol::{
     encode_request, negotiate_all, ApiKey, Decoder, FrameSplitter, Message, ProtocolError, Request,
     RequestHeader, ResponseHeader,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -182,6 +181,20 @@ impl Connection {
 
     fn from_stream(stream: TcpStream, broker: &str, config: ConnectionConfig) -> Self {
         let (read, write) = stream.into_split();
+        Self::from_halves(read, write, broker, config)
+    }
+
+    /// A connection over any byte stream split in two halves (plain TCP, TLS, a test pipe).
+    pub(crate) fn from_halves<R, W>(
+        read: R,
+        write: W,
+        broker: &str,
+        config: ConnectionConfig,
+    ) -> Self
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let shared = Arc::new(Shared {
             broker: broker.into(),
             state: Mutex::new(State::default()),
@@ -347,7 +360,7 @@ fn decode_api_versions(broker: &str, frame: Bytes, version: i16) -> Result<ApiVe
     }
 }
 
-async fn read_loop(mut read: OwnedReadHalf, shared: Arc<Shared>, max_frame_size: usize) {
+async fn read_loop<R: AsyncRead + Unpin>(mut read: R, shared: Arc<Shared>, max_frame_size: usize) {
     let mut splitter = FrameSplitter::new(max_frame_size);
     let why = loop {
         match read.read_buf(splitter.buffer_mut()).await {
@@ -387,8 +400,8 @@ async fn read_loop(mut read: OwnedReadHalf, shared: Arc<Shared>, max_frame_size:
     shared.close(why);
 }
 
-async fn write_loop(
-    mut write: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut write: W,
     mut frames: mpsc::UnboundedReceiver<Bytes>,
     shared: Arc<Shared>,
 ) {
