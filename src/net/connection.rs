@@ -179,6 +179,22 @@ impl Connection {
         Ok(conn)
     }
 
+    /// Sets up a connection over an established byte stream (for example a TLS session over TCP)
+    /// and negotiates API versions on it.
+    pub async fn establish<S>(
+        stream: S,
+        broker: &str,
+        config: ConnectionConfig,
+    ) -> Result<Self>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (read, write) = tokio::io::split(stream);
+        let mut conn = Self::from_halves(read, write, broker, config);
+        conn.versions = conn.negotiate().await?;
+        Ok(conn)
+    }
+
     fn from_stream(stream: TcpStream, broker: &str, config: ConnectionConfig) -> Self {
         let (read, write) = stream.into_split();
         Self::from_halves(read, write, broker, config)
