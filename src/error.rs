@@ -89,6 +89,26 @@ pub enum Error {
         /// The broker's message, if it sent one.
         message: Option<String>,
     },
+    /// SASL authentication failed: the broker refused the credentials, does not enable the
+    /// mechanism, closed the connection during the exchange, or could not prove it knows the
+    /// credentials. Not retriable: the same credentials fail again.
+    Authentication {
+        /// The broker.
+        broker: String,
+        /// The SASL mechanism, as Kafka spells it (`SCRAM-SHA-512`, ...).
+        mechanism: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// TLS with a broker failed: its certificate was rejected (wrong host, expired, unknown CA), it
+    /// refused the handshake, or the TLS settings are unusable (a file missing, a certificate
+    /// without its key). Not retriable: the same settings fail again.
+    Tls {
+        /// The broker.
+        broker: String,
+        /// What went wrong, in terms of the settings that can fix it.
+        message: String,
+    },
     /// The broker answered with an error code.
     Broker {
         /// The broker.
@@ -111,6 +131,8 @@ impl Error {
             | Error::RequestTimeout { .. }
             | Error::Disconnected { .. } => true,
             Error::Protocol { .. } | Error::UnsupportedApi { .. } | Error::Config { .. } => false,
+            Error::Authentication { .. } => false,
+            Error::Tls { .. } => false,
             Error::UnknownBroker { .. } => true,
             Error::Partition { code, .. }
             | Error::Topic { code, .. }
@@ -131,6 +153,8 @@ impl Error {
             | Error::Disconnected { broker }
             | Error::Protocol { broker, .. }
             | Error::UnsupportedApi { broker, .. }
+            | Error::Authentication { broker, .. }
+            | Error::Tls { broker, .. }
             | Error::Broker { broker, .. } => broker,
         }
     }
@@ -172,6 +196,15 @@ impl fmt::Display for Error {
             ),
             Error::Config { message } => write!(f, "configuration: {message}"),
             Error::UnknownBroker { id } => write!(f, "broker {id} is not in the cluster metadata"),
+            Error::Authentication {
+                broker,
+                mechanism,
+                message,
+            } => write!(
+                f,
+                "SASL {mechanism} authentication with {broker} failed: {message}"
+            ),
+            Error::Tls { broker, message } => write!(f, "TLS with {broker}: {message}"),
             Error::Partition {
                 topic,
                 partition,

@@ -57,7 +57,10 @@ async fn topics_are_created_idempotently_listed_described_and_deleted() {
         !admin.ensure_topic(&topic).await.unwrap(),
         "second ensure finds it"
     );
-    let err = admin.create_topics(std::slice::from_ref(&topic)).await.unwrap_err();
+    let err = admin
+        .create_topics(std::slice::from_ref(&topic))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, Error::Topic { topic, code, .. }
             if topic == "events.stream" && *code == ErrorCode::TOPIC_ALREADY_EXISTS),

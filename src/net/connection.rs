@@ -29,7 +29,9 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::tls::{self, SecurityProtocol, TlsConfig};
 use crate::error::{Error, Result};
+use crate::net::sasl::{authenticate, SaslConfig};
 
 /// The ApiVersions version tried first. Version 3 is flexible and carries the client's name; a broker
 /// that does not know it answers with error 35 and the versions it does know.
@@ -40,12 +42,18 @@ const API_VERSIONS_FIRST: i16 = 3;
 pub struct ConnectionConfig {
     /// `client.id`, sent in every request header.
     pub client_id: Option<String>,
-    /// How long establishing the TCP connection may take.
+    /// How long establishing the TCP connection may take (and then, again, the TLS handshake).
     pub connect_timeout: Duration,
     /// `request.timeout.ms`: how long a request may wait for its answer.
     pub request_timeout: Duration,
     /// The largest response frame accepted; a larger one closes the connection.
     pub max_frame_size: usize,
+    /// `security.protocol`: plain TCP or TLS (SASL is set up separately).
+    pub security_protocol: SecurityProtocol,
+    /// The `ssl.*` settings, used when `security_protocol` is `SSL` or `SASL_SSL`.
+    pub tls: TlsConfig,
+    /// The `sasl.*` settings, required when `security_protocol` is `SASL_PLAINTEXT` or `SASL_SSL`.
+    pub sasl: Option<SaslConfig>,
 }
 
 impl Default for ConnectionConfig {
@@ -55,6 +63,9 @@ impl Default for ConnectionConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_frame_size: kbus_protocol::frame::DEFAULT_MAX_FRAME_SIZE,
+            security_protocol: SecurityProtocol::Plaintext,
+            tls: TlsConfig::default(),
+            sasl: None,
         }
     }
 }
@@ -154,7 +165,8 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    /// Connects to `broker` (`host:port`) and negotiates API versions with it.
+    /// Connects to `broker` (`host:port`), over TLS when `security.protocol` asks for it, and
+    /// negotiates API versions with it.
     pub async fn connect(broker: &str, config: ConnectionConfig) -> Result<Self> {
         let stream =
             match tokio::time::timeout(config.connect_timeout, TcpStream::connect(broker)).await {
@@ -174,18 +186,39 @@ impl Connection {
                 Ok(Ok(s)) => s,
             };
         let _ = stream.set_nodelay(true);
-        let mut conn = Self::from_stream(stream, broker, config);
-        conn.versions = conn.negotiate().await?;
+        let sasl = if config.security_protocol.uses_sasl() {
+            Some(config.sasl.clone().ok_or_else(|| Error::Config {
+                message: format!(
+                    "security.protocol {:?} needs sasl.mechanism, sasl.username and sasl.password",
+                    config.security_protocol
+                ),
+            })?)
+        } else {
+            None
+        };
+        let conn = if config.security_protocol.uses_tls() {
+            let tls_config = config.tls.clone();
+            let stream =
+                tls::handshake(stream, broker, &tls_config, config.connect_timeout).await?;
+            Self::establish(stream, broker, config)
+                .await
+                .map_err(|e| tls::explain_first_exchange(e, broker, &tls_config))?
+        } else {
+            let mut conn = Self::from_stream(stream, broker, config);
+            conn.versions = conn.negotiate().await?;
+            conn
+        };
+        if let Some(sasl) = sasl {
+            // Re-authentication before the session lifetime runs out (KIP-368) is not done yet:
+            // the broker closes the connection then, and the owner reconnects.
+            authenticate(&conn, &sasl).await?;
+        }
         Ok(conn)
     }
 
     /// Sets up a connection over an established byte stream (for example a TLS session over TCP)
     /// and negotiates API versions on it.
-    pub async fn establish<S>(
-        stream: S,
-        broker: &str,
-        config: ConnectionConfig,
-    ) -> Result<Self>
+    pub async fn establish<S>(stream: S, broker: &str, config: ConnectionConfig) -> Result<Self>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -530,6 +563,30 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Disconnected { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_closes_mid_response_fails_the_request_cleanly() {
+        let addr = peer(|mut s| async move {
+            let (id, _) = read_request(&mut s).await.unwrap();
+            // Announce 100 bytes, send the correlation id and a few more, then hang up.
+            let mut partial = Vec::new();
+            partial.extend_from_slice(&100i32.to_be_bytes());
+            partial.extend_from_slice(&id.to_be_bytes());
+            partial.extend_from_slice(&[0, 0, 0]);
+            s.write_all(&partial).await.unwrap();
+        })
+        .await;
+        let stream = TcpStream::connect(&addr).await.unwrap();
+        let conn = raw_connection(&addr, stream, ConnectionConfig::default());
+        let err = conn
+            .send_at(&MetadataRequest::default(), 1)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Disconnected { broker } if *broker == addr),
+            "{err}"
+        );
     }
 
     #[tokio::test]

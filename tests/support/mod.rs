@@ -1,4 +1,5 @@
 //! Test support: real peers started on free loopback ports and torn down on drop.
 #![allow(dead_code)]
 
+pub mod stunnel;
 pub mod tansu;
