@@ -105,3 +105,29 @@ async fn an_unreachable_bootstrap_list_fails_within_the_timeouts() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(err.is_retriable(), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_after_the_broker_restarts() {
+    let mut broker = Tansu::start();
+    let cluster = Cluster::connect(ClusterConfig::new(&broker.addr()))
+        .await
+        .unwrap();
+    let id = *cluster.metadata().brokers.keys().next().unwrap();
+    let first = cluster.broker(id).await.unwrap();
+    broker.restart();
+    // The old connection notices the restart on its next use, with an error naming the broker...
+    let err = first
+        .send(&kbus::protocol::messages::MetadataRequest::default())
+        .await
+        .unwrap_err();
+    assert!(err.is_retriable(), "{err}");
+    assert_eq!(err.broker(), broker.addr());
+    assert!(first.is_closed());
+    // ...and the cluster hands out a fresh one.
+    let second = cluster.broker(id).await.unwrap();
+    assert!(!second.is_closed());
+    second
+        .send(&kbus::protocol::messages::MetadataRequest::default())
+        .await
+        .unwrap();
+}

@@ -177,6 +177,14 @@ impl Tansu {
         }
     }
 
+    /// Stops the broker and starts it again on the same port and storage (a broker restart:
+    /// every client connection drops, the data stays). For brokers started without authentication.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_ready(&self.dir, self.port, false);
+    }
+
     /// `host:port` to bootstrap from.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
