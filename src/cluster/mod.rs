@@ -198,6 +198,10 @@ impl Cluster {
             ids
         };
         for id in ids {
+            // A broker waiting out its reconnect backoff is skipped: another may answer now.
+            if self.in_backoff(id) {
+                continue;
+            }
             let r = self.broker(id).await;
             let ok = r.is_ok();
             out.push(r);
@@ -242,6 +246,17 @@ impl Cluster {
                 );
             }
         }
+    }
+
+    /// True while broker `id`'s last connection attempt failed and its backoff delay is running.
+    fn in_backoff(&self, id: i32) -> bool {
+        let slot = lock(&self.inner.brokers).get(&id).cloned();
+        slot.and_then(|s| {
+            s.try_lock()
+                .ok()
+                .map(|s| s.next_attempt.is_some_and(|at| at > Instant::now()))
+        })
+        .unwrap_or(false)
     }
 
     /// The connection to broker `id`, connecting (or reconnecting, after the backoff delay) if needed.
