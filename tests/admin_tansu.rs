@@ -1,7 +1,5 @@
 //! Administration against a real broker (tansu): topics, offsets, configs.
 
-mod support;
-
 use kbus::admin::{Admin, NewTopic, OffsetSpec};
 use kbus::cluster::{Cluster, ClusterConfig};
 use kbus::protocol::compression::Compression;
@@ -9,7 +7,7 @@ use kbus::protocol::error_code::ErrorCode;
 use kbus::protocol::messages::produce::{ProducePartition, ProduceRequest, ProduceTopic};
 use kbus::protocol::record::RecordBatchBuilder;
 use kbus::Error;
-use support::tansu::Tansu;
+use kbus_testkit::tansu::Tansu;
 
 async fn admin(broker: &Tansu) -> (Cluster, Admin) {
     let cluster = Cluster::connect(ClusterConfig::new(&broker.addr()))

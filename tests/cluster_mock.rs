@@ -1,14 +1,12 @@
 //! The cluster layer against librdkafka's 3-broker mock cluster: metadata spread over brokers, a
 //! moved leader followed after a refresh, and failover when a broker goes down.
 
-mod support;
-
 use kbus::cluster::{needs_refresh, Cluster, ClusterConfig};
 use kbus::protocol::compression::Compression;
 use kbus::protocol::error_code::ErrorCode;
 use kbus::protocol::messages::produce::{ProducePartition, ProduceRequest, ProduceTopic};
 use kbus::protocol::record::RecordBatchBuilder;
-use support::mock_cluster::MockCluster;
+use kbus_testkit::mock_cluster::MockCluster;
 
 fn one_record() -> ProduceRequest {
     let mut b = RecordBatchBuilder::new(Compression::None);

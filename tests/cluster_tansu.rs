@@ -1,14 +1,12 @@
 //! The cluster layer against a real broker (tansu): bootstrap, metadata, leaders, coordinators.
 
-mod support;
-
 use std::time::Duration;
 
 use kbus::cluster::{Cluster, ClusterConfig, CoordinatorType};
 use kbus::protocol::error_code::ErrorCode;
 use kbus::protocol::messages::create_topics::{CreatableTopic, CreateTopicsRequest};
 use kbus::Error;
-use support::tansu::Tansu;
+use kbus_testkit::tansu::Tansu;
 
 async fn create_topic(cluster: &Cluster, name: &str, partitions: i32) {
     let conn = cluster.any_broker().await.unwrap();

@@ -14,8 +14,6 @@
 //!   allow (kbus rejects it as a protocol error); the tests inject errors on other APIs.
 //! - No admin APIs (CreateTopics, ...): topics are created through the mock's own control API.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
@@ -31,7 +29,7 @@ use kbus::protocol::messages::{
 use kbus::protocol::record::RecordBatchBuilder;
 use kbus::protocol::ApiKey;
 use kbus::Error;
-use support::mock_cluster::MockCluster;
+use kbus_testkit::mock_cluster::MockCluster;
 
 const BROKERS: i32 = 3;
 

@@ -1,7 +1,5 @@
 //! The connection layer against a real broker (tansu): version negotiation and pipelining.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +7,7 @@ use kbus::net::{Connection, ConnectionConfig};
 use kbus::protocol::messages::{ApiVersionsRequest, MetadataRequest};
 use kbus::protocol::ApiKey;
 use kbus::Error;
-use support::tansu::Tansu;
+use kbus_testkit::tansu::Tansu;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn negotiates_versions_with_a_real_broker() {

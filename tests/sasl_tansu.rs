@@ -1,15 +1,13 @@
 //! SASL authentication against a real broker (tansu 0.6.0 with `--authentication`, which enables
 //! SCRAM-SHA-256 and SCRAM-SHA-512).
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use kbus::net::sasl::{authenticate, Credentials, Mechanism, SaslConfig};
 use kbus::net::{Connection, ConnectionConfig};
 use kbus::protocol::messages::MetadataRequest;
 use kbus::Error;
-use support::tansu::Tansu;
+use kbus_testkit::tansu::Tansu;
 
 const USERS: &[(&str, &str, Mechanism)] = &[
     ("alice", "alice-secret", Mechanism::ScramSha256),

@@ -1,12 +1,10 @@
 //! The protocol crate against a real broker: what kbus encodes, tansu accepts, and what tansu sends
 //! back, kbus decodes — record batches with every codec tansu can store included.
 
-mod support;
-
 #[path = "../examples/roundtrip.rs"]
 mod roundtrip;
 
-use support::tansu::Tansu;
+use kbus_testkit::tansu::Tansu;
 
 #[test]
 fn produce_and_fetch_round_trip_through_tansu() {

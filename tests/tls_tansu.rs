@@ -5,15 +5,13 @@
 //! each crypto provider compiled in (ring and/or RustCrypto).
 #![cfg(any(feature = "tls-ring", feature = "tls-rustcrypto"))]
 
-mod support;
-
 use kbus::cluster::{Cluster, ClusterConfig};
 use kbus::net::{Connection, ConnectionConfig, SecurityProtocol, TlsConfig, TlsProvider};
 use kbus::protocol::messages::MetadataRequest;
 use kbus::protocol::ApiKey;
 use kbus::Error;
-use support::stunnel::{free_port, Certs, Pair, Stunnel};
-use support::tansu::Tansu;
+use kbus_testkit::stunnel::{free_port, Certs, Pair, Stunnel};
+use kbus_testkit::tansu::Tansu;
 
 /// The providers this build has.
 fn providers() -> Vec<TlsProvider> {
