@@ -492,6 +492,21 @@ mod tests {
         Some((corr, body))
     }
 
+    /// Writes a Metadata v1 answer to request `id`, carrying `controller_id` as a marker.
+    async fn answer_metadata(s: &mut TcpStream, id: i32, controller_id: i32) {
+        let resp = kbus_protocol::messages::MetadataResponse {
+            controller_id,
+            ..Default::default()
+        };
+        let h = ResponseHeader {
+            correlation_id: id,
+            ..Default::default()
+        };
+        let mut buf = BytesMut::new();
+        kbus_protocol::encode_response(&h, 1, &resp, &mut buf).unwrap();
+        s.write_all(&buf).await.unwrap();
+    }
+
     fn raw_connection(addr: &str, stream: TcpStream, config: ConnectionConfig) -> Connection {
         Connection::from_stream(stream, addr, config)
     }
@@ -506,17 +521,7 @@ mod tests {
                 ids.push(read_request(&mut s).await.unwrap().0);
             }
             for id in ids.into_iter().rev() {
-                let resp = kbus_protocol::messages::MetadataResponse {
-                    controller_id: id,
-                    ..Default::default()
-                };
-                let mut buf = BytesMut::new();
-                let h = ResponseHeader {
-                    correlation_id: id,
-                    ..Default::default()
-                };
-                kbus_protocol::encode_response(&h, 1, &resp, &mut buf).unwrap();
-                s.write_all(&buf).await.unwrap();
+                answer_metadata(&mut s, id, id).await;
             }
         })
         .await;
@@ -627,27 +632,10 @@ mod tests {
             let (first, _) = read_request(&mut s).await.unwrap();
             // Answer the first request only after the client gave up on it.
             let _ = late_rx.await;
-            let mut buf = BytesMut::new();
-            let h = ResponseHeader {
-                correlation_id: first,
-                ..Default::default()
-            };
-            let resp = kbus_protocol::messages::MetadataResponse::default();
-            kbus_protocol::encode_response(&h, 1, &resp, &mut buf).unwrap();
-            s.write_all(&buf).await.unwrap();
+            answer_metadata(&mut s, first, -1).await;
             // Then answer the second normally.
             let (second, _) = read_request(&mut s).await.unwrap();
-            let resp = kbus_protocol::messages::MetadataResponse {
-                controller_id: 7,
-                ..Default::default()
-            };
-            let h = ResponseHeader {
-                correlation_id: second,
-                ..Default::default()
-            };
-            let mut buf = BytesMut::new();
-            kbus_protocol::encode_response(&h, 1, &resp, &mut buf).unwrap();
-            s.write_all(&buf).await.unwrap();
+            answer_metadata(&mut s, second, 7).await;
         })
         .await;
         let stream = TcpStream::connect(&addr).await.unwrap();
