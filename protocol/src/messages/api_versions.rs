@@ -9,6 +9,7 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{tagged_value, Decoder, Encoder, TaggedFields};
+use crate::primitives::{put_tags, tags};
 
 /// ApiVersions request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -137,9 +138,7 @@ impl Message for ApiVersionsResponse {
             buf.put_i16(k.api_key);
             buf.put_i16(k.min_version);
             buf.put_i16(k.max_version);
-            if flexible {
-                k.tagged_fields.encode(buf)?;
-            }
+            put_tags(buf, flexible, &k.tagged_fields)?;
             Ok(())
         })?;
         if version >= 1 {
@@ -195,11 +194,7 @@ impl Message for ApiVersionsResponse {
                 api_key: d.i16("ApiVersionsResponse.api_keys.api_key")?,
                 min_version: d.i16("ApiVersionsResponse.api_keys.min_version")?,
                 max_version: d.i16("ApiVersionsResponse.api_keys.max_version")?,
-                tagged_fields: if flexible {
-                    d.unknown_tagged_fields()?
-                } else {
-                    TaggedFields::default()
-                },
+                tagged_fields: tags(d, flexible)?,
             })
         })?;
         if version >= 1 {

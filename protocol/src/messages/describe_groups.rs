@@ -11,6 +11,7 @@ use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
 use crate::primitives::tags;
+use crate::primitives::put_tags;
 
 /// The first flexible version.
 const FLEXIBLE: i16 = 5;
@@ -41,9 +42,7 @@ impl Message for DescribeGroupsRequest {
         if version >= 3 {
             buf.put_bool(self.include_authorized_operations);
         }
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 
@@ -177,14 +176,10 @@ impl Message for DescribeGroupsResponse {
             if version >= 3 {
                 b.put_i32(g.authorized_operations);
             }
-            if flexible {
-                g.tagged_fields.encode(b)?;
-            }
+            put_tags(b, flexible, &g.tagged_fields)?;
             Ok(())
         })?;
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 
@@ -252,9 +247,7 @@ fn encode_member(
         &mb.member_assignment,
         "DescribeGroupsResponse.groups.members.member_assignment",
     )?;
-    if flexible {
-        mb.tagged_fields.encode(b)?;
-    }
+    put_tags(b, flexible, &mb.tagged_fields)?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
+use crate::primitives::put_tags;
 
 /// The first flexible version.
 const FLEXIBLE_FROM: i16 = 3;
@@ -62,9 +63,7 @@ impl Message for FindCoordinatorRequest {
                 |buf, k| buf.put_string(flexible, k, "FindCoordinatorRequest.coordinator_keys"),
             )?;
         }
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 
@@ -176,9 +175,7 @@ impl Message for FindCoordinatorResponse {
                 },
             )?;
         }
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 

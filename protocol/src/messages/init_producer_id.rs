@@ -12,6 +12,7 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
+use crate::primitives::put_tags;
 
 /// The first flexible version.
 const FLEXIBLE_FROM: i16 = 2;
@@ -60,9 +61,7 @@ impl Message for InitProducerIdRequest {
             buf.put_i64(self.producer_id);
             buf.put_i16(self.producer_epoch);
         }
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 

@@ -12,6 +12,7 @@ use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
 use crate::primitives::tags;
+use crate::primitives::put_tags;
 
 /// The first flexible version.
 const FLEXIBLE: i16 = 6;
@@ -92,17 +93,13 @@ impl Message for JoinGroupRequest {
         buf.put_array(flexible, &self.protocols, "JoinGroupRequest.protocols", |b, p| {
             b.put_string(flexible, &p.name, "JoinGroupRequest.protocols.name")?;
             b.put_bytes_field(flexible, &p.metadata, "JoinGroupRequest.protocols.metadata")?;
-            if flexible {
-                p.tagged_fields.encode(b)?;
-            }
+            put_tags(b, flexible, &p.tagged_fields)?;
             Ok(())
         })?;
         if version >= 8 {
             buf.put_nullable_string(flexible, self.reason.as_deref(), "JoinGroupRequest.reason")?;
         }
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 
@@ -238,14 +235,10 @@ impl Message for JoinGroupResponse {
                 )?;
             }
             b.put_bytes_field(flexible, &mb.metadata, "JoinGroupResponse.members.metadata")?;
-            if flexible {
-                mb.tagged_fields.encode(b)?;
-            }
+            put_tags(b, flexible, &mb.tagged_fields)?;
             Ok(())
         })?;
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
 use crate::primitives::tags;
+use crate::primitives::put_tags;
 
 /// The first flexible version.
 const FLEXIBLE: i16 = 4;
@@ -66,15 +67,11 @@ impl Message for LeaveGroupRequest {
                         "LeaveGroupRequest.members.reason",
                     )?;
                 }
-                if flexible {
-                    mb.tagged_fields.encode(b)?;
-                }
+                put_tags(b, flexible, &mb.tagged_fields)?;
                 Ok(())
             })?;
         }
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 
@@ -155,15 +152,11 @@ impl Message for LeaveGroupResponse {
                     "LeaveGroupResponse.members.group_instance_id",
                 )?;
                 b.put_i16(mb.error_code);
-                if flexible {
-                    mb.tagged_fields.encode(b)?;
-                }
+                put_tags(b, flexible, &mb.tagged_fields)?;
                 Ok(())
             })?;
         }
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
 use crate::primitives::tags;
+use crate::primitives::put_tags;
 
 /// The first flexible version.
 const FLEXIBLE: i16 = 3;
@@ -39,9 +40,7 @@ impl Message for ListGroupsRequest {
                 b.put_string(flexible, t, "ListGroupsRequest.types_filter")
             })?;
         }
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 
@@ -111,14 +110,10 @@ impl Message for ListGroupsResponse {
             if version >= 5 {
                 b.put_string(flexible, &g.group_type, "ListGroupsResponse.groups.group_type")?;
             }
-            if flexible {
-                g.tagged_fields.encode(b)?;
-            }
+            put_tags(b, flexible, &g.tagged_fields)?;
             Ok(())
         })?;
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 

@@ -13,6 +13,7 @@ use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
 use crate::primitives::tags;
+use crate::primitives::put_tags;
 
 /// The first flexible version.
 const FLEXIBLE_FROM: i16 = 8;
@@ -134,21 +135,15 @@ impl Message for OffsetCommitRequest {
                             p.committed_metadata.as_deref(),
                             "OffsetCommitRequest.topics.partitions.committed_metadata",
                         )?;
-                        if flexible {
-                            p.tagged_fields.encode(buf)?;
-                        }
+                        put_tags(buf, flexible, &p.tagged_fields)?;
                         Ok(())
                     },
                 )?;
-                if flexible {
-                    t.tagged_fields.encode(buf)?;
-                }
+                put_tags(buf, flexible, &t.tagged_fields)?;
                 Ok(())
             },
         )?;
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 
@@ -258,21 +253,15 @@ impl Message for OffsetCommitResponse {
                     |buf, p| {
                         buf.put_i32(p.partition_index);
                         buf.put_i16(p.error_code);
-                        if flexible {
-                            p.tagged_fields.encode(buf)?;
-                        }
+                        put_tags(buf, flexible, &p.tagged_fields)?;
                         Ok(())
                     },
                 )?;
-                if flexible {
-                    t.tagged_fields.encode(buf)?;
-                }
+                put_tags(buf, flexible, &t.tagged_fields)?;
                 Ok(())
             },
         )?;
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
 use crate::primitives::tags;
+use crate::primitives::put_tags;
 
 /// The first flexible version.
 const FLEXIBLE_FROM: i16 = 6;
@@ -102,9 +103,7 @@ fn put_request_topic(
         buf.put_i32(*i);
         Ok(())
     })?;
-    if flexible {
-        t.tagged_fields.encode(buf)?;
-    }
+    put_tags(buf, flexible, &t.tagged_fields)?;
     Ok(())
 }
 
@@ -170,18 +169,14 @@ impl Message for OffsetFetchRequest {
                         )
                     },
                 )?;
-                if flexible {
-                    g.tagged_fields.encode(buf)?;
-                }
+                put_tags(buf, flexible, &g.tagged_fields)?;
                 Ok(())
             })?;
         }
         if version >= 7 {
             buf.put_bool(self.require_stable);
         }
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 
@@ -353,14 +348,10 @@ fn put_response_topics(
             }
             buf.put_nullable_string(flexible, p.metadata.as_deref(), what.metadata)?;
             buf.put_i16(p.error_code);
-            if flexible {
-                p.tagged_fields.encode(buf)?;
-            }
+            put_tags(buf, flexible, &p.tagged_fields)?;
             Ok(())
         })?;
-        if flexible {
-            t.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &t.tagged_fields)?;
         Ok(())
     })
 }
@@ -417,16 +408,12 @@ impl Message for OffsetFetchResponse {
                     buf.put_string(flexible, &g.group_id, "OffsetFetchResponse.groups.group_id")?;
                     put_response_topics(buf, version, &g.topics, &IN_GROUP)?;
                     buf.put_i16(g.error_code);
-                    if flexible {
-                        g.tagged_fields.encode(buf)?;
-                    }
+                    put_tags(buf, flexible, &g.tagged_fields)?;
                     Ok(())
                 },
             )?;
         }
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 

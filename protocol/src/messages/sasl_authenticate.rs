@@ -12,6 +12,7 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
+use crate::primitives::put_tags;
 
 /// The first flexible version.
 const FLEXIBLE: i16 = 2;
@@ -33,9 +34,7 @@ impl Message for SaslAuthenticateRequest {
     fn encode_body(&self, buf: &mut BytesMut, version: i16) -> Result<()> {
         let flexible = version >= FLEXIBLE;
         buf.put_bytes_field(flexible, &self.auth_bytes, "SaslAuthenticateRequest.auth_bytes")?;
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 
@@ -85,9 +84,7 @@ impl Message for SaslAuthenticateResponse {
         if version >= 1 {
             buf.put_i64(self.session_lifetime_ms);
         }
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 

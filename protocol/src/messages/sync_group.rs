@@ -7,6 +7,7 @@ use super::Message;
 use crate::api_key::ApiKey;
 use crate::error::Result;
 use crate::primitives::{Decoder, Encoder, TaggedFields};
+use crate::primitives::{put_tags, tags};
 
 /// The first flexible version.
 const FLEXIBLE: i16 = 4;
@@ -77,14 +78,10 @@ impl Message for SyncGroupRequest {
         buf.put_array(flexible, &self.assignments, "SyncGroupRequest.assignments", |b, a| {
             b.put_string(flexible, &a.member_id, "SyncGroupRequest.assignments.member_id")?;
             b.put_bytes_field(flexible, &a.assignment, "SyncGroupRequest.assignments.assignment")?;
-            if flexible {
-                a.tagged_fields.encode(b)?;
-            }
+            put_tags(b, flexible, &a.tagged_fields)?;
             Ok(())
         })?;
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 
@@ -108,11 +105,7 @@ impl Message for SyncGroupRequest {
             Ok(SyncGroupRequestAssignment {
                 member_id: d.string(flexible, "SyncGroupRequest.assignments.member_id")?,
                 assignment: d.bytes(flexible, "SyncGroupRequest.assignments.assignment")?,
-                tagged_fields: if flexible {
-                    d.unknown_tagged_fields()?
-                } else {
-                    TaggedFields::default()
-                },
+                tagged_fields: tags(d, flexible)?,
             })
         })?;
         if flexible {
@@ -163,9 +156,7 @@ impl Message for SyncGroupResponse {
             )?;
         }
         buf.put_bytes_field(flexible, &self.assignment, "SyncGroupResponse.assignment")?;
-        if flexible {
-            self.tagged_fields.encode(buf)?;
-        }
+        put_tags(buf, flexible, &self.tagged_fields)?;
         Ok(())
     }
 
