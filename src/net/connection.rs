@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 
 use super::tls::{self, SecurityProtocol, TlsConfig};
 use crate::error::{Error, Result};
-use crate::net::sasl::{authenticate, SaslConfig};
+use crate::net::sasl::{authenticate, SaslConfig, SaslSession};
 
 /// The ApiVersions version tried first. Version 3 is flexible and carries the client's name; a broker
 /// that does not know it answers with error 35 and the versions it does know.
@@ -145,6 +145,43 @@ pub struct Connection {
     config: ConnectionConfig,
     versions: HashMap<ApiKey, i16>,
     tasks: [JoinHandle<()>; 2],
+    renewal: Option<Renewal>,
+}
+
+/// Keeps a SASL session alive (KIP-368): once 85–95% of the session lifetime the broker granted
+/// has passed, the next request first authenticates the connection again.
+struct Renewal {
+    sasl: SaslConfig,
+    /// When the session must be renewed; `None` when the broker set no lifetime.
+    due: Mutex<Option<tokio::time::Instant>>,
+    /// Requests hold it shared while in flight; a renewal holds it exclusively, so no other request
+    /// is on the wire while the SASL exchange runs, as KIP-368 requires.
+    gate: tokio::sync::RwLock<()>,
+}
+
+impl Renewal {
+    fn schedule(&self, session: &SaslSession) {
+        let due = u64::try_from(session.session_lifetime_ms)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(|ms| {
+                // Spread renewals over 85-95% of the lifetime (as the Java client does), so many
+                // connections authenticated together do not all renew at once.
+                let spread = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos() % 1000);
+                let fraction = 0.85 + 0.10 * f64::from(spread) / 1000.0;
+                tokio::time::Instant::now() + Duration::from_millis(ms).mul_f64(fraction)
+            });
+        *self.due.lock().unwrap_or_else(|e| e.into_inner()) = due;
+    }
+
+    fn is_due(&self) -> bool {
+        self.due
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| tokio::time::Instant::now() >= at)
+    }
 }
 
 impl std::fmt::Debug for Connection {
@@ -208,10 +245,10 @@ impl Connection {
             conn.versions = conn.negotiate().await?;
             conn
         };
+        let mut conn = conn;
         if let Some(sasl) = sasl {
-            // Re-authentication before the session lifetime runs out (KIP-368) is not done yet:
-            // the broker closes the connection then, and the owner reconnects.
-            authenticate(&conn, &sasl).await?;
+            let session = authenticate(&conn, &sasl).await?;
+            conn.renew_sessions(sasl, &session);
         }
         Ok(conn)
     }
@@ -258,6 +295,7 @@ impl Connection {
             config,
             versions: HashMap::new(),
             tasks: [reader, writer],
+            renewal: None,
         }
     }
 
@@ -323,6 +361,60 @@ impl Connection {
 
     /// Sends `req` at `version` and waits for the answer.
     pub async fn send_at<R: Request>(&self, req: &R, version: i16) -> Result<R::Response> {
+        let _in_flight = match &self.renewal {
+            Some(renewal) => Some(self.renew_if_due(renewal).await?),
+            None => None,
+        };
+        self.send_at_ungated(req, version).await
+    }
+
+    /// Keeps the SASL session `session` (just established with `sasl`) alive: from now on, once most
+    /// of its lifetime has passed, the next request first re-authenticates the connection
+    /// (KIP-368). [`Connection::connect`] does this itself for `SASL_*` security protocols.
+    pub fn renew_sessions(&mut self, sasl: SaslConfig, session: &SaslSession) {
+        let renewal = Renewal {
+            sasl,
+            due: Mutex::new(None),
+            gate: tokio::sync::RwLock::new(()),
+        };
+        renewal.schedule(session);
+        self.renewal = Some(renewal);
+    }
+
+    /// Renews the session first if it is due, then admits one request.
+    async fn renew_if_due<'a>(
+        &'a self,
+        renewal: &'a Renewal,
+    ) -> Result<tokio::sync::RwLockReadGuard<'a, ()>> {
+        if renewal.is_due() {
+            let _exclusive = renewal.gate.write().await;
+            // Another request may have renewed it while this one waited.
+            if renewal.is_due() {
+                let session = authenticate(self, &renewal.sasl).await?;
+                renewal.schedule(&session);
+            }
+        }
+        Ok(renewal.gate.read().await)
+    }
+
+    /// Sends `req` at the negotiated version without waiting for a due session renewal: for the
+    /// SASL exchange itself.
+    pub(crate) async fn send_ungated<R: Request>(&self, req: &R) -> Result<R::Response> {
+        let version = self
+            .version(R::API_KEY)
+            .ok_or_else(|| Error::UnsupportedApi {
+                broker: self.shared.broker.clone(),
+                api: R::API_KEY,
+            })?;
+        self.send_at_ungated(req, version).await
+    }
+
+    /// Sends `req` at `version` without waiting for a due session renewal.
+    pub(crate) async fn send_at_ungated<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+    ) -> Result<R::Response> {
         let frame = self.round_trip(req, version).await?;
         let mut d = Decoder::new(frame);
         let protocol = |source| Error::Protocol {

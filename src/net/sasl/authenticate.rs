@@ -26,7 +26,8 @@ const HANDSHAKE_VERSION: i16 = 1;
 /// or refuses the connection: drop it.
 ///
 /// The returned [`SaslSession`] tells how long the broker keeps the session
-/// (`session_lifetime_ms`); re-authenticating before then is the caller's job.
+/// (`session_lifetime_ms`); [`Connection::renew_sessions`] re-authenticates before it runs out
+/// (`Connection::connect` sets that up itself for `SASL_*` security protocols).
 pub async fn authenticate(conn: &Connection, config: &SaslConfig) -> Result<SaslSession> {
     let mechanism = config.mechanism;
     let fail = |message: String| authentication_error(conn.broker(), mechanism, message);
@@ -44,7 +45,7 @@ pub async fn authenticate(conn: &Connection, config: &SaslConfig) -> Result<Sasl
             ..Default::default()
         };
         let answer = conn
-            .send(&request)
+            .send_ungated(&request)
             .await
             .map_err(|e| closed_means_refused(e, mechanism, ApiKey::SaslAuthenticate))?;
         let code = ErrorCode(answer.error_code);
@@ -93,7 +94,7 @@ async fn handshake(conn: &Connection, mechanism: Mechanism) -> Result<()> {
         mechanism: name.into(),
     };
     let answer = conn
-        .send_at(&request, HANDSHAKE_VERSION)
+        .send_at_ungated(&request, HANDSHAKE_VERSION)
         .await
         .map_err(|e| closed_means_refused(e, mechanism, ApiKey::SaslHandshake))?;
     let code = ErrorCode(answer.error_code);
@@ -169,6 +170,8 @@ mod tests {
     };
     use kbus_protocol::{encode_response, Decoder, Message, RequestHeader, ResponseHeader};
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    use std::time::Duration;
 
     const BROKER: &str = "scripted:9092";
 
@@ -275,6 +278,66 @@ mod tests {
             }
             other => panic!("expected an authentication error, got {other:?}"),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_session_is_renewed_before_its_lifetime_runs_out() {
+        use std::sync::{Arc, Mutex};
+        let authentications = Arc::new(Mutex::new(0));
+        let counted = authentications.clone();
+        let mut conn = peer(
+            1,
+            Box::new(move |req| match req {
+                AnyRequest::SaslHandshake(_) => handshake_ok(&["PLAIN"]),
+                AnyRequest::SaslAuthenticate(_) => {
+                    *counted.lock().unwrap() += 1;
+                    token(Bytes::new(), 10_000)
+                }
+                _ => None,
+            }),
+        )
+        .await;
+        let session = authenticate(&conn, &plain("s3cret")).await.unwrap();
+        conn.renew_sessions(plain("s3cret"), &session);
+        let ask = kbus_protocol::messages::ApiVersionsRequest::default();
+        conn.send(&ask).await.unwrap();
+        assert_eq!(*authentications.lock().unwrap(), 1, "renewed too early");
+        // Most of the 10 s lifetime passes: the next request re-authenticates first (KIP-368).
+        tokio::time::advance(Duration::from_millis(9_600)).await;
+        conn.send(&ask).await.unwrap();
+        assert_eq!(
+            *authentications.lock().unwrap(),
+            2,
+            "the session was not renewed"
+        );
+        conn.send(&ask).await.unwrap();
+        assert_eq!(*authentications.lock().unwrap(), 2, "renewed twice");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_without_a_lifetime_is_never_renewed() {
+        use std::sync::{Arc, Mutex};
+        let authentications = Arc::new(Mutex::new(0));
+        let counted = authentications.clone();
+        let mut conn = peer(
+            1,
+            Box::new(move |req| match req {
+                AnyRequest::SaslHandshake(_) => handshake_ok(&["PLAIN"]),
+                AnyRequest::SaslAuthenticate(_) => {
+                    *counted.lock().unwrap() += 1;
+                    token(Bytes::new(), 0)
+                }
+                _ => None,
+            }),
+        )
+        .await;
+        let session = authenticate(&conn, &plain("s3cret")).await.unwrap();
+        conn.renew_sessions(plain("s3cret"), &session);
+        tokio::time::advance(Duration::from_secs(24 * 3600)).await;
+        conn.send(&kbus_protocol::messages::ApiVersionsRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(*authentications.lock().unwrap(), 1);
     }
 
     #[tokio::test]
