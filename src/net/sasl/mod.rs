@@ -121,7 +121,8 @@ pub struct SaslSession {
     pub mechanism: Mechanism,
     /// How long the broker keeps the session (KIP-368), in milliseconds from the final
     /// SaslAuthenticate answer; 0 when it never expires (or the broker speaks SaslAuthenticate
-    /// v0). Before it runs out the owner must re-authenticate the connection or close it.
+    /// v0). Before it runs out the connection must re-authenticate or close:
+    /// [`Connection::renew_sessions`](crate::net::Connection::renew_sessions) does that.
     pub session_lifetime_ms: i64,
 }
 
