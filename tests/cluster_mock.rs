@@ -77,8 +77,8 @@ async fn a_moved_leader_is_followed_after_a_refresh() {
     let code = produce(&cluster).await;
     assert_eq!(code, ErrorCode::NOT_LEADER_OR_FOLLOWER);
     assert!(needs_refresh(code));
-    // ...and after the refresh the code asks for, the client follows the leader.
-    cluster.refresh(&["orders"]).await.unwrap();
+    // ...and once the code is reported, the next lookup refreshes and follows the leader.
+    assert!(cluster.report_code(code));
     let (leader, conn) = cluster.leader("orders", 0).await.unwrap();
     assert_eq!(leader, new);
     assert_eq!(conn.broker(), mock.broker_addr(new));
@@ -114,10 +114,10 @@ async fn a_downed_brokers_partitions_fail_over_after_a_refresh() {
         "the mock lists only the brokers that are up"
     );
 
-    // The cluster elects a new leader (the mock needs telling); after a refresh the client's
-    // requests for the partition go to it.
+    // The cluster elects a new leader (the mock needs telling); the lost connection, once
+    // reported, makes the next lookup refresh, and the partition's requests go to the new leader.
     mock.set_leader("orders", 0, Some(3));
-    cluster.refresh(&["orders"]).await.unwrap();
+    assert!(cluster.report(&err));
     let (leader, _) = cluster.leader("orders", 0).await.unwrap();
     assert_eq!(leader, 3);
     assert_eq!(produce(&cluster).await, ErrorCode::NONE);

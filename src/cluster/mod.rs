@@ -3,8 +3,8 @@
 //! A [`Cluster`] starts from a bootstrap list (any reachable broker will do), keeps the latest
 //! [`Metadata`] snapshot, and hands out one shared [`Connection`] per broker, reconnecting with
 //! exponential backoff and jitter after a connection is lost. Metadata is refreshed on demand, when it
-//! is older than `metadata.max.age.ms`, and by callers after errors that say it is stale
-//! ([`needs_refresh`]).
+//! is older than `metadata.max.age.ms`, and after errors reported with [`Cluster::report`] /
+//! [`Cluster::report_code`] that say it is stale (lost connections, [`needs_refresh`] codes).
 
 mod backoff;
 mod coordinator;
@@ -15,6 +15,7 @@ pub use coordinator::CoordinatorType;
 pub use metadata::{needs_refresh, BrokerInfo, Metadata, PartitionInfo, TopicInfo};
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
@@ -73,6 +74,8 @@ struct Inner {
     brokers: StdMutex<HashMap<i32, Arc<Mutex<BrokerSlot>>>>,
     /// Serialises metadata refreshes, so a burst of errors causes one refresh, not many.
     refreshing: Mutex<()>,
+    /// Set when an error said the metadata is out of date; the next lookup refreshes first.
+    stale: AtomicBool,
     coordinators: StdMutex<HashMap<(CoordinatorType, String), i32>>,
 }
 
@@ -114,6 +117,7 @@ impl Cluster {
                 brokers: StdMutex::new(HashMap::new()),
                 refreshing: Mutex::new(()),
                 coordinators: StdMutex::new(HashMap::new()),
+                stale: AtomicBool::new(false),
             }),
         };
         cluster.refresh(&[]).await?;
@@ -134,11 +138,42 @@ impl Cluster {
     /// `metadata.max.age.ms`.
     pub async fn metadata_for(&self, topics: &[&str]) -> Result<Arc<Metadata>> {
         let md = self.metadata();
-        let stale = md.fetched_at.elapsed() > self.inner.config.metadata_max_age;
+        let stale = self.inner.stale.load(Ordering::Acquire)
+            || md.fetched_at.elapsed() > self.inner.config.metadata_max_age;
         if !stale && topics.iter().all(|t| md.topics.contains_key(*t)) {
             return Ok(md);
         }
         self.refresh(topics).await
+    }
+
+    /// Tells the cluster a request failed; returns true when the error means the metadata is out
+    /// of date (a lost or silent connection, or an error code such as NOT_LEADER_OR_FOLLOWER), in
+    /// which case the next lookup refreshes it before answering.
+    pub fn report(&self, err: &Error) -> bool {
+        let stale = match err {
+            Error::Broker { code, .. }
+            | Error::Partition { code, .. }
+            | Error::Topic { code, .. } => needs_refresh(*code),
+            Error::Disconnected { .. }
+            | Error::Io { .. }
+            | Error::ConnectTimeout { .. }
+            | Error::RequestTimeout { .. }
+            | Error::UnknownBroker { .. } => true,
+            _ => false,
+        };
+        if stale {
+            self.inner.stale.store(true, Ordering::Release);
+        }
+        stale
+    }
+
+    /// Like [`report`](Self::report), for an error code found inside a response (per partition).
+    pub fn report_code(&self, code: ErrorCode) -> bool {
+        let stale = needs_refresh(code);
+        if stale {
+            self.inner.stale.store(true, Ordering::Release);
+        }
+        stale
     }
 
     /// Fetches fresh metadata for `topics` (none: brokers only) from any reachable broker.
@@ -175,6 +210,7 @@ impl Cluster {
                         });
                         continue;
                     }
+                    self.inner.stale.store(false, Ordering::Release);
                     let fresh = Metadata::from_response(&resp, Instant::now());
                     let merged = Arc::new(self.metadata().merged_with(fresh));
                     self.adopt_brokers(&merged);
