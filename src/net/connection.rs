@@ -605,11 +605,11 @@ mod tests {
 
     #[tokio::test]
     async fn answers_out_of_order_reach_the_right_requests() {
-        // The peer reads 50 Metadata requests, then answers them in reverse order, each answer
+        // The peer reads 300 Metadata requests, then answers them in reverse order, each answer
         // carrying its correlation id as the controller id so the caller can tell them apart.
         let addr = peer(|mut s| async move {
             let mut ids = Vec::new();
-            for _ in 0..50 {
+            for _ in 0..300 {
                 ids.push(read_request(&mut s).await.unwrap().0);
             }
             for id in ids.into_iter().rev() {
@@ -620,7 +620,7 @@ mod tests {
         let stream = TcpStream::connect(&addr).await.unwrap();
         let conn = Arc::new(raw_connection(&addr, stream, ConnectionConfig::default()));
         let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..50 {
+        for _ in 0..300 {
             let c = conn.clone();
             tasks.spawn(async move {
                 let r = c.send_at(&MetadataRequest::default(), 1).await.unwrap();
@@ -632,7 +632,7 @@ mod tests {
             got.push(id.unwrap());
         }
         got.sort();
-        assert_eq!(got, (0..50).collect::<Vec<_>>());
+        assert_eq!(got, (0..300).collect::<Vec<_>>());
     }
 
     #[tokio::test]
