@@ -659,13 +659,13 @@ impl Message for FetchResponse {
             put_tags(buf, flexible, &t.tagged_fields)
         })?;
         if flexible {
-            let mut known = Vec::new();
-            if version >= 16 && !self.node_endpoints.is_empty() {
-                known.push(tagged_value(0, |b| {
-                    NodeEndpoint::encode_all(&self.node_endpoints, b, WHAT_NODE_ENDPOINTS)
-                })?);
-            }
-            self.tagged_fields.encode_with(buf, known)?;
+            NodeEndpoint::put_tagged_section(
+                buf,
+                &self.node_endpoints,
+                version >= 16,
+                &self.tagged_fields,
+                WHAT_NODE_ENDPOINTS,
+            )?;
         }
         Ok(())
     }
@@ -694,17 +694,8 @@ impl Message for FetchResponse {
             Ok(t)
         })?;
         if flexible {
-            let mut endpoints = Vec::new();
-            m.tagged_fields = d.tagged_fields(|tag, d| {
-                match tag {
-                    0 if version >= 16 => {
-                        endpoints = NodeEndpoint::decode_all(d, WHAT_NODE_ENDPOINTS)?
-                    }
-                    _ => return Ok(false),
-                }
-                Ok(true)
-            })?;
-            m.node_endpoints = endpoints;
+            (m.node_endpoints, m.tagged_fields) =
+                NodeEndpoint::tagged_section(d, version >= 16, WHAT_NODE_ENDPOINTS)?;
         }
         Ok(m)
     }

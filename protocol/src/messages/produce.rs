@@ -226,18 +226,41 @@ impl NodeEndpoint {
         })
     }
 
-    /// Writes a list of endpoints as the value of a tagged field.
-    pub(crate) fn encode_all(
-        list: &[NodeEndpoint],
+    /// Writes a response's top-level tagged section, in which tag 0 carries `endpoints` when the
+    /// version has the field (`carries`) and the list is not empty, merged with `unknown`.
+    pub(crate) fn put_tagged_section(
         buf: &mut BytesMut,
+        endpoints: &[NodeEndpoint],
+        carries: bool,
+        unknown: &TaggedFields,
         what: &'static str,
     ) -> Result<()> {
-        buf.put_array(true, list, what, |b, n| n.encode(b, what))
+        let mut known = Vec::new();
+        if carries && !endpoints.is_empty() {
+            known.push(tagged_value(0, |b| {
+                b.put_array(true, endpoints, what, |b, n| n.encode(b, what))
+            })?);
+        }
+        unknown.encode_with(buf, known)
     }
 
-    /// Reads a list of endpoints from the value of a tagged field.
-    pub(crate) fn decode_all(d: &mut Decoder, what: &'static str) -> Result<Vec<NodeEndpoint>> {
-        d.array(true, what, |d| NodeEndpoint::decode(d, what))
+    /// Reads a response's top-level tagged section: the endpoints from tag 0 when the version has
+    /// the field (`carries`; before that version tag 0 stays unknown), and the unknown tags.
+    pub(crate) fn tagged_section(
+        d: &mut Decoder,
+        carries: bool,
+        what: &'static str,
+    ) -> Result<(Vec<NodeEndpoint>, TaggedFields)> {
+        let mut endpoints = Vec::new();
+        let unknown = d.tagged_fields(|tag, d| {
+            if tag == 0 && carries {
+                endpoints = d.array(true, what, |d| NodeEndpoint::decode(d, what))?;
+                Ok(true)
+            } else {
+                Ok(false)
+            }
+        })?;
+        Ok((endpoints, unknown))
     }
 }
 
@@ -392,13 +415,13 @@ impl Message for ProduceResponse {
         })?;
         buf.put_i32(self.throttle_time_ms);
         if flexible {
-            let mut known = Vec::new();
-            if version >= 10 && !self.node_endpoints.is_empty() {
-                known.push(tagged_value(0, |b| {
-                    NodeEndpoint::encode_all(&self.node_endpoints, b, WHAT_NODE_ENDPOINTS)
-                })?);
-            }
-            self.tagged_fields.encode_with(buf, known)?;
+            NodeEndpoint::put_tagged_section(
+                buf,
+                &self.node_endpoints,
+                version >= 10,
+                &self.tagged_fields,
+                WHAT_NODE_ENDPOINTS,
+            )?;
         }
         Ok(())
     }
@@ -419,17 +442,8 @@ impl Message for ProduceResponse {
             ..Default::default()
         };
         if flexible {
-            let mut endpoints = Vec::new();
-            m.tagged_fields = d.tagged_fields(|tag, d| {
-                match tag {
-                    0 if version >= 10 => {
-                        endpoints = NodeEndpoint::decode_all(d, WHAT_NODE_ENDPOINTS)?
-                    }
-                    _ => return Ok(false),
-                }
-                Ok(true)
-            })?;
-            m.node_endpoints = endpoints;
+            (m.node_endpoints, m.tagged_fields) =
+                NodeEndpoint::tagged_section(d, version >= 10, WHAT_NODE_ENDPOINTS)?;
         }
         Ok(m)
     }
