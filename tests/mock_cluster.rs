@@ -446,6 +446,9 @@ async fn a_slow_broker_times_out_and_its_late_answer_is_discarded() {
     // Once the broker is fast again, the connection still works: the late answer to the timed-out
     // request arrives and is dropped, not handed to the next request.
     cluster.set_round_trip_time(Some(3), Duration::ZERO);
+    // Wait out the one-second delay the mock put on the first answer: nothing observable marks its
+    // arrival (kbus drops it silently, which is the point), and until it has passed, the next answer
+    // on this connection would queue behind it past the 300 ms timeout.
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     let md = slow.send(&metadata_for("slow")).await.unwrap();
     assert_eq!(partitions(&md, "slow").len(), 1);
