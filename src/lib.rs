@@ -14,8 +14,13 @@
 
 pub mod admin;
 pub mod cluster;
+pub mod consumer;
 pub mod error;
+pub mod group;
 pub mod net;
+pub mod producer;
+mod topic_partition;
 
 pub use error::{Error, Result};
 pub use kbus_protocol as protocol;
+pub use topic_partition::TopicPartition;

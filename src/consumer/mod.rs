@@ -1,0 +1,1 @@
+//! The consumer: fetching per broker, positions, seek, pause and resume.

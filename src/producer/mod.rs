@@ -1,0 +1,2 @@
+//! The producer: partitioning, per-partition accumulation, per-broker sending, retries and
+//! idempotence.
