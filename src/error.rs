@@ -120,6 +120,51 @@ pub enum Error {
         /// The broker's message, if it sent one.
         message: Option<String>,
     },
+    /// A produced record was not delivered: the batch holding it failed for good (`cause`), or
+    /// `delivery.timeout.ms` ran out while it was being retried.
+    Delivery {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// Why; shared by every record of the batch.
+        cause: std::sync::Arc<Error>,
+    },
+    /// `delivery.timeout.ms` ran out before the record was acknowledged.
+    DeliveryTimeout {
+        /// The timeout that ran out.
+        after: Duration,
+        /// The last error a send attempt got, if any.
+        last_error: Option<std::sync::Arc<Error>>,
+    },
+    /// A record is larger than the producer accepts (`max.request.size` or `buffer.memory`).
+    RecordTooLarge {
+        /// The record's size in bytes.
+        size: usize,
+        /// The limit it is over.
+        max: usize,
+    },
+    /// The producer or consumer was closed; nothing more can go through it.
+    Closed,
+    /// Consuming a partition stopped at an offset and waits for the application to seek: the
+    /// offset is out of range (or there is no committed offset) and `auto.offset.reset` is `none`,
+    /// or the records there are corrupt (a CRC mismatch, a malformed batch).
+    Consume {
+        /// The broker the records came from; empty when no broker was asked.
+        broker: String,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offset where consuming stopped; -1 when the partition never had one.
+        offset: i64,
+        /// OFFSET_OUT_OF_RANGE or CORRUPT_MESSAGE.
+        code: ErrorCode,
+        /// What happened, in words.
+        message: String,
+        /// The decoder's error, for corrupt records.
+        source: Option<ProtocolError>,
+    },
 }
 
 impl Error {
@@ -133,6 +178,10 @@ impl Error {
             Error::Protocol { .. } | Error::UnsupportedApi { .. } | Error::Config { .. } => false,
             Error::Authentication { .. } => false,
             Error::Tls { .. } => false,
+            Error::Delivery { cause, .. } => cause.is_retriable(),
+            Error::DeliveryTimeout { .. } => true,
+            Error::RecordTooLarge { .. } | Error::Closed => false,
+            Error::Consume { .. } => false,
             Error::UnknownBroker { .. } => true,
             Error::Partition { code, .. }
             | Error::Topic { code, .. }
@@ -143,7 +192,11 @@ impl Error {
     /// The broker the error concerns, when it concerns one.
     pub fn broker(&self) -> &str {
         match self {
+            Error::Delivery { cause, .. } => cause.broker(),
             Error::Config { .. }
+            | Error::DeliveryTimeout { .. }
+            | Error::RecordTooLarge { .. }
+            | Error::Closed
             | Error::UnknownBroker { .. }
             | Error::Partition { .. }
             | Error::Topic { .. } => "",
@@ -155,6 +208,7 @@ impl Error {
             | Error::UnsupportedApi { broker, .. }
             | Error::Authentication { broker, .. }
             | Error::Tls { broker, .. }
+            | Error::Consume { broker, .. }
             | Error::Broker { broker, .. } => broker,
         }
     }
@@ -234,6 +288,43 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::Delivery {
+                topic,
+                partition,
+                cause,
+            } => write!(f, "delivery to {topic}/{partition} failed: {cause}"),
+            Error::DeliveryTimeout { after, last_error } => {
+                write!(f, "not delivered within delivery.timeout.ms ({after:?})")?;
+                if let Some(e) = last_error {
+                    write!(f, "; last attempt: {e}")?;
+                }
+                Ok(())
+            }
+            Error::RecordTooLarge { size, max } => {
+                write!(f, "record of {size} bytes is over the limit of {max} bytes")
+            }
+            Error::Closed => write!(f, "closed"),
+            Error::Consume {
+                broker,
+                topic,
+                partition,
+                offset,
+                code,
+                message,
+                source,
+            } => {
+                write!(
+                    f,
+                    "{topic}/{partition} at offset {offset}: {code}: {message}"
+                )?;
+                if !broker.is_empty() {
+                    write!(f, " (from {broker})")?;
+                }
+                if let Some(source) = source {
+                    write!(f, ": {source}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -243,6 +334,11 @@ impl std::error::Error for Error {
         match self {
             Error::Io { source, .. } => Some(source),
             Error::Protocol { source, .. } => Some(source),
+            Error::Consume {
+                source: Some(source),
+                ..
+            } => Some(source),
+            Error::Delivery { cause, .. } => Some(&**cause),
             _ => None,
         }
     }

@@ -368,6 +368,39 @@ impl Connection {
         self.send_at_ungated(req, version).await
     }
 
+    /// Sends `req` at the negotiated version without waiting for an answer: for requests the
+    /// broker does not answer (Produce with `acks=0`). Returns once the frame is queued for
+    /// writing; a closed connection is an error.
+    pub async fn send_oneway<R: Request>(&self, req: &R) -> Result<()> {
+        let version = self
+            .version(R::API_KEY)
+            .ok_or_else(|| Error::UnsupportedApi {
+                broker: self.shared.broker.clone(),
+                api: R::API_KEY,
+            })?;
+        let _in_flight = match &self.renewal {
+            Some(renewal) => Some(self.renew_if_due(renewal).await?),
+            None => None,
+        };
+        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
+        let header = RequestHeader::new(
+            R::API_KEY,
+            version,
+            correlation_id,
+            self.config.client_id.as_deref(),
+        );
+        let mut buf = BytesMut::new();
+        encode_request(&header, req, &mut buf).map_err(|source| Error::Protocol {
+            broker: self.shared.broker.clone(),
+            api: Some(R::API_KEY),
+            source,
+        })?;
+        if self.is_closed() || self.outgoing.send(buf.freeze()).is_err() {
+            return Err(self.shared.error(R::API_KEY));
+        }
+        Ok(())
+    }
+
     /// Keeps the SASL session `session` (just established with `sasl`) alive: from now on, once most
     /// of its lifetime has passed, the next request first re-authenticates the connection
     /// (KIP-368). [`Connection::connect`] does this itself for `SASL_*` security protocols.
@@ -416,6 +449,33 @@ impl Connection {
         version: i16,
     ) -> Result<R::Response> {
         let frame = self.round_trip(req, version).await?;
+        self.decode_answer::<R>(frame, version)
+    }
+
+    /// Sends `req` at the negotiated version and waits up to `timeout` for the answer instead of
+    /// `request.timeout.ms`: for requests the broker may legitimately hold longer (JoinGroup waits
+    /// up to the group's rebalance timeout).
+    pub(crate) async fn send_with_timeout<R: Request>(
+        &self,
+        req: &R,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        let version = self
+            .version(R::API_KEY)
+            .ok_or_else(|| Error::UnsupportedApi {
+                broker: self.shared.broker.clone(),
+                api: R::API_KEY,
+            })?;
+        let _in_flight = match &self.renewal {
+            Some(renewal) => Some(self.renew_if_due(renewal).await?),
+            None => None,
+        };
+        let frame = self.round_trip_within(req, version, timeout).await?;
+        self.decode_answer::<R>(frame, version)
+    }
+
+    /// Decodes an answer frame (header included) to `R`.
+    fn decode_answer<R: Request>(&self, frame: Bytes, version: i16) -> Result<R::Response> {
         let mut d = Decoder::new(frame);
         let protocol = |source| Error::Protocol {
             broker: self.shared.broker.clone(),
@@ -430,6 +490,17 @@ impl Connection {
 
     /// Queues one request and returns its raw answer frame (header included).
     async fn round_trip<M: Message>(&self, req: &M, version: i16) -> Result<Bytes> {
+        self.round_trip_within(req, version, self.config.request_timeout)
+            .await
+    }
+
+    /// Like [`round_trip`](Self::round_trip), waiting up to `timeout` for the answer.
+    async fn round_trip_within<M: Message>(
+        &self,
+        req: &M,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<Bytes> {
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
         let header = RequestHeader::new(
             M::API_KEY,
@@ -459,13 +530,13 @@ impl Connection {
         if self.outgoing.send(buf.freeze()).is_err() {
             return Err(self.shared.error(M::API_KEY));
         }
-        match tokio::time::timeout(self.config.request_timeout, rx).await {
+        match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(frame)) => Ok(frame),
             Ok(Err(_)) => Err(self.shared.error(M::API_KEY)),
             Err(_) => Err(Error::RequestTimeout {
                 broker: self.shared.broker.clone(),
                 api: M::API_KEY,
-                after: self.config.request_timeout,
+                after: timeout,
             }),
         }
     }

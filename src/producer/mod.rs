@@ -1,2 +1,238 @@
 //! The producer: partitioning, per-partition accumulation, per-broker sending, retries and
 //! idempotence.
+//!
+//! ```no_run
+//! # async fn demo() -> kbus::Result<()> {
+//! use kbus::producer::{Producer, ProducerRecord};
+//!
+//! let producer = Producer::from_properties([
+//!     ("bootstrap.servers", "127.0.0.1:9092"),
+//!     ("linger.ms", "5"),
+//! ])
+//! .await?;
+//! let delivery = producer
+//!     .send(ProducerRecord::new("orders").key("order-17").value("created"))
+//!     .await?;
+//! let written = delivery.await?;
+//! println!("written to {}/{} at {}", written.topic, written.partition, written.offset);
+//! producer.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! - [`Producer::send`] places the record (an explicit partition wins; keys go by
+//!   [`Partitioner`]; keyless records stick to one partition per batch), appends it to its
+//!   partition's open batch and returns a [`DeliveryFuture`]. It waits only while
+//!   `buffer.memory` is full: memory stays bounded at any rate.
+//! - A background sender sends each broker one ProduceRequest with every ready partition it leads
+//!   (full, lingered `linger.ms`, or flushed), several in flight per connection, retries retriable
+//!   failures with `retry.backoff.ms` until `delivery.timeout.ms`, and re-routes after leader
+//!   changes. With idempotence (on by default with `acks=all`), retries neither duplicate nor
+//!   reorder records.
+
+mod accumulator;
+mod batch;
+mod config;
+mod idempotence;
+mod partitioner;
+mod record;
+mod sender;
+
+pub use config::{Acks, ProducerConfig};
+pub use idempotence::ProducerIdentity;
+pub use partitioner::{crc32_ieee, murmur2, murmur2_partition, Partitioner};
+pub use record::{DeliveryFuture, ProducerRecord, RecordMetadata};
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use kbus_protocol::error_code::ErrorCode;
+use tokio::task::JoinHandle;
+
+use crate::cluster::{Backoff, Cluster, ClusterConfig};
+use crate::error::{Error, Result};
+use accumulator::Accumulator;
+use sender::Sender;
+
+/// The 61-byte header of a record batch: a record larger than `max.request.size` less this can
+/// never be sent.
+const BATCH_OVERHEAD: usize = 61;
+
+/// A Kafka producer. Cheap to clone; clones share one accumulator and sender.
+#[derive(Clone, Debug)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cluster: Cluster,
+    acc: Arc<Accumulator>,
+    config: Arc<ProducerConfig>,
+    identity: Option<ProducerIdentity>,
+    sender: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropped without close(): what is queued is still sent, then the sender stops.
+        self.acc.close();
+    }
+}
+
+impl Producer {
+    /// Bootstraps a cluster and starts a producer on it.
+    pub async fn connect(cluster: ClusterConfig, config: ProducerConfig) -> Result<Producer> {
+        Producer::new(Cluster::connect(cluster).await?, config).await
+    }
+
+    /// Starts a producer from Java/librdkafka-style properties (`bootstrap.servers`, `acks`,
+    /// `linger.ms`, `compression.type`, `security.protocol`, ...). A key no layer knows is an
+    /// error naming it.
+    pub async fn from_properties<I, K, V>(properties: I) -> Result<Producer>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let properties: Vec<(String, String)> = properties
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().trim().to_owned(), v.as_ref().to_owned()))
+            .collect();
+        let mut config = ProducerConfig::default();
+        for (k, v) in &properties {
+            if !config.set_property(k, v)? && !ClusterConfig::is_property(k) {
+                return Err(Error::Config {
+                    message: format!("{k}: not a producer, connection or cluster setting"),
+                });
+            }
+        }
+        Producer::connect(ClusterConfig::from_properties(properties)?, config).await
+    }
+
+    /// Starts a producer on `cluster`: gets a producer id when idempotence is on, then starts the
+    /// background sender.
+    pub async fn new(cluster: Cluster, config: ProducerConfig) -> Result<Producer> {
+        config.validate()?;
+        let config = Arc::new(config);
+        let identity = idempotence::init(&cluster, &config).await?;
+        let acc = Arc::new(Accumulator::new(config.clone()));
+        let sender = Sender::new(cluster.clone(), acc.clone(), config.clone(), identity);
+        let handle = tokio::spawn(sender.run());
+        Ok(Producer {
+            inner: Arc::new(Inner {
+                cluster,
+                acc,
+                config,
+                identity,
+                sender: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.inner.config
+    }
+
+    /// The cluster the producer writes to.
+    pub fn cluster(&self) -> &Cluster {
+        &self.inner.cluster
+    }
+
+    /// The idempotent producer id and epoch, `None` without idempotence.
+    pub fn identity(&self) -> Option<ProducerIdentity> {
+        self.inner.identity
+    }
+
+    /// Queues `record` for sending and returns the future of its delivery. Waits while
+    /// `buffer.memory` is full (backpressure) and, for a topic not seen before, for its
+    /// metadata (up to `max.block.ms`).
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let inner = &*self.inner;
+        let size = Accumulator::record_size(&record);
+        let max = inner
+            .config
+            .max_request_size
+            .min(inner.config.buffer_memory)
+            .saturating_sub(BATCH_OVERHEAD);
+        if size > max {
+            return Err(Error::RecordTooLarge { size, max });
+        }
+        inner.acc.reserve(size).await?;
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        loop {
+            match inner.acc.append(&record, timestamp, size, Instant::now()) {
+                Ok(Some(delivery)) => return Ok(delivery),
+                Ok(None) => match self.partition_count(&record.topic).await {
+                    Ok(n) => inner.acc.set_partition_count(&record.topic, n),
+                    Err(e) => {
+                        inner.acc.release(size);
+                        return Err(e);
+                    }
+                },
+                Err(e) => {
+                    inner.acc.release(size);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The partition count of `topic`, from metadata, waiting up to `max.block.ms` for the
+    /// topic to appear.
+    async fn partition_count(&self, topic: &str) -> Result<i32> {
+        let cluster = &self.inner.cluster;
+        let deadline = Instant::now() + self.inner.config.max_block;
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
+        let mut md = cluster.metadata_for(&[topic]).await?;
+        loop {
+            let code = match md.topic(topic) {
+                Some(t) if t.error.is_ok() && !t.partitions.is_empty() => {
+                    return Ok(t.partitions.len() as i32)
+                }
+                Some(t) if t.error.is_err() => t.error,
+                _ => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            };
+            if !code.is_retriable() || Instant::now() >= deadline {
+                return Err(Error::Topic {
+                    topic: topic.to_owned(),
+                    api: kbus_protocol::ApiKey::Metadata,
+                    code,
+                    message: None,
+                });
+            }
+            tokio::time::sleep(backoff.next_delay()).await;
+            md = cluster.refresh(&[topic]).await?;
+        }
+    }
+
+    /// Sends everything queued now at once (without waiting for `linger.ms`) and waits until
+    /// each of those records is acknowledged or has failed.
+    pub async fn flush(&self) -> Result<()> {
+        self.inner.acc.flush().await;
+        Ok(())
+    }
+
+    /// Stops taking records, sends and settles everything queued, then stops the sender. Later
+    /// `send`s fail with [`Error::Closed`].
+    pub async fn close(&self) -> Result<()> {
+        self.inner.acc.close();
+        self.inner.acc.flush().await;
+        let handle = self
+            .inner
+            .sender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.await;
+        }
+        Ok(())
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

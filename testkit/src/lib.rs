@@ -6,11 +6,14 @@
 //! - [`stunnel`]: stunnel in front of a broker for TLS and mutual TLS, with certificates (good,
 //!   expired, wrong host, unknown CA) generated at run time;
 //! - [`mock_cluster`]: librdkafka's in-process mock cluster (several brokers, leader moves, brokers
-//!   down, injected errors and delays), through the `rdkafka` crate.
+//!   down, injected errors and delays), through the `rdkafka` crate;
+//! - [`mock_process`]: the same mock cluster in a child process (the `mock-cluster` binary), for
+//!   benchmarks that measure the client's own CPU time.
 //!
 //! `scripts/install-test-deps` installs what these need.
 
 pub mod mock_cluster;
+pub mod mock_process;
 pub mod stunnel;
 pub mod tansu;
 

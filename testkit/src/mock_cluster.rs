@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use kbus::protocol::error_code::ErrorCode;
 use kbus::protocol::ApiKey;
-use rdkafka::mocking::MockCluster as RdMockCluster;
+use rdkafka::mocking::{MockCluster as RdMockCluster, MockCoordinator};
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
@@ -31,8 +31,8 @@ pub struct MockCluster {
 // SAFETY: `RdMockCluster` is only `!Send`/`!Sync` because it holds the raw `rd_kafka_mock_cluster_t`
 // pointer. librdkafka makes that handle safe to share: every control call used here is either posted
 // to the cluster's own thread through its op queue and awaited (topic create, leader, up/down, rtt,
-// topic error, api versions) or guarded by the cluster's mutex (request error stacks), and the
-// bootstrap string is immutable after creation. The client handle it owns is `Send + Sync`.
+// topic error, api versions, coordinator) or guarded by the cluster's mutex (request error stacks),
+// and the bootstrap string is immutable after creation. The client handle it owns is `Send + Sync`.
 unsafe impl Send for MockCluster {}
 unsafe impl Sync for MockCluster {}
 
@@ -191,6 +191,31 @@ impl MockCluster {
         self.inner
             .apiversion(rd_api_key(api), min, max)
             .unwrap_or_else(|e| panic!("mock: cannot set versions of {api:?}: {e}"));
+    }
+
+    /// Makes broker `id` the coordinator of group `group_id` (by default the mock picks one by
+    /// hashing the group id).
+    pub fn set_group_coordinator(&self, group_id: &str, id: i32) {
+        self.broker_addr(id);
+        self.inner
+            .coordinator(MockCoordinator::Group(group_id.into()), id)
+            .unwrap_or_else(|e| panic!("mock: cannot make broker {id} coordinate {group_id}: {e}"));
+    }
+
+    /// Limits the classic group APIs to the versions librdkafka's own consumer uses (JoinGroup
+    /// 0–5, SyncGroup 0–3, Heartbeat 0–3, LeaveGroup 0–1), the only ones the mock reads right.
+    /// The mock offers more, but it reads JoinGroup v6's and SyncGroup v4's arrays (flexible
+    /// versions) with fixed-size counts, dropping the connection, and LeaveGroup v3+'s batch of
+    /// members as v0's single member id, never finding the member. Call it before a group test.
+    pub fn use_tested_group_versions(&self) {
+        for (api, max) in [
+            (ApiKey::JoinGroup, 5),
+            (ApiKey::SyncGroup, 3),
+            (ApiKey::Heartbeat, 3),
+            (ApiKey::LeaveGroup, 1),
+        ] {
+            self.set_api_versions(api, Some(0), Some(max));
+        }
     }
 }
 

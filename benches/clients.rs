@@ -1,0 +1,1255 @@
+//! Client throughput: kbus side by side with librdkafka (the `rdkafka` crate) and the pure-Rust
+//! kacrab client, against librdkafka's 3-broker mock cluster, in one run on identical input.
+//!
+//! ```sh
+//! cargo bench --bench clients
+//! KBUS_BENCH_RECORDS=200000 KBUS_BENCH_ONLY=producer cargo bench --bench clients
+//! ```
+//!
+//! Scenarios, each on a fresh mock cluster in a child process (the testkit's `mock-cluster`
+//! binary), so that the CPU time read from `/proc/self/stat` before and after a run is the
+//! client's alone (the brokers' CPU time is read from the child's `/proc/PID/stat` and shown
+//! beside it):
+//!
+//! - `producer-none`, `producer-gzip`: every producer sends the same records (16-byte keys
+//!   `key-000000000123`, 10,000 distinct; 100-byte text values) to a topic of its own (6
+//!   partitions, replication 3) and the clock runs from the first send until every delivery is
+//!   acknowledged. Afterwards the topic's high watermarks must add up to the records sent.
+//! - `consumer`: the records are produced once (by librdkafka, uncompressed), then every consumer
+//!   reads them all, from offset 0 of every partition by manual assignment, and the clock runs
+//!   until the last record arrives. The topic has 32 partitions because the mock keeps at most
+//!   5 MiB (and 100,000 batches) per partition and deletes older batches: the bench checks that
+//!   every partition still starts at offset 0.
+//!
+//! Each client is created and has fetched the topic's metadata before the clock starts. Async
+//! clients run on a fresh multi-threaded tokio runtime (one worker per core), sending from the
+//! `block_on` thread as `#[tokio::main]` code does.
+//!
+//! Settings, the same for every client under the same (Java) names: `acks=all`, `linger.ms=5`,
+//! `batch.size=16384` (Java's default; librdkafka's is 1 MB),
+//! `max.in.flight.requests.per.connection=5`, `enable.idempotence=false` (kbus and Java turn it
+//! on with `acks=all`; off everywhere so that all do the same work),
+//! `compression.type=none|gzip` (default level, 6, for all). librdkafka also gets
+//! `partitioner=murmur2_random` (Java's key hash, so every client puts a key on the same
+//! partition) and `batch.num.messages=10000` (its default, which 16 KiB batches never reach);
+//! consumers get `check.crcs=true` (Java's and kbus's default; librdkafka's is false). Everything
+//! else is each client's default (buffer memory: 32 MiB for kbus and kacrab, librdkafka's
+//! 100,000 messages / 1 GiB).
+//!
+//! Environment:
+//! - `KBUS_BENCH_RECORDS` (default 1,000,000): records per run;
+//! - `KBUS_BENCH_ONLY`: `producer`, `consumer`, or a comma-separated list of scenario names;
+//! - `KBUS_BENCH_CLIENTS`: comma-separated client names to run (see `Client::name`), default all;
+//! - `KBUS_BENCH_ROUNDS` (default 1): runs per client; the table shows the median by throughput;
+//! - `KBUS_BENCH_PARTITIONS` (default 6), `KBUS_BENCH_CONSUMER_PARTITIONS` (default 32);
+//! - `KBUS_BENCH_TIMEOUT_SECS` (default 300): a run that takes longer fails;
+//! - `KBUS_MOCK_CLUSTER_BIN`: a prebuilt `mock-cluster` (otherwise cargo builds it).
+//!
+//! The tables give records/s, MB/s of key + value bytes, client CPU µs per record (all threads
+//! of this process, from `/proc/self/task/*/schedstat` to the nanosecond, checked against the
+//! user + system ticks of `/proc/self/stat`, which also count exited threads), the brokers' CPU µs
+//! per record, and kbus's throughput divided by each peer's.
+//!
+//! Known limits:
+//! - The mock reads `acks` but answers every Produce once the leader has appended the batch (no
+//!   replication), so `acks=all` costs what `acks=1` does. All its brokers share one thread.
+//! - kacrab 0.4.0 opens every connection with ApiVersions v3 and does not fall back; the mock
+//!   (librdkafka 2.12) implements ApiVersions up to v2 and answers v3 with UNSUPPORTED_VERSION,
+//!   so kacrab's runs fail at once ("broker does not support ApiVersions v3"). Raising the mock's
+//!   limit (`mock-cluster --api-version 18:0:3`) does not help: its v3 answer is malformed (no
+//!   tagged fields, array count off by one) and librdkafka's own client fails on it too. The
+//!   kacrab runners are kept for a broker that speaks v3.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kbus_testkit::mock_process::{MockClusterProcess, MockTopic};
+
+const DEFAULT_RECORDS: usize = 1_000_000;
+const KEY_SIZE: usize = 16;
+const VALUE_SIZE: usize = 100;
+const DISTINCT_KEYS: usize = 10_000;
+/// Prime, so the key and value cycles do not line up.
+const DISTINCT_VALUES: usize = 10_007;
+const BROKERS: i32 = 3;
+const REPLICATION: i32 = 3;
+const BATCH_SIZE: usize = 16_384;
+const LINGER_MS: u64 = 5;
+const MAX_IN_FLIGHT: usize = 5;
+/// Outstanding deliveries the `FutureProducer` run keeps (librdkafka's default queue limit).
+const FUTURE_WINDOW: usize = 100_000;
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Scenario {
+    ProducerNone,
+    ProducerGzip,
+    Consumer,
+}
+
+impl Scenario {
+    const ALL: [Scenario; 3] = [
+        Scenario::ProducerNone,
+        Scenario::ProducerGzip,
+        Scenario::Consumer,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::ProducerNone => "producer-none",
+            Scenario::ProducerGzip => "producer-gzip",
+            Scenario::Consumer => "consumer",
+        }
+    }
+
+    fn codec(self) -> &'static str {
+        match self {
+            Scenario::ProducerGzip => "gzip",
+            _ => "none",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Client {
+    Kbus,
+    RdkafkaBase,
+    RdkafkaFuture,
+    RdkafkaStream,
+    Kacrab,
+}
+
+impl Client {
+    const ALL: [Client; 5] = [
+        Client::Kbus,
+        Client::RdkafkaBase,
+        Client::RdkafkaFuture,
+        Client::RdkafkaStream,
+        Client::Kacrab,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Client::Kbus => "kbus",
+            Client::RdkafkaBase => "rdkafka-base",
+            Client::RdkafkaFuture => "rdkafka-future",
+            Client::RdkafkaStream => "rdkafka-stream",
+            Client::Kacrab => "kacrab",
+        }
+    }
+
+    /// What the client is called in the table for `scenario`.
+    fn label(self, scenario: Scenario) -> &'static str {
+        match (self, scenario) {
+            (Client::Kbus, _) => "kbus",
+            (Client::RdkafkaBase, Scenario::Consumer) => "librdkafka BaseConsumer",
+            (Client::RdkafkaBase, _) => "librdkafka BaseProducer",
+            (Client::RdkafkaFuture, _) => "librdkafka FutureProducer",
+            (Client::RdkafkaStream, _) => "librdkafka StreamConsumer",
+            (Client::Kacrab, _) => "kacrab 0.4.0",
+        }
+    }
+
+    fn is_kbus(self) -> bool {
+        matches!(self, Client::Kbus)
+    }
+
+    /// Whether the client takes part in `scenario`.
+    fn runs_in(self, scenario: Scenario) -> bool {
+        match self {
+            Client::RdkafkaFuture => scenario != Scenario::Consumer,
+            Client::RdkafkaStream => scenario == Scenario::Consumer,
+            Client::Kbus | Client::RdkafkaBase | Client::Kacrab => true,
+        }
+    }
+}
+
+struct Options {
+    records: usize,
+    scenarios: Vec<Scenario>,
+    clients: Vec<Client>,
+    rounds: usize,
+    partitions: i32,
+    consumer_partitions: i32,
+    timeout: Duration,
+}
+
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => {
+            let digits: String = v.chars().filter(|c| *c != '_').collect();
+            digits
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: not a number: {v}"))
+        }
+        Err(_) => default,
+    }
+}
+
+fn options() -> Options {
+    let scenarios = match std::env::var("KBUS_BENCH_ONLY") {
+        Ok(only) => {
+            let mut picked = Vec::new();
+            for word in only.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+                let matching: Vec<Scenario> = Scenario::ALL
+                    .into_iter()
+                    .filter(|s| s.name() == word || s.name().split('-').next() == Some(word))
+                    .collect();
+                assert!(
+                    !matching.is_empty(),
+                    "KBUS_BENCH_ONLY: unknown scenario {word} (producer, consumer, {})",
+                    Scenario::ALL.map(Scenario::name).join(", ")
+                );
+                picked.extend(matching);
+            }
+            picked.sort();
+            picked.dedup();
+            picked
+        }
+        Err(_) => Scenario::ALL.to_vec(),
+    };
+    let clients = match std::env::var("KBUS_BENCH_CLIENTS") {
+        Ok(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                Client::ALL
+                    .into_iter()
+                    .find(|c| c.name() == w)
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "KBUS_BENCH_CLIENTS: unknown client {w} ({})",
+                            Client::ALL.map(Client::name).join(", ")
+                        )
+                    })
+            })
+            .collect(),
+        Err(_) => Client::ALL.to_vec(),
+    };
+    Options {
+        records: env_number("KBUS_BENCH_RECORDS", DEFAULT_RECORDS),
+        scenarios,
+        clients,
+        rounds: env_number("KBUS_BENCH_ROUNDS", 1usize).max(1),
+        partitions: env_number("KBUS_BENCH_PARTITIONS", 6),
+        consumer_partitions: env_number("KBUS_BENCH_CONSUMER_PARTITIONS", 32),
+        timeout: Duration::from_secs(env_number("KBUS_BENCH_TIMEOUT_SECS", 300)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input
+
+/// The records every client sends: record `i` has key `i % 10,000` and value `i % 10,007` of
+/// pools built once. The pools are leaked so that every client can borrow `'static` slices
+/// (`Bytes::from_static`: no reference count shared between threads, no copy).
+struct Input {
+    records: usize,
+    keys: Vec<&'static [u8]>,
+    values: Vec<&'static [u8]>,
+}
+
+impl Input {
+    fn new(records: usize) -> Self {
+        let key_pool: &'static [u8] = Box::leak(
+            (0..DISTINCT_KEYS)
+                .flat_map(|k| format!("key-{k:012}").into_bytes())
+                .collect::<Vec<u8>>()
+                .into_boxed_slice(),
+        );
+        let mut rng = 0x9E37_79B9_7F4A_7C15_u64;
+        let value_pool: &'static [u8] = Box::leak(
+            (0..DISTINCT_VALUES)
+                .flat_map(|_| text_value(&mut rng))
+                .collect::<Vec<u8>>()
+                .into_boxed_slice(),
+        );
+        Input {
+            records,
+            keys: key_pool.chunks_exact(KEY_SIZE).collect(),
+            values: value_pool.chunks_exact(VALUE_SIZE).collect(),
+        }
+    }
+
+    fn key(&self, i: usize) -> &'static [u8] {
+        self.keys[i % DISTINCT_KEYS]
+    }
+
+    fn value(&self, i: usize) -> &'static [u8] {
+        self.values[i % DISTINCT_VALUES]
+    }
+
+    /// Key and value bytes of all records.
+    fn payload_bytes(&self) -> usize {
+        self.records * (KEY_SIZE + VALUE_SIZE)
+    }
+}
+
+/// 100 bytes of words drawn from a small vocabulary: text that compresses about as well as
+/// typical event payloads do.
+fn text_value(rng: &mut u64) -> Vec<u8> {
+    const WORDS: [&str; 24] = [
+        "order",
+        "created",
+        "user",
+        "account",
+        "payment",
+        "shipped",
+        "event",
+        "status",
+        "pending",
+        "id",
+        "amount",
+        "eur",
+        "usd",
+        "item",
+        "sku",
+        "warehouse",
+        "berlin",
+        "lisbon",
+        "retry",
+        "ok",
+        "true",
+        "false",
+        "null",
+        "total",
+    ];
+    let mut v = Vec::with_capacity(VALUE_SIZE + 16);
+    while v.len() < VALUE_SIZE {
+        // xorshift64*: deterministic, no dependency.
+        *rng ^= *rng >> 12;
+        *rng ^= *rng << 25;
+        *rng ^= *rng >> 27;
+        let r = rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        if r % 4 == 0 {
+            v.extend_from_slice(format!("{} ", r % 100_000).as_bytes());
+        } else {
+            v.extend_from_slice(WORDS[(r % WORDS.len() as u64) as usize].as_bytes());
+            v.push(b' ');
+        }
+    }
+    v.truncate(VALUE_SIZE);
+    v
+}
+
+/// Compressed / uncompressed size of one gzip batch of the first records (as many as a
+/// `batch.size` batch holds), to say how compressible the input is.
+fn gzip_ratio(input: &Input) -> f64 {
+    use kbus_protocol::compression::Compression;
+    use kbus_protocol::record::RecordBatchBuilder;
+    let n = BATCH_SIZE / (KEY_SIZE + VALUE_SIZE + 8);
+    let build = |codec| {
+        let mut b = RecordBatchBuilder::with_capacity(codec, BATCH_SIZE);
+        for i in 0..n {
+            let (k, v) = (
+                Bytes::from_static(input.key(i)),
+                Bytes::from_static(input.value(i)),
+            );
+            b.push(i as i64, Some(&k), Some(&v), &[])
+                .expect("push a record");
+        }
+        b.build().expect("build a batch").len()
+    };
+    build(Compression::Gzip) as f64 / build(Compression::None) as f64
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement
+
+/// Clock ticks per second of `/proc/*/stat` times (`getconf CLK_TCK`; 100 on Linux if unknown).
+fn clock_ticks() -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|&t| t > 0)
+            .unwrap_or(100)
+    })
+}
+
+/// CPU time of process `pid` (`self` for this one), read two ways:
+/// - `total`: user + system time of all its threads, also those that have exited
+///   (`/proc/PID/stat`), in clock ticks (10 ms);
+/// - `live`: the run time of its live threads to the nanosecond (`/proc/PID/task/*/schedstat`),
+///   `None` where the kernel does not keep it.
+#[derive(Clone, Copy, Debug)]
+struct CpuReading {
+    total: Duration,
+    live: Option<Duration>,
+}
+
+fn cpu_time(pid: &str) -> CpuReading {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/stat: {e}"));
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')').expect("a /proc stat line") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    let total = Duration::from_nanos(ticks * 1_000_000_000 / clock_ticks());
+    let live = (|| {
+        let mut ns = 0u64;
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+            // A thread may exit between listing and reading: it then counts as not there.
+            let Ok(line) = std::fs::read_to_string(task.ok()?.path().join("schedstat")) else {
+                continue;
+            };
+            ns += line.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+        Some(Duration::from_nanos(ns)).filter(|d| !d.is_zero())
+    })();
+    CpuReading { total, live }
+}
+
+/// The CPU time between two readings: the precise live-thread figure, unless threads that exited
+/// in between make it disagree with the complete tick-based one by more than two ticks (the
+/// ticks' own rounding), which is then taken.
+fn cpu_between(before: CpuReading, after: CpuReading) -> Duration {
+    let total = after.total.saturating_sub(before.total);
+    let slack = Duration::from_nanos(2 * 1_000_000_000 / clock_ticks());
+    match (before.live, after.live) {
+        (Some(b), Some(a)) if a >= b => {
+            let live = a - b;
+            if live + slack >= total && live <= total + slack {
+                live
+            } else {
+                eprintln!(
+                    "note: live-thread CPU {live:?} disagrees with the total {total:?} \
+                     (threads exited?): using the total"
+                );
+                total
+            }
+        }
+        _ => total,
+    }
+}
+
+/// One measured run.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+    broker_cpu: Duration,
+}
+
+/// Starts the clocks: wall time, this process's CPU time, the brokers' CPU time.
+struct Stopwatch {
+    broker_pid: String,
+    wall: Instant,
+    cpu: CpuReading,
+    broker_cpu: CpuReading,
+}
+
+impl Stopwatch {
+    fn start(broker_pid: u32) -> Self {
+        let broker_pid = broker_pid.to_string();
+        let broker_cpu = cpu_time(&broker_pid);
+        let cpu = cpu_time("self");
+        Stopwatch {
+            broker_pid,
+            wall: Instant::now(),
+            cpu,
+            broker_cpu,
+        }
+    }
+
+    fn stop(self) -> Sample {
+        let wall = self.wall.elapsed();
+        let cpu = cpu_time("self");
+        let broker_cpu = cpu_time(&self.broker_pid);
+        Sample {
+            wall,
+            cpu: cpu_between(self.cpu, cpu),
+            broker_cpu: cpu_between(self.broker_cpu, broker_cpu),
+        }
+    }
+}
+
+type RunResult = Result<Sample, String>;
+
+/// What a run gets: the cluster, its topic, the records and the settings.
+struct Run<'a> {
+    cluster: &'a MockClusterProcess,
+    topic: String,
+    partitions: i32,
+    input: &'a Input,
+    codec: &'static str,
+    timeout: Duration,
+}
+
+impl Run<'_> {
+    fn stopwatch(&self) -> Stopwatch {
+        Stopwatch::start(self.cluster.pid())
+    }
+
+    /// The producer settings every client gets, under the Java names all three understand.
+    fn producer_properties(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("bootstrap.servers", self.cluster.bootstrap().to_owned()),
+            ("acks", "all".to_owned()),
+            ("linger.ms", LINGER_MS.to_string()),
+            ("batch.size", BATCH_SIZE.to_string()),
+            ("compression.type", self.codec.to_owned()),
+            ("enable.idempotence", "false".to_owned()),
+            (
+                "max.in.flight.requests.per.connection",
+                MAX_IN_FLIGHT.to_string(),
+            ),
+        ]
+    }
+
+    /// The consumer settings every client gets.
+    fn consumer_properties(&self, group: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("bootstrap.servers", self.cluster.bootstrap().to_owned()),
+            ("group.id", group.to_owned()),
+            ("enable.auto.commit", "false".to_owned()),
+            ("auto.offset.reset", "earliest".to_owned()),
+            ("check.crcs", "true".to_owned()),
+        ]
+    }
+}
+
+/// A tokio runtime with one worker per core of this machine (2 here), like `#[tokio::main]`.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Runs `fut` on a fresh runtime, failing it after `timeout`.
+fn block_on_timeout<F: std::future::Future<Output = RunResult>>(
+    timeout: Duration,
+    fut: F,
+) -> RunResult {
+    let rt = runtime();
+    let result = rt.block_on(async {
+        tokio::time::timeout(timeout, fut)
+            .await
+            .unwrap_or_else(|_| Err(format!("no result within {timeout:?}")))
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
+    result
+}
+
+// ---------------------------------------------------------------------------------------------
+// librdkafka (the rdkafka crate)
+
+mod rd {
+    use super::*;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    use rdkafka::message::{DeliveryResult, Message};
+    use rdkafka::producer::{
+        BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer, ProducerContext,
+    };
+    use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+    fn config(properties: Vec<(&'static str, String)>) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        for (k, v) in properties {
+            config.set(k, v);
+        }
+        config
+    }
+
+    fn producer_config(run: &Run<'_>) -> ClientConfig {
+        let mut config = config(run.producer_properties());
+        config
+            .set("partitioner", "murmur2_random")
+            .set("batch.num.messages", "10000");
+        config
+    }
+
+    /// Counts delivery reports.
+    #[derive(Default)]
+    pub struct Deliveries {
+        ok: AtomicUsize,
+        failed: AtomicUsize,
+        first_error: Mutex<Option<String>>,
+    }
+
+    impl ClientContext for Deliveries {}
+
+    impl ProducerContext for Deliveries {
+        type DeliveryOpaque = ();
+
+        fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+            match result {
+                Ok(_) => {
+                    self.ok.fetch_add(1, Ordering::Relaxed);
+                }
+                Err((e, _)) => {
+                    self.failed.fetch_add(1, Ordering::Relaxed);
+                    self.first_error
+                        .lock()
+                        .unwrap()
+                        .get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+    }
+
+    impl Deliveries {
+        fn check(&self, expected: usize) -> Result<(), String> {
+            let (ok, failed) = (
+                self.ok.load(Ordering::Relaxed),
+                self.failed.load(Ordering::Relaxed),
+            );
+            if ok == expected && failed == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{ok} of {expected} delivered, {failed} failed (first error: {:?})",
+                    self.first_error.lock().unwrap()
+                ))
+            }
+        }
+    }
+
+    fn is_queue_full(e: &KafkaError) -> bool {
+        matches!(
+            e,
+            KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
+        )
+    }
+
+    /// `BaseProducer`, as librdkafka's examples drive it: `poll(0)` after every send (serving
+    /// delivery reports), `poll(1 ms)` while the queue is full, and at the end `poll(1 ms)` until
+    /// nothing is in flight. (rdkafka's `flush` polls in 100 ms steps, which would add up to
+    /// 100 ms to the measured time.)
+    pub fn base_producer(run: &Run<'_>) -> RunResult {
+        let producer: BaseProducer<Deliveries> = producer_config(run)
+            .create_with_context(Deliveries::default())
+            .map_err(|e| format!("create: {e}"))?;
+        producer
+            .client()
+            .fetch_metadata(Some(&run.topic), Duration::from_secs(10))
+            .map_err(|e| format!("metadata: {e}"))?;
+        let input = run.input;
+        let sw = run.stopwatch();
+        for i in 0..input.records {
+            let mut record = BaseRecord::to(&run.topic)
+                .key(input.key(i))
+                .payload(input.value(i));
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((e, r)) if is_queue_full(&e) => {
+                        record = r;
+                        producer.poll(Duration::from_millis(1));
+                    }
+                    Err((e, _)) => return Err(format!("send: {e}")),
+                }
+            }
+            producer.poll(Duration::ZERO);
+        }
+        let deadline = Instant::now() + run.timeout;
+        while producer.in_flight_count() > 0 {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{} records still in flight after {:?}",
+                    producer.in_flight_count(),
+                    run.timeout
+                ));
+            }
+            producer.poll(Duration::from_millis(1));
+        }
+        let sample = sw.stop();
+        producer.context().check(input.records)?;
+        Ok(sample)
+    }
+
+    /// `FutureProducer`: `send_result` with at most 100,000 delivery futures outstanding
+    /// (awaited through `FuturesUnordered`), then await the rest.
+    pub async fn future_producer(run: &Run<'_>) -> RunResult {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        let producer: FutureProducer = producer_config(run)
+            .create()
+            .map_err(|e| format!("create: {e}"))?;
+        producer
+            .client()
+            .fetch_metadata(Some(&run.topic), Duration::from_secs(10))
+            .map_err(|e| format!("metadata: {e}"))?;
+        let input = run.input;
+        let mut outstanding = FuturesUnordered::new();
+        let mut failed = 0usize;
+        let mut first_error = None;
+        let mut settle = |done: Option<_>| match done {
+            Some(Ok(Ok(_))) => {}
+            Some(Ok(Err((e, _)))) => {
+                failed += 1;
+                first_error.get_or_insert_with(|| format!("{e}"));
+            }
+            Some(Err(_)) => {
+                failed += 1;
+                first_error.get_or_insert_with(|| "delivery future cancelled".to_owned());
+            }
+            None => {}
+        };
+        let sw = run.stopwatch();
+        for i in 0..input.records {
+            let mut record = FutureRecord::to(&run.topic)
+                .key(input.key(i))
+                .payload(input.value(i));
+            loop {
+                match producer.send_result(record) {
+                    Ok(delivery) => {
+                        outstanding.push(delivery);
+                        break;
+                    }
+                    Err((e, r)) if is_queue_full(&e) => {
+                        record = r;
+                        settle(outstanding.next().await);
+                    }
+                    Err((e, _)) => return Err(format!("send: {e}")),
+                }
+            }
+            if outstanding.len() >= FUTURE_WINDOW {
+                settle(outstanding.next().await);
+            }
+        }
+        while let Some(done) = outstanding.next().await {
+            settle(Some(done));
+        }
+        let sample = sw.stop();
+        if failed > 0 {
+            return Err(format!(
+                "{failed} deliveries failed (first: {first_error:?})"
+            ));
+        }
+        Ok(sample)
+    }
+
+    /// Produces the consumer scenario's records (uncompressed, the producer settings).
+    pub fn fill(run: &Run<'_>) -> Result<(), String> {
+        base_producer(run).map(|_| ())
+    }
+
+    /// Low and high watermark of every partition.
+    pub fn watermarks(run: &Run<'_>) -> Result<Vec<(i64, i64)>, String> {
+        let consumer: BaseConsumer = config(run.consumer_properties("bench-watermarks"))
+            .create()
+            .map_err(|e| format!("create: {e}"))?;
+        (0..run.partitions)
+            .map(|p| {
+                consumer
+                    .fetch_watermarks(&run.topic, p, Duration::from_secs(10))
+                    .map_err(|e| format!("watermarks of {}/{p}: {e}", run.topic))
+            })
+            .collect()
+    }
+
+    fn assignment(run: &Run<'_>) -> Result<TopicPartitionList, String> {
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..run.partitions {
+            tpl.add_partition_offset(&run.topic, p, Offset::Offset(0))
+                .map_err(|e| format!("assignment: {e}"))?;
+        }
+        Ok(tpl)
+    }
+
+    /// Record and byte counts of what a consumer has read.
+    #[derive(Default)]
+    struct Tally {
+        records: usize,
+        bytes: usize,
+    }
+
+    impl Tally {
+        fn add<M: Message>(&mut self, m: &M) {
+            self.records += 1;
+            self.bytes += m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len);
+        }
+    }
+
+    fn check_tally(tally: &Tally, input: &Input) -> Result<(), String> {
+        if tally.records == input.records && tally.bytes == input.payload_bytes() {
+            Ok(())
+        } else {
+            Err(format!(
+                "read {} records / {} bytes, expected {} / {}",
+                tally.records,
+                tally.bytes,
+                input.records,
+                input.payload_bytes()
+            ))
+        }
+    }
+
+    /// `BaseConsumer`: assign every partition at offset 0, `poll` until the last record.
+    pub fn base_consumer(run: &Run<'_>, group: &str) -> RunResult {
+        let consumer: BaseConsumer = config(run.consumer_properties(group))
+            .create()
+            .map_err(|e| format!("create: {e}"))?;
+        consumer
+            .fetch_metadata(Some(&run.topic), Duration::from_secs(10))
+            .map_err(|e| format!("metadata: {e}"))?;
+        let assignment = assignment(run)?;
+        let mut tally = Tally::default();
+        let deadline = Instant::now() + run.timeout;
+        let sw = run.stopwatch();
+        consumer
+            .assign(&assignment)
+            .map_err(|e| format!("assign: {e}"))?;
+        while tally.records < run.input.records {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => tally.add(&m),
+                Some(Err(e)) => return Err(format!("poll: {e}")),
+                None if Instant::now() > deadline => {
+                    return Err(format!("only {} records within the timeout", tally.records))
+                }
+                None => {}
+            }
+        }
+        let sample = sw.stop();
+        check_tally(&tally, run.input)?;
+        Ok(sample)
+    }
+
+    /// `StreamConsumer`: assign every partition at offset 0, `recv().await` until the last record.
+    pub async fn stream_consumer(run: &Run<'_>, group: &str) -> RunResult {
+        let consumer: StreamConsumer = config(run.consumer_properties(group))
+            .create()
+            .map_err(|e| format!("create: {e}"))?;
+        consumer
+            .fetch_metadata(Some(&run.topic), Duration::from_secs(10))
+            .map_err(|e| format!("metadata: {e}"))?;
+        let assignment = assignment(run)?;
+        let mut tally = Tally::default();
+        let sw = run.stopwatch();
+        consumer
+            .assign(&assignment)
+            .map_err(|e| format!("assign: {e}"))?;
+        while tally.records < run.input.records {
+            let m = consumer.recv().await.map_err(|e| format!("recv: {e}"))?;
+            tally.add(&m);
+        }
+        let sample = sw.stop();
+        check_tally(&tally, run.input)?;
+        Ok(sample)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kacrab 0.4.0
+
+mod kacrab_client {
+    use super::*;
+    use kacrab::consumer::Consumer;
+    use kacrab::producer::{Producer, ProducerRecord, TopicPartition};
+
+    /// `send` (synchronous; it spins while the 32 MiB buffer is full) for every record, keeping
+    /// the delivery futures, then `flush` and check every future.
+    pub async fn producer(run: &Run<'_>) -> RunResult {
+        let producer = Producer::from_map(run.producer_properties())
+            .await
+            .map_err(|e| format!("create: {e}"))?;
+        producer
+            .partitions_for(&run.topic)
+            .await
+            .map_err(|e| format!("metadata: {e}"))?;
+        let topic: Arc<str> = Arc::from(run.topic.as_str());
+        let input = run.input;
+        let mut deliveries = Vec::with_capacity(input.records);
+        let sw = run.stopwatch();
+        for i in 0..input.records {
+            let record = ProducerRecord::topic_key_value(
+                Arc::clone(&topic),
+                Bytes::from_static(input.key(i)),
+                Bytes::from_static(input.value(i)),
+            );
+            deliveries.push(producer.send(record).map_err(|e| format!("send: {e}"))?);
+        }
+        producer.flush().await.map_err(|e| format!("flush: {e}"))?;
+        let mut failed = 0usize;
+        let mut first_error = None;
+        for d in deliveries {
+            if let Err(e) = d.await {
+                failed += 1;
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+        let sample = sw.stop();
+        if failed > 0 {
+            return Err(format!(
+                "{failed} deliveries failed (first: {first_error:?})"
+            ));
+        }
+        producer.close().await.map_err(|e| format!("close: {e}"))?;
+        Ok(sample)
+    }
+
+    /// Manual assignment of every partition, `seek` to 0, `poll` until the last record.
+    pub async fn consumer(run: &Run<'_>, group: &str) -> RunResult {
+        let mut consumer = Consumer::from_map(run.consumer_properties(group))
+            .await
+            .map_err(|e| format!("create: {e}"))?;
+        let partitions: Vec<TopicPartition> = (0..run.partitions)
+            .map(|p| TopicPartition::new(run.topic.as_str(), p))
+            .collect();
+        let (mut records, mut bytes) = (0usize, 0usize);
+        let sw = run.stopwatch();
+        consumer
+            .assign(partitions.iter().cloned())
+            .map_err(|e| format!("assign: {e}"))?;
+        for tp in &partitions {
+            consumer.seek(tp, 0).map_err(|e| format!("seek: {e}"))?;
+        }
+        while records < run.input.records {
+            let batch = consumer
+                .poll(Duration::from_millis(500))
+                .await
+                .map_err(|e| format!("poll: {e}"))?;
+            for r in &batch {
+                records += 1;
+                bytes +=
+                    r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len);
+            }
+        }
+        let sample = sw.stop();
+        consumer.close().await;
+        if records != run.input.records || bytes != run.input.payload_bytes() {
+            return Err(format!(
+                "read {records} records / {bytes} bytes, expected {} / {}",
+                run.input.records,
+                run.input.payload_bytes()
+            ));
+        }
+        Ok(sample)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kbus
+
+mod kbus_client {
+    use super::*;
+    use kbus::consumer::{config_from_properties, Consumer, Event};
+    use kbus::producer::{Producer, ProducerRecord};
+    use kbus::TopicPartition;
+
+    /// `send(..).await` (it waits only while the 32 MiB buffer is full) for every record, keeping
+    /// the delivery futures, then `flush` and check every future.
+    pub async fn producer(run: &Run<'_>) -> RunResult {
+        let producer = Producer::from_properties(run.producer_properties())
+            .await
+            .map_err(|e| format!("create: {e}"))?;
+        producer
+            .cluster()
+            .metadata_for(&[&run.topic])
+            .await
+            .map_err(|e| format!("metadata: {e}"))?;
+        let input = run.input;
+        let mut deliveries = Vec::with_capacity(input.records);
+        let sw = run.stopwatch();
+        for i in 0..input.records {
+            let record = ProducerRecord::new(run.topic.as_str())
+                .key(Bytes::from_static(input.key(i)))
+                .value(Bytes::from_static(input.value(i)));
+            let delivery = producer
+                .send(record)
+                .await
+                .map_err(|e| format!("send: {e}"))?;
+            deliveries.push(delivery);
+        }
+        producer.flush().await.map_err(|e| format!("flush: {e}"))?;
+        let mut failed = 0usize;
+        let mut first_error = None;
+        for d in deliveries {
+            if let Err(e) = d.await {
+                failed += 1;
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+        let sample = sw.stop();
+        if failed > 0 {
+            return Err(format!(
+                "{failed} deliveries failed (first: {first_error:?})"
+            ));
+        }
+        producer.close().await.map_err(|e| format!("close: {e}"))?;
+        Ok(sample)
+    }
+
+    /// Manual assignment of every partition, `seek` to 0, `poll` until the last record.
+    pub async fn consumer(run: &Run<'_>, group: &str) -> RunResult {
+        let (cluster, config) = config_from_properties(run.consumer_properties(group))
+            .map_err(|e| format!("config: {e}"))?;
+        let mut consumer = Consumer::connect(cluster, config)
+            .await
+            .map_err(|e| format!("create: {e}"))?;
+        let partitions: Vec<TopicPartition> = (0..run.partitions)
+            .map(|p| TopicPartition::new(run.topic.as_str(), p))
+            .collect();
+        let (mut records, mut bytes) = (0usize, 0usize);
+        let sw = run.stopwatch();
+        consumer.assign(partitions.iter().cloned());
+        for tp in &partitions {
+            consumer.seek(tp, 0).map_err(|e| format!("seek: {e}"))?;
+        }
+        while records < run.input.records {
+            let event = consumer.poll().await.map_err(|e| format!("poll: {e}"))?;
+            if let Event::Records(batch) = event {
+                for r in &batch.records {
+                    records += 1;
+                    bytes += r.key.as_ref().map_or(0, Bytes::len)
+                        + r.value.as_ref().map_or(0, Bytes::len);
+                }
+            }
+        }
+        let sample = sw.stop();
+        drop(consumer);
+        if records != run.input.records || bytes != run.input.payload_bytes() {
+            return Err(format!(
+                "read {records} records / {bytes} bytes, expected {} / {}",
+                run.input.records,
+                run.input.payload_bytes()
+            ));
+        }
+        Ok(sample)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driver
+
+fn run_producer(client: Client, run: &Run<'_>) -> RunResult {
+    match client {
+        Client::Kbus => block_on_timeout(run.timeout, kbus_client::producer(run)),
+        Client::RdkafkaBase => rd::base_producer(run),
+        Client::RdkafkaFuture => block_on_timeout(run.timeout, rd::future_producer(run)),
+        Client::Kacrab => block_on_timeout(run.timeout, kacrab_client::producer(run)),
+        Client::RdkafkaStream => unreachable!("not a producer"),
+    }
+}
+
+fn run_consumer(client: Client, run: &Run<'_>, group: &str) -> RunResult {
+    match client {
+        Client::Kbus => block_on_timeout(run.timeout, kbus_client::consumer(run, group)),
+        Client::RdkafkaBase => rd::base_consumer(run, group),
+        Client::RdkafkaStream => block_on_timeout(run.timeout, rd::stream_consumer(run, group)),
+        Client::Kacrab => block_on_timeout(run.timeout, kacrab_client::consumer(run, group)),
+        Client::RdkafkaFuture => unreachable!("not a consumer"),
+    }
+}
+
+/// One scenario: a fresh cluster, every client `rounds` times.
+fn scenario(scenario: Scenario, opts: &Options, input: &Input) -> BTreeMap<Client, Vec<RunResult>> {
+    let clients: Vec<Client> = opts
+        .clients
+        .iter()
+        .copied()
+        .filter(|c| c.runs_in(scenario))
+        .collect();
+    let mut results: BTreeMap<Client, Vec<RunResult>> = BTreeMap::new();
+    if clients.is_empty() {
+        return results;
+    }
+    let consumer = scenario == Scenario::Consumer;
+    let partitions = if consumer {
+        opts.consumer_partitions
+    } else {
+        opts.partitions
+    };
+    // Producers write to a topic each; consumers all read the one topic.
+    let topic_of = |c: Client| {
+        if consumer {
+            "bench-consumer".to_owned()
+        } else {
+            format!("bench-{}-{}", scenario.name(), c.name())
+        }
+    };
+    let mut topics: Vec<MockTopic> = clients
+        .iter()
+        .map(|&c| MockTopic::new(topic_of(c), partitions, REPLICATION))
+        .collect();
+    topics.dedup();
+    let cluster = MockClusterProcess::spawn_topics(BROKERS, &topics);
+    eprintln!(
+        "[{}] mock cluster pid {} at {}",
+        scenario.name(),
+        cluster.pid(),
+        cluster.bootstrap()
+    );
+    let run_for = |c: Client| Run {
+        cluster: &cluster,
+        topic: topic_of(c),
+        partitions,
+        input,
+        codec: scenario.codec(),
+        timeout: opts.timeout,
+    };
+    if consumer {
+        let fill = run_for(clients[0]);
+        let started = Instant::now();
+        rd::fill(&fill).unwrap_or_else(|e| panic!("producing the consumer input failed: {e}"));
+        let marks = rd::watermarks(&fill).unwrap_or_else(|e| panic!("{e}"));
+        let total: i64 = marks.iter().map(|(_, high)| high).sum();
+        assert!(
+            marks.iter().all(|(low, _)| *low == 0) && total == input.records as i64,
+            "the mock cluster no longer holds all {} records from offset 0 (watermarks {marks:?}): \
+             it keeps 5 MiB per partition; raise KBUS_BENCH_CONSUMER_PARTITIONS",
+            input.records
+        );
+        eprintln!(
+            "[consumer] produced {} records into {partitions} partitions in {:.1?}",
+            input.records,
+            started.elapsed()
+        );
+    }
+    for round in 0..opts.rounds {
+        for &c in &clients {
+            let run = run_for(c);
+            let result = if consumer {
+                let group = format!("bench-{}-{}-{round}", c.name(), std::process::id());
+                run_consumer(c, &run, &group)
+            } else {
+                // The brokers must have every record: trust no client's delivery reports alone.
+                run_producer(c, &run).and_then(|sample| {
+                    let marks = rd::watermarks(&run)?;
+                    let written: i64 = marks.iter().map(|(_, high)| high).sum();
+                    let expected = (input.records * (round + 1)) as i64;
+                    if written == expected {
+                        Ok(sample)
+                    } else {
+                        Err(format!(
+                            "the topic has {written} records, expected {expected}"
+                        ))
+                    }
+                })
+            };
+            match &result {
+                Ok(s) => eprintln!(
+                    "[{}] {:<26} round {}: {:>10.0} records/s, CPU {:.3} µs/record",
+                    scenario.name(),
+                    c.label(scenario),
+                    round + 1,
+                    input.records as f64 / s.wall.as_secs_f64(),
+                    s.cpu.as_secs_f64() * 1e6 / input.records as f64
+                ),
+                Err(e) => eprintln!(
+                    "[{}] {} round {}: FAILED: {e}",
+                    scenario.name(),
+                    c.label(scenario),
+                    round + 1
+                ),
+            }
+            results.entry(c).or_default().push(result);
+        }
+    }
+    results
+}
+
+/// The median sample by throughput (the faster of the two middle ones for an even count), or
+/// the first error when no run succeeded.
+fn median(results: &[RunResult]) -> RunResult {
+    let mut ok: Vec<Sample> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
+    if ok.is_empty() {
+        return results
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Err("not run".to_owned()));
+    }
+    ok.sort_by_key(|s| s.wall);
+    Ok(ok[(ok.len() - 1) / 2])
+}
+
+fn print_table(scenario: Scenario, results: &BTreeMap<Client, Vec<RunResult>>, input: &Input) {
+    let n = input.records as f64;
+    let medians: Vec<(Client, RunResult)> = results.iter().map(|(&c, r)| (c, median(r))).collect();
+    let kbus_rate = medians
+        .iter()
+        .find(|(c, _)| c.is_kbus())
+        .and_then(|(_, r)| r.as_ref().ok())
+        .map(|s| n / s.wall.as_secs_f64());
+    println!();
+    let settings = match scenario {
+        Scenario::Consumer => "manual assignment from offset 0, check.crcs=true".to_owned(),
+        _ => format!(
+            "acks=all, linger.ms={LINGER_MS}, batch.size={BATCH_SIZE}, compression.type={}",
+            scenario.codec()
+        ),
+    };
+    println!(
+        "{} ({} records, {KEY_SIZE} B keys + {VALUE_SIZE} B values, {settings})",
+        scenario.name(),
+        input.records,
+    );
+    println!("| client | records/s | MB/s | CPU µs/record | broker CPU µs/record | kbus ÷ peer |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (c, r) in &medians {
+        match r {
+            Ok(s) => {
+                let secs = s.wall.as_secs_f64();
+                let rate = n / secs;
+                let ratio = match kbus_rate {
+                    Some(_) if c.is_kbus() => "—".to_owned(),
+                    Some(k) => format!("{:.2}x", k / rate),
+                    None => "n/a".to_owned(),
+                };
+                println!(
+                    "| {} | {:.0} | {:.1} | {:.3} | {:.3} | {ratio} |",
+                    c.label(scenario),
+                    rate,
+                    input.payload_bytes() as f64 / secs / 1e6,
+                    s.cpu.as_secs_f64() * 1e6 / n,
+                    s.broker_cpu.as_secs_f64() * 1e6 / n,
+                );
+            }
+            Err(e) => println!("| {} | failed: {e} | | | | |", c.label(scenario)),
+        }
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; there is nothing to filter here.
+    let opts = options();
+    let input = Input::new(opts.records);
+    println!(
+        "clients bench: {} records, scenarios {}, clients {}, {} round(s), {} partitions \
+         ({} for the consumer), {BROKERS} mock brokers, replication {REPLICATION}; \
+         input gzip ratio {:.2} (compressed / plain, one 16 KiB batch); \
+         CPU = run time of this process's threads (clock tick {} ms)",
+        opts.records,
+        opts.scenarios
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(","),
+        opts.clients
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(","),
+        opts.rounds,
+        opts.partitions,
+        opts.consumer_partitions,
+        gzip_ratio(&input),
+        1000 / clock_ticks(),
+    );
+    let mut all = Vec::new();
+    for &s in &opts.scenarios {
+        let results = scenario(s, &opts, &input);
+        all.push((s, results));
+    }
+    for (s, results) in &all {
+        print_table(*s, results, &input);
+    }
+}

@@ -1,0 +1,189 @@
+//! The background driver: plans jobs from the shared state, runs each on its own task (fetches,
+//! lookups), and applies their outcomes. The logic lives in [`Positions`]; this file only moves
+//! messages and spawns tasks.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, Notify};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::config::{ConsumerConfig, IsolationLevel};
+use super::fetcher::{fetch, FetchSettings};
+use super::jobs::{Job, Outcome};
+use super::offsets;
+use super::positions::Positions;
+use crate::cluster::Cluster;
+
+/// A message to the engine.
+enum Msg {
+    /// The state changed (assignment, seek, pause, resume, records taken): plan again.
+    Wake,
+    /// Job `id` finished.
+    Done(u64, Outcome),
+}
+
+/// What the consumer and its engine share.
+pub(crate) struct Shared {
+    state: Mutex<Positions>,
+    /// Wakes [`poll`](super::Consumer::poll) when records or errors are ready.
+    pub ready: Notify,
+    /// Wakes everyone waiting for a job's outcome to be applied (positions looked up, ...).
+    pub changed: Notify,
+    tx: mpsc::UnboundedSender<Msg>,
+    /// True while a `Wake` is queued and not yet seen: wakes in a burst coalesce.
+    wake_queued: AtomicBool,
+}
+
+impl Shared {
+    /// The state, locked. Every critical section is short and panics in none can leave the state
+    /// half-updated in a way later calls trip over, so a poisoned lock is used as is.
+    pub fn lock(&self) -> MutexGuard<'_, Positions> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks the engine to plan again.
+    pub fn wake(&self) {
+        if !self.wake_queued.swap(true, Ordering::AcqRel) {
+            let _ = self.tx.send(Msg::Wake);
+        }
+    }
+}
+
+/// Sends `Lost` for a job whose task ended without an answer (it panicked or was aborted), so its
+/// partitions do not stay busy forever.
+struct Reporter {
+    tx: mpsc::UnboundedSender<Msg>,
+    id: u64,
+    sent: bool,
+}
+
+impl Reporter {
+    fn send(mut self, outcome: Outcome) {
+        self.sent = true;
+        let _ = self.tx.send(Msg::Done(self.id, outcome));
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        if !self.sent {
+            let _ = self.tx.send(Msg::Done(self.id, Outcome::Lost));
+        }
+    }
+}
+
+/// The engine task; aborted (with every job it started) when dropped.
+pub(crate) struct Engine {
+    task: JoinHandle<()>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The shared state of a new consumer, and the receiver its engine will read.
+pub(crate) fn shared(config: ConsumerConfig) -> (Arc<Shared>, Receiver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        state: Mutex::new(Positions::new(config)),
+        ready: Notify::new(),
+        changed: Notify::new(),
+        tx,
+        wake_queued: AtomicBool::new(false),
+    });
+    (shared, Receiver(rx))
+}
+
+/// The engine's end of the message channel, kept until the engine starts.
+pub(crate) struct Receiver(mpsc::UnboundedReceiver<Msg>);
+
+/// Starts the engine on the current tokio runtime.
+pub(crate) fn start(shared: Arc<Shared>, rx: Receiver, cluster: Cluster) -> Engine {
+    Engine {
+        task: tokio::spawn(run(shared, rx.0, cluster)),
+    }
+}
+
+async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Msg>, cluster: Cluster) {
+    let config = shared.lock().config.clone();
+    let settings = Arc::new(FetchSettings::new(&config));
+    let mut tasks = JoinSet::new();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let plan = shared.lock().plan(Instant::now());
+        for (id, job) in plan.jobs {
+            let reporter = Reporter {
+                tx: shared.tx.clone(),
+                id,
+                sent: false,
+            };
+            let cluster = cluster.clone();
+            let settings = settings.clone();
+            let config = config.clone();
+            tasks.spawn(async move {
+                let outcome = run_job(&cluster, job, &settings, &config).await;
+                reporter.send(outcome);
+            });
+        }
+        let msg = match plan.wake_at {
+            Some(at) => match tokio::time::timeout_at(at.into(), rx.recv()).await {
+                Ok(msg) => msg,
+                Err(_) => continue,
+            },
+            None => rx.recv().await,
+        };
+        let Some(mut msg) = msg else {
+            return;
+        };
+        // Apply everything already waiting, then plan once.
+        let mut state = shared.lock();
+        loop {
+            match msg {
+                Msg::Wake => shared.wake_queued.store(false, Ordering::Release),
+                Msg::Done(id, outcome) => state.apply(id, outcome, Instant::now()),
+            }
+            match rx.try_recv() {
+                Ok(next) => msg = next,
+                Err(_) => break,
+            }
+        }
+        let ready = state.has_ready();
+        drop(state);
+        if ready {
+            shared.ready.notify_one();
+        }
+        shared.changed.notify_waiters();
+    }
+}
+
+async fn run_job(
+    cluster: &Cluster,
+    job: Job,
+    settings: &FetchSettings,
+    config: &ConsumerConfig,
+) -> Outcome {
+    match job {
+        Job::Fetch(job) => Outcome::Fetch(fetch(cluster, job, settings).await),
+        Job::Committed(tps) => {
+            let group = config.group_id.as_deref().unwrap_or_default();
+            let stable = config.isolation_level == IsolationLevel::ReadCommitted;
+            Outcome::Committed(offsets::fetch_committed(cluster, group, &tps, stable).await)
+        }
+        Job::Reset(tps) => {
+            Outcome::Reset(offsets::list_offsets(cluster, &tps, config.isolation_level).await)
+        }
+        Job::Metadata { topics, refresh } => {
+            let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+            let md = if refresh {
+                cluster.refresh(&topics).await
+            } else {
+                cluster.metadata_for(&topics).await
+            };
+            Outcome::Metadata(md)
+        }
+    }
+}

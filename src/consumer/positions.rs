@@ -1,0 +1,572 @@
+//! Per-partition consuming state, as plain data advanced by explicit calls (no IO, no clock).
+//!
+//! Each assigned partition has:
+//! - a fetch state: look up the committed offset, look up the earliest/latest offset, fetch from an
+//!   offset, or stopped after an error was handed to the application (until it seeks);
+//! - a position: the offset of the next record the application will get;
+//! - an epoch, renewed by every seek, pause, reset and reassignment: work started under an older
+//!   epoch (a fetch or a lookup in flight) is discarded when it completes, so no record from before
+//!   a seek is ever delivered;
+//! - a queue of fetched, undelivered records, counted against the prefetch bound.
+//!
+//! [`jobs`](super::jobs) plans the requests this state needs and applies their outcomes.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kbus_protocol::error_code::ErrorCode;
+
+use super::config::{ConsumerConfig, OffsetReset};
+use super::jobs::JobBook;
+use super::record::PartitionRecords;
+use crate::error::{Error, Result};
+use crate::TopicPartition;
+
+/// Which end of a partition to start from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResetTo {
+    /// The log start offset.
+    Earliest,
+    /// The log end offset (the last stable offset under `read_committed`).
+    Latest,
+}
+
+/// What a partition waits for before it can be fetched, or where it is fetched from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FetchState {
+    /// Look up the group's committed offset.
+    Committed,
+    /// Look up the earliest or latest offset.
+    Reset(ResetTo),
+    /// Fetch from this offset.
+    At(i64),
+    /// An error was handed to the application; nothing happens until it seeks.
+    Stopped,
+}
+
+/// One entry of a partition's delivery queue.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// Records, and the bytes they count against the prefetch bound.
+    Records(PartitionRecords, usize),
+    /// Nothing to show up to this offset (transaction markers, aborted records): the position moves.
+    Skip(i64),
+    /// An error for the application, after the records before it.
+    Error(Error),
+}
+
+/// The state of one assigned partition.
+#[derive(Debug)]
+pub(crate) struct PartitionState {
+    /// The topic, shared with every record handed out.
+    pub topic: Arc<str>,
+    /// Renewed whenever earlier work on the partition must be discarded.
+    pub epoch: u64,
+    /// What happens next.
+    pub fetch: FetchState,
+    /// The offset of the next record the application gets; `None` until known.
+    pub position: Option<i64>,
+    /// Paused by the application: not fetched.
+    pub paused: bool,
+    /// The leader's broker id and leader epoch, `None` until metadata names one (or after an error
+    /// said it moved).
+    pub leader: Option<(i32, i32)>,
+    /// The job (fetch or lookup) now covering the partition.
+    pub job: Option<u64>,
+    /// No new job before this time (backoff after an error).
+    pub retry_at: Option<Instant>,
+    /// Errors in a row, for the backoff.
+    pub failures: u32,
+    /// The most bytes asked per fetch; doubled when not even one batch fit.
+    pub max_bytes: i32,
+    /// Fetched, undelivered items.
+    pub queue: VecDeque<Item>,
+    /// Bytes held by `queue`.
+    pub buffered: usize,
+}
+
+impl PartitionState {
+    /// True when the partition may be in a new job at `now`.
+    pub fn idle(&self, now: Instant) -> bool {
+        self.job.is_none() && self.retry_at.is_none_or(|at| at <= now)
+    }
+
+    /// Notes an error: the next attempt waits `base` doubled per error in a row, up to one second
+    /// (or `base`, if larger).
+    pub fn back_off(&mut self, now: Instant, base: Duration) {
+        self.failures = self.failures.saturating_add(1);
+        let doubled = base.saturating_mul(1u32 << (self.failures - 1).min(10));
+        self.retry_at = Some(now + doubled.min(Duration::from_secs(1).max(base)));
+    }
+
+    /// Notes a success: no more backoff.
+    pub fn succeeded(&mut self) {
+        self.failures = 0;
+        self.retry_at = None;
+    }
+}
+
+/// The consuming state of every assigned partition, and the queue of what is ready for the
+/// application.
+#[derive(Debug)]
+pub(crate) struct Positions {
+    /// The settings the state depends on.
+    pub config: ConsumerConfig,
+    /// The assigned partitions.
+    pub partitions: HashMap<TopicPartition, PartitionState>,
+    /// Partitions with a queued item, in arrival order, with the epoch the item was queued under.
+    pub ready: VecDeque<(TopicPartition, u64)>,
+    /// Errors for the application that concern no single partition.
+    pub errors: VecDeque<Error>,
+    /// Bytes held by every partition's queue.
+    pub buffered: usize,
+    /// Bytes that fetches in flight may still bring.
+    pub reserved: usize,
+    /// The jobs in flight.
+    pub jobs: JobBook,
+    next_epoch: u64,
+}
+
+impl Positions {
+    /// No partitions yet.
+    pub fn new(config: ConsumerConfig) -> Self {
+        Positions {
+            config,
+            partitions: HashMap::new(),
+            ready: VecDeque::new(),
+            errors: VecDeque::new(),
+            buffered: 0,
+            reserved: 0,
+            jobs: JobBook::default(),
+            next_epoch: 0,
+        }
+    }
+
+    fn new_epoch(&mut self) -> u64 {
+        self.next_epoch += 1;
+        self.next_epoch
+    }
+
+    /// Where a partition without a known offset starts.
+    fn initial_state(&self) -> FetchState {
+        if self.config.group_id.is_some() {
+            FetchState::Committed
+        } else {
+            self.reset_state()
+        }
+    }
+
+    /// The state `auto.offset.reset` leads to; `Stopped` for `none` (the caller queues the error).
+    pub fn reset_state(&self) -> FetchState {
+        match self.config.auto_offset_reset {
+            OffsetReset::Earliest => FetchState::Reset(ResetTo::Earliest),
+            OffsetReset::Latest => FetchState::Reset(ResetTo::Latest),
+            OffsetReset::None => FetchState::Stopped,
+        }
+    }
+
+    /// Replaces the assignment. Partitions kept keep their state; new ones start from the
+    /// committed offset (with a group) or per `auto.offset.reset`.
+    pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
+        let wanted: HashSet<TopicPartition> = partitions.into_iter().collect();
+        let dropped: Vec<TopicPartition> = self
+            .partitions
+            .keys()
+            .filter(|tp| !wanted.contains(*tp))
+            .cloned()
+            .collect();
+        for tp in dropped {
+            if let Some(p) = self.partitions.remove(&tp) {
+                self.buffered -= p.buffered;
+            }
+        }
+        for tp in wanted {
+            if self.partitions.contains_key(&tp) {
+                continue;
+            }
+            let epoch = self.new_epoch();
+            let fetch = self.initial_state();
+            let state = PartitionState {
+                topic: Arc::from(tp.topic.as_str()),
+                epoch,
+                fetch,
+                position: None,
+                paused: false,
+                leader: None,
+                job: None,
+                retry_at: None,
+                failures: 0,
+                max_bytes: self.config.max_partition_fetch_bytes,
+                queue: VecDeque::new(),
+                buffered: 0,
+            };
+            self.partitions.insert(tp.clone(), state);
+            if fetch == FetchState::Stopped {
+                self.push(&tp, Item::Error(no_offset_error(&tp)));
+            }
+        }
+    }
+
+    /// The assigned partitions, sorted.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        let mut tps: Vec<TopicPartition> = self.partitions.keys().cloned().collect();
+        tps.sort();
+        tps
+    }
+
+    fn get_mut(&mut self, tp: &TopicPartition, what: &str) -> Result<&mut PartitionState> {
+        self.partitions.get_mut(tp).ok_or_else(|| Error::Config {
+            message: format!("{what}: {tp} is not assigned to this consumer"),
+        })
+    }
+
+    /// Drops the partition's queued items and renews its epoch, so work in flight is discarded.
+    fn restart(&mut self, tp: &TopicPartition) {
+        let epoch = self.new_epoch();
+        if let Some(p) = self.partitions.get_mut(tp) {
+            self.buffered -= p.buffered;
+            p.buffered = 0;
+            p.queue.clear();
+            p.epoch = epoch;
+        }
+    }
+
+    /// The next record of `tp` the application gets will be at `offset`.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        if offset < 0 {
+            return Err(Error::Config {
+                message: format!("seek: offset {offset} of {tp} is negative"),
+            });
+        }
+        self.get_mut(tp, "seek")?;
+        self.restart(tp);
+        if let Some(p) = self.partitions.get_mut(tp) {
+            p.fetch = FetchState::At(offset);
+            p.position = Some(offset);
+            p.succeeded();
+        }
+        Ok(())
+    }
+
+    /// The next record of `tp` will be the first (`Earliest`) or the next produced (`Latest`); the
+    /// position is unknown until the offset is looked up.
+    pub fn seek_to(&mut self, tp: &TopicPartition, to: ResetTo) -> Result<()> {
+        self.get_mut(tp, "seek")?;
+        self.restart(tp);
+        if let Some(p) = self.partitions.get_mut(tp) {
+            p.fetch = FetchState::Reset(to);
+            p.position = None;
+            p.succeeded();
+        }
+        Ok(())
+    }
+
+    /// Stops fetching `tp` (unassigned partitions are ignored). Its prefetched records are
+    /// dropped and fetched again on resume, from the position.
+    pub fn pause(&mut self, tp: &TopicPartition) {
+        let Some(p) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        p.paused = true;
+        if let (FetchState::At(_), Some(position)) = (p.fetch, p.position) {
+            self.restart(tp);
+            if let Some(p) = self.partitions.get_mut(tp) {
+                p.fetch = FetchState::At(position);
+            }
+        }
+    }
+
+    /// Fetches `tp` again after [`pause`](Self::pause) (unassigned partitions are ignored).
+    pub fn resume(&mut self, tp: &TopicPartition) {
+        if let Some(p) = self.partitions.get_mut(tp) {
+            p.paused = false;
+        }
+    }
+
+    /// The paused partitions, sorted.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        let mut tps: Vec<TopicPartition> = self
+            .partitions
+            .iter()
+            .filter(|(_, p)| p.paused)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        tps.sort();
+        tps
+    }
+
+    /// The offset of the next record of `tp` the application will get, if known.
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        self.partitions.get(tp).and_then(|p| p.position)
+    }
+
+    /// The position of every assigned partition that has one: what a commit of everything
+    /// consumed so far writes.
+    pub fn consumed(&self) -> Vec<(TopicPartition, i64)> {
+        let mut out: Vec<(TopicPartition, i64)> = self
+            .partitions
+            .iter()
+            .filter_map(|(tp, p)| p.position.map(|o| (tp.clone(), o)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Queues `item` for delivery after the partition's earlier items.
+    pub fn push(&mut self, tp: &TopicPartition, item: Item) {
+        let Some(p) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        if let Item::Records(_, bytes) = &item {
+            p.buffered += bytes;
+            self.buffered += bytes;
+        }
+        p.queue.push_back(item);
+        self.ready.push_back((tp.clone(), p.epoch));
+    }
+
+    /// True when [`pop`](Self::pop) has something to return.
+    pub fn has_ready(&self) -> bool {
+        !self.errors.is_empty() || !self.ready.is_empty()
+    }
+
+    /// The next records or error for the application, in fetch order across partitions and offset
+    /// order within one. Returning records moves the partition's position past them.
+    pub fn pop(&mut self) -> Option<Result<PartitionRecords>> {
+        if let Some(e) = self.errors.pop_front() {
+            return Some(Err(e));
+        }
+        while let Some((tp, epoch)) = self.ready.pop_front() {
+            let Some(p) = self.partitions.get_mut(&tp) else {
+                continue;
+            };
+            if p.epoch != epoch {
+                continue;
+            }
+            match p.queue.pop_front() {
+                None => continue,
+                Some(Item::Records(records, bytes)) => {
+                    p.buffered -= bytes;
+                    self.buffered -= bytes;
+                    p.position = Some(records.next_offset);
+                    return Some(Ok(records));
+                }
+                Some(Item::Skip(offset)) => p.position = Some(offset),
+                Some(Item::Error(e)) => return Some(Err(e)),
+            }
+        }
+        None
+    }
+
+    /// Bytes one partition may hold before it is no longer fetched: an even share of the bound,
+    /// but at least one fetch's worth.
+    pub fn partition_cap(&self) -> usize {
+        let share = self.config.max_prefetch_bytes / self.partitions.len().max(1);
+        share
+            .max(self.config.max_partition_fetch_bytes.max(1) as usize)
+            .min(self.config.max_prefetch_bytes)
+    }
+}
+
+/// The error for a partition with nowhere to start under `auto.offset.reset=none`.
+pub(crate) fn no_offset_error(tp: &TopicPartition) -> Error {
+    Error::Consume {
+        broker: String::new(),
+        topic: tp.topic.clone(),
+        partition: tp.partition,
+        offset: -1,
+        code: ErrorCode::OFFSET_OUT_OF_RANGE,
+        message:
+            "no committed offset, and auto.offset.reset is none: seek to choose where to start"
+                .into(),
+        source: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(p: i32) -> TopicPartition {
+        TopicPartition::new("t", p)
+    }
+
+    fn records(p: i32, from: i64, n: i64) -> PartitionRecords {
+        PartitionRecords {
+            topic_partition: tp(p),
+            records: Vec::new(),
+            high_watermark: from + n,
+            last_stable_offset: -1,
+            log_start_offset: 0,
+            next_offset: from + n,
+        }
+    }
+
+    fn positions(reset: OffsetReset, group: bool) -> Positions {
+        Positions::new(ConsumerConfig {
+            auto_offset_reset: reset,
+            group_id: group.then(|| "g".into()),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn new_partitions_start_from_the_committed_offset_with_a_group_else_per_reset_policy() {
+        let mut s = positions(OffsetReset::Earliest, true);
+        s.assign([tp(0)]);
+        assert_eq!(s.partitions[&tp(0)].fetch, FetchState::Committed);
+        let mut s = positions(OffsetReset::Latest, false);
+        s.assign([tp(0)]);
+        assert_eq!(
+            s.partitions[&tp(0)].fetch,
+            FetchState::Reset(ResetTo::Latest)
+        );
+        assert_eq!(s.position(&tp(0)), None);
+        // With `none` and no group there is nowhere to start: the application hears it.
+        let mut s = positions(OffsetReset::None, false);
+        s.assign([tp(0)]);
+        assert_eq!(s.partitions[&tp(0)].fetch, FetchState::Stopped);
+        let err = s.pop().unwrap().unwrap_err();
+        assert!(err.to_string().contains("t/0"), "{err}");
+    }
+
+    #[test]
+    fn reassigning_keeps_kept_partitions_and_drops_the_others_with_their_buffers() {
+        let mut s = positions(OffsetReset::Earliest, false);
+        s.assign([tp(0), tp(1)]);
+        s.seek(&tp(0), 5).unwrap();
+        s.push(&tp(1), Item::Records(records(1, 0, 3), 100));
+        assert_eq!(s.buffered, 100);
+        s.assign([tp(0), tp(2)]);
+        assert_eq!(s.assignment(), vec![tp(0), tp(2)]);
+        assert_eq!(s.position(&tp(0)), Some(5));
+        assert_eq!(s.buffered, 0);
+        assert!(
+            s.pop().is_none(),
+            "records of a dropped partition are not delivered"
+        );
+    }
+
+    #[test]
+    fn delivery_moves_the_position_and_frees_the_buffer() {
+        let mut s = positions(OffsetReset::Earliest, false);
+        s.assign([tp(0)]);
+        s.seek(&tp(0), 10).unwrap();
+        s.push(&tp(0), Item::Records(records(0, 10, 5), 50));
+        s.push(&tp(0), Item::Skip(16));
+        s.push(&tp(0), Item::Records(records(0, 16, 2), 20));
+        assert_eq!((s.buffered, s.partitions[&tp(0)].buffered), (70, 70));
+        assert_eq!(s.position(&tp(0)), Some(10), "queued is not delivered");
+        assert_eq!(s.pop().unwrap().unwrap().next_offset, 15);
+        assert_eq!(s.position(&tp(0)), Some(15));
+        assert_eq!(s.pop().unwrap().unwrap().next_offset, 18);
+        assert_eq!(s.position(&tp(0)), Some(18));
+        assert_eq!(s.buffered, 0);
+        assert!(s.pop().is_none());
+    }
+
+    #[test]
+    fn a_seek_discards_queued_records_and_renews_the_epoch() {
+        let mut s = positions(OffsetReset::Earliest, false);
+        s.assign([tp(0), tp(1)]);
+        s.seek(&tp(0), 0).unwrap();
+        s.push(&tp(0), Item::Records(records(0, 0, 5), 50));
+        s.push(&tp(1), Item::Records(records(1, 0, 1), 10));
+        let before = s.partitions[&tp(0)].epoch;
+        s.seek(&tp(0), 3).unwrap();
+        assert_ne!(s.partitions[&tp(0)].epoch, before);
+        assert_eq!(s.partitions[&tp(0)].fetch, FetchState::At(3));
+        assert_eq!(s.position(&tp(0)), Some(3));
+        assert_eq!(s.buffered, 10);
+        let got = s.pop().unwrap().unwrap();
+        assert_eq!(
+            got.topic_partition,
+            tp(1),
+            "only the other partition's records remain"
+        );
+        assert!(s.pop().is_none());
+        assert!(
+            s.seek(&tp(9), 0).is_err(),
+            "an unassigned partition cannot be sought"
+        );
+        assert!(s.seek(&tp(0), -1).is_err());
+    }
+
+    #[test]
+    fn seek_to_an_end_forgets_the_position_until_looked_up() {
+        let mut s = positions(OffsetReset::Earliest, false);
+        s.assign([tp(0)]);
+        s.seek(&tp(0), 7).unwrap();
+        s.seek_to(&tp(0), ResetTo::Latest).unwrap();
+        assert_eq!(s.position(&tp(0)), None);
+        assert_eq!(
+            s.partitions[&tp(0)].fetch,
+            FetchState::Reset(ResetTo::Latest)
+        );
+    }
+
+    #[test]
+    fn pause_drops_prefetched_records_and_rewinds_fetching_to_the_position() {
+        let mut s = positions(OffsetReset::Earliest, false);
+        s.assign([tp(0)]);
+        s.seek(&tp(0), 0).unwrap();
+        s.push(&tp(0), Item::Records(records(0, 0, 5), 50));
+        s.partitions.get_mut(&tp(0)).unwrap().fetch = FetchState::At(5);
+        s.pause(&tp(0));
+        assert_eq!(s.paused(), vec![tp(0)]);
+        assert_eq!(s.partitions[&tp(0)].fetch, FetchState::At(0));
+        assert_eq!(s.buffered, 0);
+        assert!(s.pop().is_none());
+        s.resume(&tp(0));
+        assert!(s.paused().is_empty());
+        assert_eq!(s.position(&tp(0)), Some(0));
+        s.pause(&tp(5));
+        s.resume(&tp(5));
+    }
+
+    #[test]
+    fn an_error_is_delivered_after_the_records_before_it() {
+        let mut s = positions(OffsetReset::Earliest, false);
+        s.assign([tp(0)]);
+        s.seek(&tp(0), 0).unwrap();
+        s.push(&tp(0), Item::Records(records(0, 0, 2), 1));
+        s.push(&tp(0), Item::Error(no_offset_error(&tp(0))));
+        assert!(s.pop().unwrap().is_ok());
+        assert!(s.pop().unwrap().is_err());
+        assert!(s.pop().is_none());
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_a_second_and_a_success_clears_it() {
+        let mut s = positions(OffsetReset::Earliest, false);
+        s.assign([tp(0)]);
+        let now = Instant::now();
+        let p = s.partitions.get_mut(&tp(0)).unwrap();
+        let base = Duration::from_millis(100);
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            p.back_off(now, base);
+            waits.push(p.retry_at.unwrap() - now);
+        }
+        let ms: Vec<u128> = waits.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1000, 1000]);
+        assert!(!p.idle(now));
+        assert!(p.idle(now + Duration::from_secs(1)));
+        p.succeeded();
+        assert!(p.idle(now));
+    }
+
+    #[test]
+    fn each_partition_may_prefetch_an_even_share_but_at_least_one_fetch() {
+        let mut s = Positions::new(ConsumerConfig {
+            max_prefetch_bytes: 8 << 20,
+            max_partition_fetch_bytes: 1 << 20,
+            ..Default::default()
+        });
+        s.assign([tp(0), tp(1)]);
+        assert_eq!(s.partition_cap(), 4 << 20);
+        s.assign((0..100).map(tp));
+        assert_eq!(s.partition_cap(), 1 << 20);
+    }
+}

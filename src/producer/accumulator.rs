@@ -1,0 +1,595 @@
+//! Records waiting to be sent, grouped per partition into batches, with the memory they hold
+//! bounded by `buffer.memory`.
+//!
+//! `send` appends here; the sender loop drains ready batches (full, lingered long enough, being
+//! flushed, or due for a retry) grouped by leader, and puts failed batches back in sequence order.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::{Notify, Semaphore};
+
+use super::batch::ProducerBatch;
+use super::config::ProducerConfig;
+use super::partitioner::StickyPartition;
+use super::record::{BatchOutcome, DeliveryFuture, ProducerRecord};
+use crate::error::{Error, Result};
+use kbus_protocol::error_code::ErrorCode;
+use kbus_protocol::record::RecordBatchBuilder;
+
+/// One partition's queue and idempotence bookkeeping.
+#[derive(Debug, Default)]
+pub(crate) struct PartitionQueue {
+    pub batches: VecDeque<ProducerBatch>,
+    /// Batches of this partition currently in requests.
+    pub in_flight: usize,
+    /// The sequence number the next new batch starts at.
+    pub next_sequence: i32,
+    /// Every sequence below this one is acknowledged by the broker.
+    pub acked_sequence: i32,
+}
+
+#[derive(Debug)]
+pub(crate) struct TopicQueues {
+    pub name: Arc<str>,
+    pub partitions: Vec<PartitionQueue>,
+    sticky: StickyPartition,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub topics: HashMap<Arc<str>, TopicQueues>,
+    next_batch_id: u64,
+    /// Ids of batches not completed yet (queued or in flight).
+    incomplete: BTreeSet<u64>,
+    flushing: usize,
+    closed: bool,
+}
+
+/// What one drain found to do.
+#[derive(Debug, Default)]
+pub(crate) struct Drained {
+    /// Batches to send, per leader broker id (one request each).
+    pub requests: Vec<(i32, Vec<ProducerBatch>)>,
+    /// Batches whose `delivery.timeout.ms` ran out while queued.
+    pub expired: Vec<ProducerBatch>,
+    /// When a batch not ready now becomes ready (linger or retry backoff ends).
+    pub next_wake: Option<Instant>,
+    /// Some ready partition has no known leader: metadata should be refreshed.
+    pub missing_leader: bool,
+}
+
+/// The record accumulator.
+#[derive(Debug)]
+pub(crate) struct Accumulator {
+    state: Mutex<State>,
+    memory: Semaphore,
+    config: Arc<ProducerConfig>,
+    /// Wakes the sender loop: a batch filled up, a flush started, the producer is closing.
+    pub wake: Notify,
+    /// Signalled whenever batches complete (flush waits on it).
+    done: Notify,
+}
+
+fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+impl Accumulator {
+    pub fn new(config: Arc<ProducerConfig>) -> Self {
+        Accumulator {
+            memory: Semaphore::new(config.buffer_memory.min(Semaphore::MAX_PERMITS)),
+            state: Mutex::new(State::default()),
+            config,
+            wake: Notify::new(),
+            done: Notify::new(),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is only changed in short sections that cannot panic halfway through a
+        // multi-step update; a poisoned lock is safe to keep using.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until `bytes` of `buffer.memory` are free and takes them (backpressure).
+    pub async fn reserve(&self, bytes: usize) -> Result<()> {
+        let n = u32::try_from(bytes).map_err(|_| Error::RecordTooLarge {
+            size: bytes,
+            max: self.config.buffer_memory,
+        })?;
+        match self.memory.try_acquire_many(n) {
+            Ok(p) => p.forget(),
+            Err(_) => self
+                .memory
+                .acquire_many(n)
+                .await
+                .map_err(|_| Error::Closed)?
+                .forget(),
+        }
+        Ok(())
+    }
+
+    /// Gives back memory taken by [`reserve`](Self::reserve) for a record that was not appended.
+    pub fn release(&self, bytes: usize) {
+        self.memory.add_permits(bytes);
+    }
+
+    /// Makes `topic` known with `count` partitions (growing, never shrinking, its queues).
+    pub fn set_partition_count(&self, topic: &str, count: i32) {
+        let mut st = self.lock();
+        let seed = st.next_batch_id ^ topic.len() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+        let t = st
+            .topics
+            .entry(Arc::from(topic))
+            .or_insert_with(|| TopicQueues {
+                name: Arc::from(topic),
+                partitions: Vec::new(),
+                sticky: StickyPartition::new(seed),
+            });
+        while (t.partitions.len() as i32) < count {
+            t.partitions.push(PartitionQueue::default());
+        }
+    }
+
+    /// Appends `record` (whose `memory` bytes are already reserved). `Ok(None)` when the topic is
+    /// not known yet: the caller learns its partition count and calls again.
+    pub fn append(
+        &self,
+        record: &ProducerRecord,
+        timestamp: i64,
+        memory: usize,
+        now: Instant,
+    ) -> Result<Option<DeliveryFuture>> {
+        let config = &*self.config;
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        let Some(topic) = st.topics.get_mut(record.topic.as_str()) else {
+            return Ok(None);
+        };
+        let count = topic.partitions.len() as i32;
+        let keyed = config
+            .partitioner
+            .partition_for_key(record.key.as_deref(), count);
+        let partition = match (record.partition, keyed) {
+            (Some(p), _) if (0..count).contains(&p) => p,
+            (Some(p), _) => {
+                return Err(Error::Partition {
+                    topic: record.topic.clone(),
+                    partition: p,
+                    code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                })
+            }
+            (None, Some(p)) => p,
+            (None, None) => topic.sticky.current(count, &[]),
+        };
+        let sticky = record.partition.is_none() && keyed.is_none();
+        let queue = &mut topic.partitions[partition as usize];
+        let fits = queue
+            .batches
+            .back()
+            .is_some_and(|b| b.is_open() && b.size() + memory <= config.batch_size);
+        let mut wake = false;
+        if !fits {
+            if queue.batches.back().is_some_and(|b| b.is_open()) {
+                // The open batch is full: it is ready now, and keyless records move on.
+                if sticky {
+                    topic.sticky.batch_closed(count, &[], partition);
+                    if topic.sticky.current(count, &[]) != partition {
+                        // Keyless records continue on the new sticky partition.
+                        drop(guard);
+                        self.wake.notify_one();
+                        return self.append(record, timestamp, memory, now);
+                    }
+                }
+            }
+            // A full batch is ready now; a new batch has a linger deadline the sender must
+            // know about.
+            wake = true;
+            let id = st.next_batch_id;
+            st.next_batch_id += 1;
+            st.incomplete.insert(id);
+            let topic = st
+                .topics
+                .get_mut(record.topic.as_str())
+                .expect("looked up above under the same lock");
+            let name = topic.name.clone();
+            topic.partitions[partition as usize]
+                .batches
+                .push_back(ProducerBatch::new(
+                    id,
+                    name,
+                    partition,
+                    config.compression,
+                    config.batch_size.max(memory),
+                    now,
+                ));
+        }
+        let topic = st
+            .topics
+            .get_mut(record.topic.as_str())
+            .expect("looked up above under the same lock");
+        let name = topic.name.clone();
+        let batch = topic.partitions[partition as usize]
+            .batches
+            .back_mut()
+            .expect("a batch was just found or made");
+        let index = batch.append(
+            timestamp,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+            memory,
+        )?;
+        if batch.size() >= config.batch_size {
+            wake = true;
+        }
+        let delivery = batch.delivery.clone();
+        drop(guard);
+        if wake {
+            self.wake.notify_one();
+        }
+        Ok(Some(DeliveryFuture {
+            batch: delivery,
+            topic: name,
+            partition,
+            index,
+            timestamp,
+        }))
+    }
+
+    /// The bytes `record` holds in a batch (what `buffer.memory` is charged for it).
+    pub fn record_size(record: &ProducerRecord) -> usize {
+        RecordBatchBuilder::estimate_record_size(
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        )
+    }
+
+    /// Takes every ready batch whose leader `can_send` to, at most one per partition and one
+    /// request per broker, each request within `max.request.size`. Stamps idempotent sequences
+    /// when `producer` is set.
+    pub fn drain(
+        &self,
+        now: Instant,
+        leader_of: impl Fn(&str, i32) -> Option<i32>,
+        mut can_send: impl FnMut(i32) -> bool,
+        producer: Option<(i64, i16)>,
+    ) -> Drained {
+        let config = &*self.config;
+        let mut out = Drained::default();
+        let mut st = self.lock();
+        let urgent = st.flushing > 0 || st.closed;
+        let mut per_broker: HashMap<i32, (usize, Vec<ProducerBatch>)> = HashMap::new();
+        let mut blocked: HashMap<i32, bool> = HashMap::new();
+        for topic in st.topics.values_mut() {
+            let count = topic.partitions.len() as i32;
+            for (p, queue) in topic.partitions.iter_mut().enumerate() {
+                let p = p as i32;
+                while queue.in_flight == 0
+                    && queue
+                        .batches
+                        .front()
+                        .is_some_and(|b| now >= b.created + config.delivery_timeout)
+                {
+                    out.expired.extend(queue.batches.pop_front());
+                }
+                let Some(head) = queue.batches.front() else {
+                    continue;
+                };
+                if let Some(at) = head.retry_at.filter(|at| *at > now) {
+                    out.next_wake = earliest(out.next_wake, at);
+                    continue;
+                }
+                // A retried batch waits until its partition has nothing in flight, so batches
+                // reach the broker in sequence order again.
+                if head.base_sequence.is_some() && queue.in_flight > 0 {
+                    continue;
+                }
+                let ready = urgent
+                    || queue.batches.len() > 1
+                    || !head.is_open()
+                    || head.size() >= config.batch_size
+                    || now >= head.created + config.linger;
+                if !ready {
+                    out.next_wake = earliest(out.next_wake, head.created + config.linger);
+                    continue;
+                }
+                let Some(leader) = leader_of(&topic.name, p) else {
+                    out.missing_leader = true;
+                    continue;
+                };
+                if *blocked.entry(leader).or_insert_with(|| !can_send(leader)) {
+                    continue;
+                }
+                let entry = per_broker.entry(leader).or_default();
+                let size = head.size();
+                if !entry.1.is_empty() && entry.0 + size > config.max_request_size {
+                    continue;
+                }
+                let mut batch = queue.batches.pop_front().expect("head exists");
+                if let (Some((id, epoch)), None) = (producer, batch.base_sequence) {
+                    let seq = queue.next_sequence;
+                    batch.set_producer(id, epoch, seq);
+                    queue.next_sequence = next_sequence(seq, batch.records);
+                }
+                queue.in_flight += 1;
+                batch.attempts += 1;
+                topic.sticky.batch_closed(count, &[], p);
+                entry.0 += size;
+                entry.1.push(batch);
+            }
+        }
+        out.requests = per_broker.into_iter().map(|(b, (_, v))| (b, v)).collect();
+        out
+    }
+
+    /// A sent batch came back for a retry: it goes before every batch not sent yet, in sequence
+    /// order among retried ones.
+    pub fn requeue(&self, batch: ProducerBatch) {
+        let mut st = self.lock();
+        let Some(topic) = st.topics.get_mut(&*batch.topic) else {
+            return;
+        };
+        let Some(queue) = topic.partitions.get_mut(batch.partition as usize) else {
+            return;
+        };
+        queue.in_flight = queue.in_flight.saturating_sub(1);
+        let at = queue
+            .batches
+            .iter()
+            .position(|b| {
+                b.is_open()
+                    || matches!((b.base_sequence, batch.base_sequence), (Some(x), Some(y)) if x > y)
+            })
+            .unwrap_or(queue.batches.len());
+        queue.batches.insert(at, batch);
+    }
+
+    /// A batch is done (written or failed for good): resolve its futures, free its memory.
+    pub fn complete(&self, batch: ProducerBatch, outcome: BatchOutcome, was_in_flight: bool) {
+        {
+            let mut st = self.lock();
+            st.incomplete.remove(&batch.id);
+            if was_in_flight {
+                if let Some(q) = st
+                    .topics
+                    .get_mut(&*batch.topic)
+                    .and_then(|t| t.partitions.get_mut(batch.partition as usize))
+                {
+                    q.in_flight = q.in_flight.saturating_sub(1);
+                    if let (BatchOutcome::Written { .. }, Some(seq)) =
+                        (&outcome, batch.base_sequence)
+                    {
+                        q.acked_sequence = next_sequence(seq, batch.records);
+                    }
+                }
+            }
+        }
+        self.memory.add_permits(batch.memory);
+        batch.complete(outcome);
+        self.done.notify_waiters();
+    }
+
+    /// True when batch `seq` of `topic`/`partition` has earlier, unacknowledged batches (so an
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER answer means "wait for them", not "lost").
+    pub fn has_earlier_unacked(&self, topic: &str, partition: i32, seq: i32) -> bool {
+        self.lock()
+            .topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(partition as usize))
+            .is_some_and(|q| q.acked_sequence != seq)
+    }
+
+    /// Waits until every batch that exists now has completed, sending lingering batches at once.
+    pub async fn flush(&self) {
+        let target = {
+            let mut st = self.lock();
+            st.flushing += 1;
+            st.next_batch_id
+        };
+        self.wake.notify_one();
+        loop {
+            let notified = self.done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let pending = self
+                .lock()
+                .incomplete
+                .first()
+                .is_some_and(|id| *id < target);
+            if !pending {
+                break;
+            }
+            notified.await;
+        }
+        self.lock().flushing -= 1;
+    }
+
+    /// Refuses new records from now on; queued ones are still sent.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.wake.notify_one();
+    }
+
+    /// True once closed and nothing is left to send or wait for.
+    pub fn is_drained(&self) -> bool {
+        let st = self.lock();
+        st.closed && st.incomplete.is_empty()
+    }
+
+    /// Every topic with queued records (for metadata refreshes).
+    pub fn topics(&self) -> Vec<String> {
+        self.lock().topics.keys().map(|t| t.to_string()).collect()
+    }
+}
+
+/// The sequence after a batch of `records` starting at `seq`; sequences wrap to 0 after
+/// `i32::MAX`, as Kafka's do.
+fn next_sequence(seq: i32, records: i32) -> i32 {
+    let next = i64::from(seq) + i64::from(records);
+    (next % (i64::from(i32::MAX) + 1)) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn acc(batch_size: usize, linger_ms: u64) -> Accumulator {
+        Accumulator::new(Arc::new(ProducerConfig {
+            batch_size,
+            linger: Duration::from_millis(linger_ms),
+            ..Default::default()
+        }))
+    }
+
+    fn rec(key: &str) -> ProducerRecord {
+        ProducerRecord::new("t")
+            .key(key.to_owned())
+            .value(vec![7u8; 100])
+    }
+
+    fn push(a: &Accumulator, r: &ProducerRecord, now: Instant) -> DeliveryFuture {
+        let m = Accumulator::record_size(r);
+        a.append(r, 1, m, now).unwrap().unwrap()
+    }
+
+    #[test]
+    fn unknown_topic_asks_for_metadata() {
+        let a = acc(16384, 5);
+        assert!(a
+            .append(&rec("k"), 1, 10, Instant::now())
+            .unwrap()
+            .is_none());
+        a.set_partition_count("t", 3);
+        assert!(a
+            .append(&rec("k"), 1, 10, Instant::now())
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn a_batch_is_ready_after_linger_or_when_full() {
+        let a = acc(1000, 5);
+        a.set_partition_count("t", 1);
+        let t0 = Instant::now();
+        drop(push(&a, &rec("k"), t0));
+        let d = a.drain(t0, |_, _| Some(1), |_| true, None);
+        assert!(d.requests.is_empty());
+        assert_eq!(d.next_wake, Some(t0 + Duration::from_millis(5)));
+        let d = a.drain(
+            t0 + Duration::from_millis(5),
+            |_, _| Some(1),
+            |_| true,
+            None,
+        );
+        assert_eq!(d.requests.len(), 1);
+        // Ten 100-byte records overflow a 1000-byte batch: the first batch is ready at once.
+        for _ in 0..10 {
+            drop(push(&a, &rec("k"), t0));
+        }
+        let d = a.drain(t0, |_, _| Some(1), |_| true, None);
+        assert_eq!(d.requests.len(), 1);
+        assert_eq!(d.requests[0].1.len(), 1);
+        assert!(d.requests[0].1[0].records >= 8);
+    }
+
+    #[test]
+    fn one_request_per_broker_holds_every_ready_partition_it_leads() {
+        let a = acc(16384, 0);
+        a.set_partition_count("t", 4);
+        for i in 0..40 {
+            drop(push(&a, &rec(&format!("key-{i}")), Instant::now()));
+        }
+        let d = a.drain(Instant::now(), |_, p| Some(p % 2), |_| true, None);
+        assert_eq!(d.requests.len(), 2);
+        for (broker, batches) in &d.requests {
+            assert!(batches.iter().all(|b| b.partition % 2 == *broker));
+        }
+        let total: i32 = d
+            .requests
+            .iter()
+            .flat_map(|r| &r.1)
+            .map(|b| b.records)
+            .sum();
+        assert_eq!(total, 40);
+    }
+
+    #[test]
+    fn sequences_follow_batches_and_retries_go_first_in_order() {
+        let a = acc(300, 0);
+        a.set_partition_count("t", 1);
+        for _ in 0..6 {
+            drop(push(&a, &rec("k"), Instant::now()));
+        }
+        let mut sent = Vec::new();
+        loop {
+            let d = a.drain(Instant::now(), |_, _| Some(0), |_| true, Some((9, 0)));
+            if d.requests.is_empty() {
+                break;
+            }
+            sent.extend(d.requests.into_iter().flat_map(|r| r.1));
+        }
+        let seqs: Vec<_> = sent.iter().map(|b| b.base_sequence.unwrap()).collect();
+        assert_eq!(seqs, vec![0, 2, 4]);
+        // The first two fail; they come back in sequence order regardless of requeue order,
+        // and wait until nothing of the partition is in flight.
+        let mut it = sent.into_iter();
+        let (b0, b1, b2) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+        a.requeue(b1);
+        let d = a.drain(Instant::now(), |_, _| Some(0), |_| true, Some((9, 0)));
+        assert!(d.requests.is_empty(), "two batches still in flight");
+        a.requeue(b0);
+        a.complete(b2, BatchOutcome::Failed(Arc::new(Error::Closed)), true);
+        let d = a.drain(Instant::now(), |_, _| Some(0), |_| true, Some((9, 0)));
+        assert_eq!(d.requests[0].1[0].base_sequence, Some(0));
+    }
+
+    #[tokio::test]
+    async fn memory_is_bounded_and_freed_on_completion() {
+        let a = Arc::new(Accumulator::new(Arc::new(ProducerConfig {
+            buffer_memory: 1000,
+            batch_size: 500,
+            ..Default::default()
+        })));
+        a.reserve(900).await.unwrap();
+        let waiting = tokio::spawn({
+            let a = a.clone();
+            async move { a.reserve(200).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        a.release(900);
+        waiting.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn keyless_records_stick_to_one_partition_per_batch() {
+        let a = acc(16384, 5);
+        a.set_partition_count("t", 6);
+        let r = ProducerRecord::new("t").value(vec![1u8; 100]);
+        let first = push(&a, &r, Instant::now()).partition();
+        for _ in 0..50 {
+            assert_eq!(push(&a, &r, Instant::now()).partition(), first);
+        }
+    }
+
+    #[test]
+    fn expired_batches_are_handed_back() {
+        let a = Accumulator::new(Arc::new(ProducerConfig {
+            delivery_timeout: Duration::from_millis(10),
+            ..Default::default()
+        }));
+        a.set_partition_count("t", 1);
+        let t0 = Instant::now();
+        drop(push(&a, &rec("k"), t0));
+        let d = a.drain(t0 + Duration::from_millis(10), |_, _| None, |_| true, None);
+        assert_eq!(d.expired.len(), 1);
+    }
+}

@@ -1,0 +1,223 @@
+//! Producer settings, named and defaulted as in the Java client.
+
+use std::time::Duration;
+
+use kbus_protocol::compression::Compression;
+
+use super::partitioner::Partitioner;
+use crate::error::{Error, Result};
+
+/// How many replicas must have a record before the broker acknowledges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// `acks=0`: the broker sends no answer; a delivery resolves once the request is written, with
+    /// offset -1.
+    None,
+    /// `acks=1`: the leader has written it.
+    Leader,
+    /// `acks=all` (or -1): every in-sync replica has it.
+    All,
+}
+
+impl Acks {
+    /// The value sent in ProduceRequest.acks.
+    pub fn wire(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+/// Settings of a [`Producer`](super::Producer).
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// `acks` (default all).
+    pub acks: Acks,
+    /// `linger.ms`: how long a batch waits for more records before it is sent (default 5 ms).
+    pub linger: Duration,
+    /// `batch.size`: bytes of records in one batch before it is sent without waiting (16 KiB).
+    pub batch_size: usize,
+    /// `buffer.memory`: bytes of records waiting to be sent or acknowledged; `send` waits while it
+    /// is full (32 MiB).
+    pub buffer_memory: usize,
+    /// `max.request.size`: the largest record (and ProduceRequest) sent (1 MiB).
+    pub max_request_size: usize,
+    /// `compression.type` (default none).
+    pub compression: Compression,
+    /// `max.in.flight.requests.per.connection` (default 5).
+    pub max_in_flight: usize,
+    /// `retries` (default unlimited within `delivery.timeout.ms`).
+    pub retries: u32,
+    /// `retry.backoff.ms` (100 ms).
+    pub retry_backoff: Duration,
+    /// `delivery.timeout.ms`: time from `send` to the end of the last retry (120 s).
+    pub delivery_timeout: Duration,
+    /// `request.timeout.ms` as the broker's Produce timeout (30 s).
+    pub request_timeout: Duration,
+    /// `enable.idempotence`: `None` turns it on when acks=all and the brokers support
+    /// InitProducerId, off otherwise; `Some(true)` makes its absence an error.
+    pub enable_idempotence: Option<bool>,
+    /// `partitioner`: placement of keyed records (default Java's murmur2).
+    pub partitioner: Partitioner,
+    /// `max.block.ms`: how long `send` waits for a topic's metadata (60 s).
+    pub max_block: Duration,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            acks: Acks::All,
+            linger: Duration::from_millis(5),
+            batch_size: 16 * 1024,
+            buffer_memory: 32 * 1024 * 1024,
+            max_request_size: 1024 * 1024,
+            compression: Compression::None,
+            max_in_flight: 5,
+            retries: u32::MAX,
+            retry_backoff: Duration::from_millis(100),
+            delivery_timeout: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(30),
+            enable_idempotence: None,
+            partitioner: Partitioner::Murmur2,
+            max_block: Duration::from_secs(60),
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
+    value.trim().parse().map_err(|_| Error::Config {
+        message: format!("{key}: cannot read {value:?}"),
+    })
+}
+
+fn millis(key: &str, value: &str) -> Result<Duration> {
+    Ok(Duration::from_millis(parse(key, value)?))
+}
+
+impl ProducerConfig {
+    /// Applies one property. Returns `Ok(false)` when the key is not a producer setting (it may
+    /// belong to the connection or cluster layer).
+    pub fn set_property(&mut self, key: &str, value: &str) -> Result<bool> {
+        match key {
+            "acks" | "request.required.acks" => {
+                self.acks = match value.trim() {
+                    "0" => Acks::None,
+                    "1" => Acks::Leader,
+                    "all" | "-1" => Acks::All,
+                    other => {
+                        return Err(Error::Config {
+                            message: format!("acks: {other:?} is not 0, 1, all or -1"),
+                        })
+                    }
+                }
+            }
+            "linger.ms" | "queue.buffering.max.ms" => self.linger = millis(key, value)?,
+            "batch.size" => self.batch_size = parse(key, value)?,
+            "buffer.memory" => self.buffer_memory = parse(key, value)?,
+            "max.request.size" | "message.max.bytes" => self.max_request_size = parse(key, value)?,
+            "compression.type" | "compression.codec" => {
+                self.compression = match value.trim() {
+                    "none" => Compression::None,
+                    "gzip" => Compression::Gzip,
+                    "snappy" => Compression::Snappy,
+                    "lz4" => Compression::Lz4,
+                    "zstd" => Compression::Zstd,
+                    other => {
+                        return Err(Error::Config {
+                            message: format!("compression.type: unknown codec {other:?}"),
+                        })
+                    }
+                }
+            }
+            "max.in.flight.requests.per.connection" | "max.in.flight" => {
+                self.max_in_flight = parse::<usize>(key, value)?.max(1)
+            }
+            "retries" | "message.send.max.retries" => self.retries = parse(key, value)?,
+            "retry.backoff.ms" => self.retry_backoff = millis(key, value)?,
+            "delivery.timeout.ms" | "message.timeout.ms" => {
+                self.delivery_timeout = millis(key, value)?
+            }
+            "request.timeout.ms" => {
+                self.request_timeout = millis(key, value)?;
+                return Ok(false); // the connection layer reads it too
+            }
+            "max.block.ms" => self.max_block = millis(key, value)?,
+            "enable.idempotence" => self.enable_idempotence = Some(parse(key, value)?),
+            "partitioner" => {
+                self.partitioner =
+                    Partitioner::parse(value.trim()).ok_or_else(|| Error::Config {
+                        message: format!(
+                            "partitioner: {value:?} is not murmur2_random or consistent_random"
+                        ),
+                    })?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Checks settings that only make sense together.
+    pub fn validate(&self) -> Result<()> {
+        if self.enable_idempotence == Some(true) && self.acks != Acks::All {
+            return Err(Error::Config {
+                message: "enable.idempotence=true needs acks=all".into(),
+            });
+        }
+        if self.enable_idempotence == Some(true) && self.max_in_flight > 5 {
+            return Err(Error::Config {
+                message: "enable.idempotence=true needs max.in.flight.requests.per.connection <= 5"
+                    .into(),
+            });
+        }
+        if self.batch_size == 0 || self.buffer_memory < self.batch_size {
+            return Err(Error::Config {
+                message: format!(
+                    "buffer.memory ({}) must hold at least one batch.size ({})",
+                    self.buffer_memory, self.batch_size
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_names_are_read() {
+        let mut c = ProducerConfig::default();
+        for (k, v) in [
+            ("acks", "1"),
+            ("linger.ms", "20"),
+            ("batch.size", "65536"),
+            ("compression.type", "gzip"),
+            ("enable.idempotence", "false"),
+            ("partitioner", "consistent_random"),
+        ] {
+            assert!(c.set_property(k, v).unwrap(), "{k}");
+        }
+        assert_eq!(c.acks, Acks::Leader);
+        assert_eq!(c.linger, Duration::from_millis(20));
+        assert_eq!(c.batch_size, 65536);
+        assert_eq!(c.compression, Compression::Gzip);
+        assert_eq!(c.enable_idempotence, Some(false));
+        assert_eq!(c.partitioner, Partitioner::ConsistentRandom);
+        assert!(!c.set_property("bootstrap.servers", "x:1").unwrap());
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let mut c = ProducerConfig::default();
+        let e = c.set_property("acks", "2").unwrap_err().to_string();
+        assert!(e.contains("acks"), "{e}");
+        let e = c.set_property("linger.ms", "soon").unwrap_err().to_string();
+        assert!(e.contains("linger.ms"), "{e}");
+        c.acks = Acks::Leader;
+        c.enable_idempotence = Some(true);
+        assert!(c.validate().is_err());
+    }
+}

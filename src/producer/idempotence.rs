@@ -1,0 +1,90 @@
+//! The idempotent producer's identity: a producer id and epoch from InitProducerId (KIP-98).
+//! With them, every batch carries a per-partition sequence number and the broker drops the
+//! duplicates a retry would otherwise write.
+
+use std::time::{Duration, Instant};
+
+use kbus_protocol::error_code::ErrorCode;
+use kbus_protocol::messages::InitProducerIdRequest;
+use kbus_protocol::ApiKey;
+
+use super::config::{Acks, ProducerConfig};
+use crate::cluster::{Backoff, Cluster};
+use crate::error::{Error, Result};
+
+/// A producer id and epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerIdentity {
+    /// The producer id.
+    pub id: i64,
+    /// The producer epoch.
+    pub epoch: i16,
+}
+
+/// Whether `config` asks for idempotence: explicitly, or by default with `acks=all`.
+pub(crate) fn wanted(config: &ProducerConfig) -> bool {
+    config
+        .enable_idempotence
+        .unwrap_or(config.acks == Acks::All)
+}
+
+/// Gets a producer id when idempotence is wanted. With idempotence on by default (not set
+/// explicitly), a cluster whose brokers do not offer InitProducerId gets a producer without it;
+/// asked for explicitly, that is an error.
+pub(crate) async fn init(
+    cluster: &Cluster,
+    config: &ProducerConfig,
+) -> Result<Option<ProducerIdentity>> {
+    if !wanted(config) {
+        return Ok(None);
+    }
+    let deadline = Instant::now() + config.request_timeout;
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+    loop {
+        let attempt = init_once(cluster, config).await;
+        let retry = match &attempt {
+            Ok(_) => false,
+            Err(e) => e.is_retriable(),
+        };
+        if !retry || Instant::now() >= deadline {
+            return attempt;
+        }
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+}
+
+async fn init_once(cluster: &Cluster, config: &ProducerConfig) -> Result<Option<ProducerIdentity>> {
+    let conn = cluster.any_broker().await?;
+    if conn.version(ApiKey::InitProducerId).is_none() {
+        return match config.enable_idempotence {
+            Some(true) => Err(Error::UnsupportedApi {
+                broker: conn.broker().to_owned(),
+                api: ApiKey::InitProducerId,
+            }),
+            _ => Ok(None),
+        };
+    }
+    let resp = conn
+        .send(&InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: 60_000,
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        })
+        .await?;
+    let code = ErrorCode::from(resp.error_code);
+    if code.is_err() {
+        cluster.report_code(code);
+        return Err(Error::Broker {
+            broker: conn.broker().to_owned(),
+            api: ApiKey::InitProducerId,
+            code,
+            message: None,
+        });
+    }
+    Ok(Some(ProducerIdentity {
+        id: resp.producer_id,
+        epoch: resp.producer_epoch,
+    }))
+}

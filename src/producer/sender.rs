@@ -1,0 +1,351 @@
+//! The sender loop: drains ready batches into one ProduceRequest per leader broker, keeps up to
+//! `max.in.flight.requests.per.connection` of them in flight per broker, and settles each batch
+//! from the answer — written, retried after a backoff (re-routed when the leader moved), or failed.
+//!
+//! Batches are encoded (and compressed) on the request's own task, so compression of requests to
+//! different brokers runs in parallel and the loop itself stays cheap.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use kbus_protocol::error_code::ErrorCode;
+use kbus_protocol::messages::produce::{ProducePartition, ProduceTopic};
+use kbus_protocol::messages::{ProduceRequest, ProduceResponse};
+use kbus_protocol::ApiKey;
+use tokio::sync::mpsc;
+
+use super::accumulator::Accumulator;
+use super::batch::ProducerBatch;
+use super::config::{Acks, ProducerConfig};
+use super::idempotence::ProducerIdentity;
+use super::record::BatchOutcome;
+use crate::cluster::{Cluster, Metadata};
+use crate::error::{Error, Result};
+
+/// What finished while the loop waited.
+enum Event {
+    Sent {
+        broker: i32,
+        batches: Vec<ProducerBatch>,
+        result: Result<Option<ProduceResponse>>,
+    },
+    Refreshed,
+}
+
+pub(crate) struct Sender {
+    cluster: Cluster,
+    acc: Arc<Accumulator>,
+    config: Arc<ProducerConfig>,
+    producer: Option<ProducerIdentity>,
+    in_flight: HashMap<i32, usize>,
+    events_tx: mpsc::UnboundedSender<Event>,
+    events: mpsc::UnboundedReceiver<Event>,
+    refreshing: bool,
+}
+
+fn leader_of(md: &Metadata, topic: &str, partition: i32) -> Option<i32> {
+    md.topic(topic)
+        .and_then(|t| t.partition(partition))
+        .map(|p| p.leader)
+        .filter(|id| *id >= 0 && md.brokers.contains_key(id))
+}
+
+impl Sender {
+    pub fn new(
+        cluster: Cluster,
+        acc: Arc<Accumulator>,
+        config: Arc<ProducerConfig>,
+        producer: Option<ProducerIdentity>,
+    ) -> Self {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        Sender {
+            cluster,
+            acc,
+            config,
+            producer,
+            in_flight: HashMap::new(),
+            events_tx,
+            events,
+            refreshing: false,
+        }
+    }
+
+    /// Runs until the producer is closed and everything queued has been settled.
+    pub async fn run(mut self) {
+        loop {
+            let next_wake = self.send_ready();
+            if self.acc.is_drained() && self.in_flight.values().all(|n| *n == 0) {
+                return;
+            }
+            let sleep = async {
+                match next_wake {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = self.acc.wake.notified() => {}
+                _ = sleep => {}
+                Some(event) = self.events.recv() => self.handle(event),
+            }
+            // Settle everything else that finished meanwhile before draining again.
+            while let Ok(event) = self.events.try_recv() {
+                self.handle(event);
+            }
+        }
+    }
+
+    /// Sends every ready batch it can; returns when to look again.
+    fn send_ready(&mut self) -> Option<Instant> {
+        loop {
+            let now = Instant::now();
+            let md = self.cluster.metadata();
+            let max = self.config.max_in_flight;
+            let in_flight = &self.in_flight;
+            let drained = self.acc.drain(
+                now,
+                |t, p| leader_of(&md, t, p),
+                |b| in_flight.get(&b).copied().unwrap_or(0) < max,
+                self.producer.map(|p| (p.id, p.epoch)),
+            );
+            for batch in drained.expired {
+                let cause = Arc::new(Error::DeliveryTimeout {
+                    after: self.config.delivery_timeout,
+                    last_error: batch.last_error.clone(),
+                });
+                self.acc.complete(batch, BatchOutcome::Failed(cause), false);
+            }
+            if drained.missing_leader {
+                self.refresh();
+            }
+            if drained.requests.is_empty() {
+                return drained.next_wake;
+            }
+            for (broker, batches) in drained.requests {
+                *self.in_flight.entry(broker).or_default() += 1;
+                tokio::spawn(send_request(
+                    self.cluster.clone(),
+                    broker,
+                    batches,
+                    self.config.clone(),
+                    self.events_tx.clone(),
+                ));
+            }
+        }
+    }
+
+    /// Refreshes metadata in the background (one refresh at a time).
+    fn refresh(&mut self) {
+        if self.refreshing {
+            return;
+        }
+        self.refreshing = true;
+        let cluster = self.cluster.clone();
+        let acc = self.acc.clone();
+        let tx = self.events_tx.clone();
+        let backoff = self.config.retry_backoff;
+        tokio::spawn(async move {
+            let topics = acc.topics();
+            let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+            match cluster.refresh(&names).await {
+                Ok(md) => {
+                    for t in md.topics.values() {
+                        if !t.partitions.is_empty() && topics.contains(&t.name) {
+                            acc.set_partition_count(&t.name, t.partitions.len() as i32);
+                        }
+                    }
+                }
+                // No broker answered: try again after the backoff rather than spinning.
+                Err(_) => tokio::time::sleep(backoff).await,
+            }
+            let _ = tx.send(Event::Refreshed);
+        });
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Refreshed => {
+                self.refreshing = false;
+            }
+            Event::Sent {
+                broker,
+                batches,
+                result,
+            } => {
+                if let Some(n) = self.in_flight.get_mut(&broker) {
+                    *n = n.saturating_sub(1);
+                }
+                match result {
+                    Ok(None) => {
+                        for b in batches {
+                            self.written(b, -1, -1);
+                        }
+                    }
+                    Ok(Some(resp)) => self.settle(broker, batches, resp),
+                    Err(e) => {
+                        if self.cluster.report(&e) {
+                            self.refresh();
+                        }
+                        let e = Arc::new(e);
+                        for b in batches {
+                            self.retry_or_fail(b, e.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn settle(&mut self, broker: i32, batches: Vec<ProducerBatch>, resp: ProduceResponse) {
+        let mut answers: HashMap<&str, HashMap<i32, _>> = HashMap::new();
+        for t in &resp.responses {
+            let topic = answers.entry(t.name.as_str()).or_default();
+            for p in &t.partitions {
+                topic.insert(p.index, p);
+            }
+        }
+        let broker_name = self
+            .cluster
+            .metadata()
+            .brokers
+            .get(&broker)
+            .map(|b| b.address())
+            .unwrap_or_else(|| format!("broker {broker}"));
+        let mut refresh = false;
+        let mut settled = Vec::with_capacity(batches.len());
+        for b in batches {
+            let answer = answers.get(&*b.topic).and_then(|t| t.get(&b.partition));
+            let Some(p) = answer else {
+                let e = Error::Partition {
+                    topic: b.topic.to_string(),
+                    partition: b.partition,
+                    code: ErrorCode::UNKNOWN_SERVER_ERROR,
+                };
+                settled.push((b, Err(Arc::new(e))));
+                continue;
+            };
+            let code = ErrorCode::from(p.error_code);
+            if code.is_ok() {
+                settled.push((b, Ok((p.base_offset, p.log_append_time_ms))));
+                continue;
+            }
+            if code == ErrorCode::DUPLICATE_SEQUENCE_NUMBER {
+                // The broker already has this batch (an earlier attempt was written).
+                settled.push((b, Ok((-1, -1))));
+                continue;
+            }
+            refresh |= self.cluster.report_code(code);
+            let e = Arc::new(Error::Broker {
+                broker: broker_name.clone(),
+                api: ApiKey::Produce,
+                code,
+                message: p.error_message.clone(),
+            });
+            settled.push((b, Err(e)));
+        }
+        drop(answers);
+        for (b, r) in settled {
+            match r {
+                Ok((offset, log_append_time)) => self.written(b, offset, log_append_time),
+                Err(e) => self.retry_or_fail(b, e),
+            }
+        }
+        if refresh {
+            self.refresh();
+        }
+    }
+
+    fn written(&self, batch: ProducerBatch, base_offset: i64, log_append_time: i64) {
+        self.acc.complete(
+            batch,
+            BatchOutcome::Written {
+                base_offset,
+                log_append_time,
+            },
+            true,
+        );
+    }
+
+    /// Requeues `batch` for another attempt when the error allows it and time remains; fails it
+    /// otherwise.
+    fn retry_or_fail(&self, mut batch: ProducerBatch, e: Arc<Error>) {
+        let now = Instant::now();
+        let waiting_for_earlier = matches!(
+            &*e,
+            Error::Broker { code, .. } if *code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+        ) && batch.base_sequence.is_some_and(|seq| {
+            self.acc
+                .has_earlier_unacked(&batch.topic, batch.partition, seq)
+        });
+        let retriable = e.is_retriable() || waiting_for_earlier;
+        let retry_at = now + self.config.retry_backoff;
+        let deadline = batch.created + self.config.delivery_timeout;
+        if retriable && batch.attempts <= self.config.retries && retry_at < deadline {
+            batch.retry_at = Some(retry_at);
+            batch.last_error = Some(e);
+            self.acc.requeue(batch);
+            self.acc.wake.notify_one();
+            return;
+        }
+        let cause = if retriable {
+            Arc::new(Error::DeliveryTimeout {
+                after: self.config.delivery_timeout,
+                last_error: Some(e),
+            })
+        } else {
+            e
+        };
+        self.acc.complete(batch, BatchOutcome::Failed(cause), true);
+    }
+}
+
+/// Encodes `batches` into one ProduceRequest, sends it to `broker` and reports back.
+async fn send_request(
+    cluster: Cluster,
+    broker: i32,
+    mut batches: Vec<ProducerBatch>,
+    config: Arc<ProducerConfig>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let result = async {
+        let mut topics: Vec<ProduceTopic> = Vec::new();
+        for b in &mut batches {
+            let bytes = b.take_payload().into_bytes()?;
+            b.set_built(bytes.clone());
+            let partition = ProducePartition {
+                index: b.partition,
+                records: Some(bytes),
+                ..Default::default()
+            };
+            match topics.iter_mut().find(|t| t.name == *b.topic) {
+                Some(t) => t.partitions.push(partition),
+                None => topics.push(ProduceTopic {
+                    name: b.topic.to_string(),
+                    partitions: vec![partition],
+                    ..Default::default()
+                }),
+            }
+        }
+        let req = ProduceRequest {
+            transactional_id: None,
+            acks: config.acks.wire(),
+            timeout_ms: i32::try_from(config.request_timeout.as_millis()).unwrap_or(i32::MAX),
+            topics,
+            ..Default::default()
+        };
+        let conn = cluster.broker(broker).await?;
+        if config.acks == Acks::None {
+            conn.send_oneway(&req).await?;
+            Ok(None)
+        } else {
+            conn.send(&req).await.map(Some)
+        }
+    }
+    .await;
+    let _ = events.send(Event::Sent {
+        broker,
+        batches,
+        result,
+    });
+}

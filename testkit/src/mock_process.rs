@@ -1,0 +1,212 @@
+//! librdkafka's mock cluster in a child process (the `mock-cluster` binary of this crate), for
+//! benchmarks that measure the client's own CPU time: the in-process [`crate::mock_cluster`] would
+//! add the brokers' work to the caller's `getrusage`/`/proc/self/stat` figures.
+//!
+//! The binary is `$KBUS_MOCK_CLUSTER_BIN` when that is set; otherwise it is built (a no-op when
+//! fresh) with `cargo build -p kbus-testkit --bin mock-cluster` in the profile the calling
+//! executable was built in (`release` for `cargo bench`), and cargo's own report says where it is.
+//! The child is killed when the handle is dropped; it also exits by itself when its stdin closes,
+//! so it does not outlive a parent that dies without unwinding.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// One topic to create when the cluster starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MockTopic {
+    /// Topic name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: i32,
+    /// Replicas per partition (at most the broker count).
+    pub replication: i32,
+}
+
+impl MockTopic {
+    /// `name` with `partitions` partitions, each on `replication` brokers.
+    pub fn new(name: impl Into<String>, partitions: i32, replication: i32) -> Self {
+        MockTopic {
+            name: name.into(),
+            partitions,
+            replication,
+        }
+    }
+}
+
+/// A mock cluster running in a child process; killed when dropped.
+pub struct MockClusterProcess {
+    child: Child,
+    /// Held open: the child serves until it reads end-of-file here.
+    stdin: Option<ChildStdin>,
+    bootstrap: String,
+}
+
+impl std::fmt::Debug for MockClusterProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockClusterProcess")
+            .field("pid", &self.child.id())
+            .field("bootstrap", &self.bootstrap)
+            .finish()
+    }
+}
+
+impl MockClusterProcess {
+    /// Starts `brokers` brokers with one topic of `partitions` partitions, replicated on every
+    /// broker.
+    pub fn spawn(brokers: i32, topic: &str, partitions: i32) -> Self {
+        Self::spawn_topics(brokers, &[MockTopic::new(topic, partitions, brokers)])
+    }
+
+    /// Starts `brokers` brokers with `topics` created, and waits until they listen.
+    pub fn spawn_topics(brokers: i32, topics: &[MockTopic]) -> Self {
+        let bin = binary();
+        let mut command = Command::new(&bin);
+        command.args(["--brokers", &brokers.to_string()]);
+        for t in topics {
+            command.args([
+                "--topic",
+                &format!("{}:{}:{}", t.name, t.partitions, t.replication),
+            ]);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped stdout");
+        // The first line is the bootstrap list; read it on a thread so a hung child times out.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        let bootstrap = line.trim().to_owned();
+        let mut process = MockClusterProcess {
+            child,
+            stdin,
+            bootstrap,
+        };
+        if process.bootstrap.is_empty() {
+            let status = process.child.try_wait().ok().flatten();
+            drop(process);
+            panic!(
+                "{} printed no bootstrap list within 30 s (exit status: {status:?})",
+                bin.display()
+            );
+        }
+        process
+    }
+
+    /// The `bootstrap.servers` list: every broker, comma separated.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// The child's process id (to read its CPU time from `/proc/PID/stat`, say).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for MockClusterProcess {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `mock-cluster` executable: `$KBUS_MOCK_CLUSTER_BIN`, or built by cargo.
+fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("KBUS_MOCK_CLUSTER_BIN") {
+        return PathBuf::from(p);
+    }
+    build_binary()
+}
+
+/// Builds `mock-cluster` in the calling executable's profile and returns the path cargo reports.
+fn build_binary() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives inside the workspace");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace)
+        .args(["build", "--quiet", "--message-format=json"])
+        .args(["-p", "kbus-testkit", "--bin", "mock-cluster"]);
+    match profile() {
+        Some(p) if p == "debug" => {}
+        Some(p) if p == "release" => {
+            command.arg("--release");
+        }
+        Some(p) => {
+            command.args(["--profile", &p]);
+        }
+        None => {}
+    }
+    let out = command
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build mock-cluster: {e}"));
+    assert!(
+        out.status.success(),
+        "cargo build of mock-cluster failed ({})",
+        out.status
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(r#""reason":"compiler-artifact""#))
+        .filter(|l| l.contains(r#""name":"mock-cluster""#))
+        .find_map(executable_path)
+        .unwrap_or_else(|| panic!("cargo did not report where it put mock-cluster"))
+}
+
+/// The profile directory (`debug`, `release`, ...) the running executable sits in, if it sits in
+/// `.../<profile>/deps/` (tests, benches) or `.../<profile>/` (binaries).
+fn profile() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let mut dir = exe.parent()?;
+    if dir.file_name()? == "deps" {
+        dir = dir.parent()?;
+    }
+    Some(dir.file_name()?.to_str()?.to_owned())
+}
+
+/// The `"executable":"..."` field of one JSON message from cargo (paths with `"` or `\` in them
+/// are not expected in a target directory).
+fn executable_path(line: &str) -> Option<PathBuf> {
+    const KEY: &str = r#""executable":""#;
+    let start = line.find(KEY)? + KEY.len();
+    let len = line[start..].find('"')?;
+    Some(PathBuf::from(&line[start..start + len]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpStream;
+
+    #[test]
+    fn the_child_serves_every_broker_until_dropped() {
+        let cluster = MockClusterProcess::spawn(3, "t", 2);
+        let brokers: Vec<String> = cluster.bootstrap().split(',').map(str::to_owned).collect();
+        assert_eq!(brokers.len(), 3, "bootstrap {}", cluster.bootstrap());
+        for b in &brokers {
+            TcpStream::connect(b).unwrap_or_else(|e| panic!("broker {b} does not listen: {e}"));
+        }
+        let pid = cluster.pid();
+        drop(cluster);
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "the mock cluster process {pid} outlived its handle"
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! Helpers shared by the producer integration tests: reading a topic back with the kbus consumer
+//! and checking that every record arrived exactly once.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use kbus::admin::{Admin, OffsetSpec};
+use kbus::cluster::{Cluster, ClusterConfig};
+use kbus::consumer::{Consumer, ConsumerConfig, ConsumerRecord, Event, OffsetReset};
+use kbus::TopicPartition;
+
+/// A failure guard: reading a topic back may not take longer.
+const GUARD: Duration = Duration::from_secs(120);
+
+/// The sum of the log sizes of every partition of `topic`: the number of records written to it
+/// (duplicates included).
+pub async fn records_in_log(bootstrap: &str, topic: &str) -> i64 {
+    let cluster = Cluster::connect(ClusterConfig::new(bootstrap))
+        .await
+        .unwrap();
+    let admin = Admin::new(cluster);
+    let end = admin
+        .list_offsets(topic, &[], OffsetSpec::Latest)
+        .await
+        .unwrap();
+    let start = admin
+        .list_offsets(topic, &[], OffsetSpec::Earliest)
+        .await
+        .unwrap();
+    end.iter().map(|p| p.offset).sum::<i64>() - start.iter().map(|p| p.offset).sum::<i64>()
+}
+
+/// Reads every record of `topic` (with `partitions` partitions) from the beginning with a manual
+/// kbus consumer, until the log-end offsets of all partitions are reached.
+pub async fn read_all(bootstrap: &str, topic: &str, partitions: i32) -> Vec<ConsumerRecord> {
+    let cluster = Cluster::connect(ClusterConfig::new(bootstrap))
+        .await
+        .unwrap();
+    let ends: HashMap<i32, i64> = Admin::new(cluster.clone())
+        .list_offsets(topic, &[], OffsetSpec::Latest)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.partition, p.offset))
+        .collect();
+    let mut consumer = Consumer::new(
+        cluster,
+        ConsumerConfig {
+            auto_offset_reset: OffsetReset::Earliest,
+            fetch_max_wait: Duration::from_millis(100),
+            ..Default::default()
+        },
+    );
+    consumer.assign((0..partitions).map(|p| TopicPartition::new(topic, p)));
+    let mut out = Vec::new();
+    let mut done: HashMap<i32, bool> = (0..partitions)
+        .map(|p| (p, ends.get(&p).copied().unwrap_or(0) == 0))
+        .collect();
+    tokio::time::timeout(GUARD, async {
+        while done.values().any(|d| !d) {
+            #[allow(irrefutable_let_patterns)]
+            let Event::Records(batch) = consumer.poll().await.unwrap() else {
+                continue;
+            };
+            let p = batch.topic_partition.partition;
+            if batch.next_offset >= ends[&p] {
+                done.insert(p, true);
+            }
+            out.extend(batch.records);
+        }
+    })
+    .await
+    .expect("read the topic back in time");
+    out
+}
+
+/// Asserts `records` hold values `value-0 .. value-{n-1}` once each.
+pub fn assert_exactly_once(records: &[ConsumerRecord], n: usize) {
+    let mut seen = vec![0u32; n];
+    for r in records {
+        let v = std::str::from_utf8(r.value.as_deref().unwrap()).unwrap();
+        let i: usize = v.strip_prefix("value-").unwrap().parse().unwrap();
+        seen[i] += 1;
+    }
+    let missing = seen.iter().filter(|c| **c == 0).count();
+    let duplicated = seen.iter().filter(|c| **c > 1).count();
+    assert_eq!(
+        (missing, duplicated),
+        (0, 0),
+        "records missing / duplicated"
+    );
+    assert_eq!(records.len(), n);
+}
+
+/// Asserts that, per partition, the records of each key come in the order they were sent
+/// (their `value-{i}` numbers increase).
+pub fn assert_per_key_order(records: &[ConsumerRecord]) {
+    let mut last: HashMap<(i32, Vec<u8>), usize> = HashMap::new();
+    for r in records {
+        let v = std::str::from_utf8(r.value.as_deref().unwrap()).unwrap();
+        let i: usize = v.strip_prefix("value-").unwrap().parse().unwrap();
+        let k = (r.partition, r.key.as_deref().unwrap_or_default().to_vec());
+        if let Some(prev) = last.insert(k, i) {
+            assert!(prev < i, "per-key order broken at {v}");
+        }
+    }
+}
