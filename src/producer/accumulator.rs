@@ -474,6 +474,19 @@ mod tests {
             .is_some());
     }
 
+    #[tokio::test]
+    async fn a_new_batch_wakes_the_sender_so_its_linger_deadline_is_kept() {
+        let a = acc(16384, 5);
+        a.set_partition_count("t", 1);
+        drop(push(&a, &rec("k"), Instant::now()));
+        let woken = tokio::time::timeout(Duration::ZERO, a.wake.notified()).await;
+        assert!(woken.is_ok(), "the sender must learn of the first batch");
+        // A record joining the open batch does not wake it again.
+        drop(push(&a, &rec("k"), Instant::now()));
+        let woken = tokio::time::timeout(Duration::ZERO, a.wake.notified()).await;
+        assert!(woken.is_err());
+    }
+
     #[test]
     fn a_batch_is_ready_after_linger_or_when_full() {
         let a = acc(1000, 5);
