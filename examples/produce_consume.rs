@@ -64,7 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         },
     );
-    consumer.assign((0..PARTITIONS).map(|p| TopicPartition::new(&topic, p)));
+    consumer.assign((0..PARTITIONS).map(|p| TopicPartition::new(&topic, p)))?;
     let mut seen = vec![false; records];
     let mut per_partition: HashMap<i32, usize> = HashMap::new();
     let mut received = 0;

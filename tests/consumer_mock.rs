@@ -177,7 +177,7 @@ async fn a_topic_led_by_three_brokers_is_read_once_in_order() {
         }
     }
     let mut consumer = consumer(&cluster, OffsetReset::Earliest);
-    consumer.assign(tps("spread", 6));
+    consumer.assign(tps("spread", 6)).unwrap();
     let mut got = BTreeMap::new();
     consume_into(&mut consumer, &mut got, 6 * 120).await;
     check_exactly(&got, 6, 120);
@@ -195,7 +195,7 @@ async fn leaders_moved_mid_consumption_lose_and_repeat_nothing() {
         }
     }
     let mut consumer = consumer(&cluster, OffsetReset::Earliest);
-    consumer.assign(tps("moving", 4));
+    consumer.assign(tps("moving", 4)).unwrap();
     let mut got = BTreeMap::new();
     consume_into(&mut consumer, &mut got, 150).await;
 
@@ -222,7 +222,7 @@ async fn a_leader_going_down_is_followed_to_the_new_one() {
         produce(&cluster, "down", 0, Compression::None, b * 25, 25).await;
     }
     let mut consumer = consumer(&cluster, OffsetReset::Earliest);
-    consumer.assign(tps("down", 1));
+    consumer.assign(tps("down", 1)).unwrap();
     let mut got = BTreeMap::new();
     consume_into(&mut consumer, &mut got, 30).await;
 
@@ -254,7 +254,7 @@ async fn injected_fetch_errors_and_disconnects_are_retried() {
         ],
     );
     let mut consumer = consumer(&cluster, OffsetReset::Earliest);
-    consumer.assign(tps("faulty", 3));
+    consumer.assign(tps("faulty", 3)).unwrap();
     let mut got = BTreeMap::new();
     consume_into(&mut consumer, &mut got, 60).await;
     mock.push_disconnect(ApiKey::Fetch);
@@ -301,7 +301,7 @@ async fn snappy_batches_written_by_librdkafka_are_read() {
 
     let cluster = connect(&mock).await;
     let mut consumer = consumer(&cluster, OffsetReset::Earliest);
-    consumer.assign(tps("snappy", 2));
+    consumer.assign(tps("snappy", 2)).unwrap();
     let mut got = BTreeMap::new();
     consume_into(&mut consumer, &mut got, 600).await;
     check_exactly(&got, 2, 300);
@@ -323,7 +323,7 @@ async fn an_offset_past_the_end_resets_per_policy() {
 
     // earliest: back to the start.
     let mut earliest = consumer(&cluster, OffsetReset::Earliest);
-    earliest.assign([tp.clone()]);
+    earliest.assign([tp.clone()]).unwrap();
     earliest.seek(&tp, 1_000).unwrap();
     let mut got = BTreeMap::new();
     consume_into(&mut earliest, &mut got, 10).await;
@@ -332,7 +332,7 @@ async fn an_offset_past_the_end_resets_per_policy() {
     // latest: to the end (after the out-of-range answer, which the test cannot wait for without
     // racing the next produce; the state machine's unit tests cover the reset to latest).
     let mut latest = consumer(&cluster, OffsetReset::Latest);
-    latest.assign([tp.clone()]);
+    latest.assign([tp.clone()]).unwrap();
     assert_eq!(latest.resolve_position(&tp).await.unwrap(), 10);
     produce(&cluster, "range", 0, Compression::None, 10, 1).await;
     let batch = poll(&mut latest).await.unwrap();
@@ -340,7 +340,7 @@ async fn an_offset_past_the_end_resets_per_policy() {
 
     // none: an error naming the partition and the offset; the partition waits for a seek.
     let mut none = consumer(&cluster, OffsetReset::None);
-    none.assign([tp.clone()]);
+    none.assign([tp.clone()]).unwrap();
     none.seek(&tp, 1_000).unwrap();
     let err = poll(&mut none).await.unwrap_err();
     assert!(

@@ -153,7 +153,7 @@ async fn every_record_once_in_order_across_codecs_then_seek_replays() {
         }
     }
     let mut consumer = Consumer::new(cluster.clone(), config(OffsetReset::Earliest, None));
-    consumer.assign(tps(topic, 4));
+    consumer.assign(tps(topic, 4)).unwrap();
     assert_eq!(consumer.assignment(), tps(topic, 4));
     let got = consume(&mut consumer, 4 * 150).await;
     for (p, records) in &got {
@@ -199,7 +199,7 @@ async fn a_paused_partition_waits_while_the_others_go_on() {
         produce(&cluster, topic, p, Compression::None, 0, 10).await;
     }
     let mut consumer = Consumer::new(cluster.clone(), config(OffsetReset::Earliest, None));
-    consumer.assign(tps(topic, 2));
+    consumer.assign(tps(topic, 2)).unwrap();
     consume(&mut consumer, 20).await;
 
     let tp0 = TopicPartition::new(topic, 0);
@@ -229,19 +229,19 @@ async fn auto_offset_reset_earliest_latest_and_none() {
     let tp = TopicPartition::new(topic, 0);
 
     let mut earliest = Consumer::new(cluster.clone(), config(OffsetReset::Earliest, None));
-    earliest.assign([tp.clone()]);
+    earliest.assign([tp.clone()]).unwrap();
     assert_eq!(earliest.resolve_position(&tp).await.unwrap(), 0);
     check(0, &consume(&mut earliest, 5).await[&0], 0);
 
     let mut latest = Consumer::new(cluster.clone(), config(OffsetReset::Latest, None));
-    latest.assign([tp.clone()]);
+    latest.assign([tp.clone()]).unwrap();
     assert_eq!(latest.resolve_position(&tp).await.unwrap(), 5);
     produce(&cluster, topic, 0, Compression::None, 5, 2).await;
     check(0, &consume(&mut latest, 2).await[&0], 5);
 
     // None, and nowhere to start: the error names the partition.
     let mut none = Consumer::new(cluster.clone(), config(OffsetReset::None, None));
-    none.assign([tp.clone()]);
+    none.assign([tp.clone()]).unwrap();
     let err = poll(&mut none).await.unwrap_err();
     assert!(
         matches!(&err, Error::Consume { topic: t, partition: 0, .. } if t == topic),
@@ -271,7 +271,7 @@ async fn committed_offsets_are_where_a_new_consumer_of_the_group_starts() {
         all.iter().map(|tp| (tp.clone(), None)).collect(),
         "nothing committed yet"
     );
-    first.assign(all.clone());
+    first.assign(all.clone()).unwrap();
     consume(&mut first, 40).await;
     first.commit_consumed().await.unwrap();
     let committed = first.committed(&all).await.unwrap();
@@ -287,7 +287,7 @@ async fn committed_offsets_are_where_a_new_consumer_of_the_group_starts() {
     drop(first);
 
     let mut second = Consumer::new(cluster.clone(), config(OffsetReset::Latest, Some("g1")));
-    second.assign(all.clone());
+    second.assign(all.clone()).unwrap();
     assert_eq!(second.resolve_position(&all[0]).await.unwrap(), 7);
     assert_eq!(second.resolve_position(&all[1]).await.unwrap(), 12);
     let got = consume(&mut second, 13 + 8).await;

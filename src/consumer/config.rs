@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::cluster::ClusterConfig;
 use crate::error::{Error, Result};
+use crate::group::GroupConfig;
 
 /// Where a partition without a usable offset starts (`auto.offset.reset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,8 +67,40 @@ pub struct ConsumerConfig {
     /// for a partition while its own share is.
     pub max_prefetch_bytes: usize,
     /// `retry.backoff.ms`: the first wait before retrying a partition after an error (default
-    /// 100 ms); it doubles with each failure in a row up to one second.
+    /// 100 ms); it doubles with each failure in a row up to one second. Group requests back off
+    /// from it too.
     pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`: the longest wait between retries of a group request (default 1 s).
+    pub retry_backoff_max: Duration,
+
+    /// `group.instance.id`: makes the member static (KIP-345) once
+    /// [subscribed](super::Consumer::subscribe): it sends no LeaveGroup when it closes and gets its
+    /// partitions back when it restarts within the session timeout. Default: none (dynamic).
+    pub group_instance_id: Option<String>,
+    /// `session.timeout.ms`: how long the coordinator keeps a member without heartbeats (default
+    /// 45 s).
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms`: how often a member tells the coordinator it is alive (default 3 s);
+    /// below `session.timeout.ms`.
+    pub heartbeat_interval: Duration,
+    /// `max.poll.interval.ms`: the longest the application may go without calling
+    /// [`poll`](super::Consumer::poll) before the member leaves the group and its partitions go to
+    /// others (default 300 s); also the rebalance timeout.
+    pub max_poll_interval: Duration,
+    /// `partition.assignment.strategy`: assignors by protocol name (`range`, `roundrobin`,
+    /// `cooperative-sticky`) or Java class name, in order of preference (default Java's
+    /// `range, cooperative-sticky`). The member rebalances cooperatively only when all are
+    /// cooperative.
+    pub partition_assignment_strategy: Vec<String>,
+    /// `client.rack`: sent to rack-aware assignors (default none).
+    pub client_rack: Option<String>,
+    /// `enable.auto.commit`: commit what [`poll`](super::Consumer::poll) has returned every
+    /// `auto.commit.interval.ms`, before partitions are revoked, and on
+    /// [`close`](super::Consumer::close). **Default false**, unlike the Java client: see
+    /// [Committing](super#committing) for why.
+    pub enable_auto_commit: bool,
+    /// `auto.commit.interval.ms`: how often auto-commit commits (default 5 s).
+    pub auto_commit_interval: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -83,6 +116,15 @@ impl Default for ConsumerConfig {
             check_crcs: true,
             max_prefetch_bytes: 64 * 1024 * 1024,
             retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(1),
+            group_instance_id: None,
+            session_timeout: Duration::from_secs(45),
+            heartbeat_interval: Duration::from_secs(3),
+            max_poll_interval: Duration::from_secs(300),
+            partition_assignment_strategy: vec!["range".into(), "cooperative-sticky".into()],
+            client_rack: None,
+            enable_auto_commit: false,
+            auto_commit_interval: Duration::from_secs(5),
         }
     }
 }
@@ -93,8 +135,10 @@ impl ConsumerConfig {
     /// Understood: `group.id`, `fetch.min.bytes`, `fetch.max.wait.ms`, `fetch.max.bytes`,
     /// `max.partition.fetch.bytes`, `auto.offset.reset` (`earliest`, `latest`, `none`; librdkafka's
     /// `smallest`/`largest` too), `isolation.level` (`read_uncommitted`, `read_committed`),
-    /// `check.crcs`, `queued.max.messages.kbytes`, `retry.backoff.ms` and `enable.auto.commit`
-    /// (`false` only: nothing is committed automatically). Keys of the cluster and
+    /// `check.crcs`, `queued.max.messages.kbytes`, `retry.backoff.ms`, `retry.backoff.max.ms`,
+    /// and the group settings `group.instance.id`, `session.timeout.ms`, `heartbeat.interval.ms`,
+    /// `max.poll.interval.ms`, `partition.assignment.strategy`, `client.rack`,
+    /// `enable.auto.commit` and `auto.commit.interval.ms`. Keys of the cluster and
     /// connection layers (see [`is_cluster_property`]) are skipped, so one list can feed both; any
     /// other key is an [`Error::Config`] naming it.
     ///
@@ -143,25 +187,31 @@ impl ConsumerConfig {
                 self.max_prefetch_bytes = number::<usize>(key, value)?.saturating_mul(1024)
             }
             "retry.backoff.ms" => self.retry_backoff = Duration::from_millis(number(key, value)?),
-            // Nothing commits by itself here: `false` states that, `true` cannot be honoured.
-            "enable.auto.commit" => match value.to_ascii_lowercase().as_str() {
-                "false" => {}
-                "true" => {
-                    return Err(Error::Config {
-                        message: "enable.auto.commit=true is not supported by this consumer: \
-                                  set it to false and commit with commit or commit_consumed"
-                            .into(),
-                    })
-                }
-                _ => return Err(invalid(key, value, "true or false")),
-            },
-            "check.crcs" => {
-                self.check_crcs = match value.to_ascii_lowercase().as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(invalid(key, value, "true or false")),
-                }
+            "retry.backoff.max.ms" => {
+                self.retry_backoff_max = Duration::from_millis(number(key, value)?)
             }
+            "group.instance.id" => {
+                self.group_instance_id = (!value.is_empty()).then(|| value.to_owned())
+            }
+            "client.rack" => self.client_rack = (!value.is_empty()).then(|| value.to_owned()),
+            "session.timeout.ms" => {
+                self.session_timeout = Duration::from_millis(number(key, value)?)
+            }
+            "heartbeat.interval.ms" => {
+                self.heartbeat_interval = Duration::from_millis(number(key, value)?)
+            }
+            "max.poll.interval.ms" => {
+                self.max_poll_interval = Duration::from_millis(number(key, value)?)
+            }
+            "partition.assignment.strategy" => {
+                self.partition_assignment_strategy =
+                    crate::group::coordinator::parse_strategies(value)?
+            }
+            "enable.auto.commit" => self.enable_auto_commit = boolean(key, value)?,
+            "auto.commit.interval.ms" => {
+                self.auto_commit_interval = Duration::from_millis(number(key, value)?)
+            }
+            "check.crcs" => self.check_crcs = boolean(key, value)?,
             "auto.offset.reset" => {
                 self.auto_offset_reset = match value.to_ascii_lowercase().as_str() {
                     "earliest" | "smallest" | "beginning" => OffsetReset::Earliest,
@@ -214,7 +264,43 @@ impl ConsumerConfig {
                 "a positive number of kilobytes",
             ));
         }
+        if self.enable_auto_commit && self.auto_commit_interval.is_zero() {
+            return Err(invalid(
+                "auto.commit.interval.ms",
+                "0",
+                "a positive number of milliseconds",
+            ));
+        }
+        // The group's own checks (heartbeat below the session timeout, durations that fit the
+        // wire, ...) run when the consumer subscribes; checking them here too names the problem
+        // before anything connects.
+        crate::group::membership::Membership::new(
+            self.group_config_for("group-settings-check")
+                .membership_config()?,
+        )?;
         Ok(())
+    }
+
+    /// The settings of the group member a [`subscribe`](super::Consumer::subscribe) starts.
+    pub(crate) fn group_config(&self) -> Result<GroupConfig> {
+        let group_id = self.group_id.as_deref().ok_or_else(|| Error::Config {
+            message: "subscribe needs group.id".into(),
+        })?;
+        Ok(self.group_config_for(group_id))
+    }
+
+    fn group_config_for(&self, group_id: &str) -> GroupConfig {
+        GroupConfig {
+            group_id: group_id.to_owned(),
+            group_instance_id: self.group_instance_id.clone(),
+            session_timeout: self.session_timeout,
+            heartbeat_interval: self.heartbeat_interval,
+            max_poll_interval: self.max_poll_interval,
+            assignment_strategy: self.partition_assignment_strategy.clone(),
+            retry_backoff: self.retry_backoff,
+            retry_backoff_max: self.retry_backoff_max,
+            client_rack: self.client_rack.clone(),
+        }
     }
 }
 
@@ -226,6 +312,8 @@ pub fn is_cluster_property(key: &str) -> bool {
 /// Splits one property list into the cluster's settings (`bootstrap.servers`,
 /// `metadata.max.age.ms`, `reconnect.backoff.ms`, `reconnect.backoff.max.ms`, and the
 /// connection's, read by [`ConnectionConfig::from_properties`]) and the consumer's.
+///
+/// [`ConnectionConfig::from_properties`]: crate::net::ConnectionConfig::from_properties
 ///
 /// Every key must belong to one of them: an unknown key is an [`Error::Config`] naming it.
 ///
@@ -280,6 +368,14 @@ fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
         .map_err(|_| invalid(key, value, "a non-negative whole number"))
 }
 
+fn boolean(key: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, value, "true or false")),
+    }
+}
+
 fn invalid(key: &str, value: &str, expected: &str) -> Error {
     Error::Config {
         message: format!("{key} {value:?}: expected {expected}"),
@@ -302,6 +398,16 @@ mod tests {
         assert!(c.check_crcs);
         assert_eq!(c.max_prefetch_bytes, 64 << 20);
         assert_eq!(c.group_id, None);
+        assert_eq!(c.session_timeout, Duration::from_secs(45));
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(3));
+        assert_eq!(c.max_poll_interval, Duration::from_secs(300));
+        assert_eq!(
+            c.partition_assignment_strategy,
+            vec!["range", "cooperative-sticky"]
+        );
+        assert_eq!(c.auto_commit_interval, Duration::from_secs(5));
+        // The one deliberate difference: see the module documentation of the consumer.
+        assert!(!c.enable_auto_commit);
     }
 
     #[test]
@@ -317,9 +423,32 @@ mod tests {
             ("check.crcs", "false"),
             ("queued.max.messages.kbytes", "2"),
             ("retry.backoff.ms", "7"),
-            ("enable.auto.commit", "false"),
+            ("retry.backoff.max.ms", "70"),
+            ("enable.auto.commit", "true"),
+            ("auto.commit.interval.ms", "250"),
+            ("group.instance.id", "i-1"),
+            ("client.rack", "r1"),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "300"),
+            ("max.poll.interval.ms", "60000"),
+            (
+                "partition.assignment.strategy",
+                "org.apache.kafka.clients.consumer.CooperativeStickyAssignor",
+            ),
         ])
         .unwrap();
+        assert!(c.enable_auto_commit);
+        assert_eq!(c.auto_commit_interval, Duration::from_millis(250));
+        let g = c.group_config().unwrap();
+        assert_eq!(g.group_id, "g");
+        assert_eq!(g.group_instance_id.as_deref(), Some("i-1"));
+        assert_eq!(g.client_rack.as_deref(), Some("r1"));
+        assert_eq!(g.session_timeout, Duration::from_secs(6));
+        assert_eq!(g.heartbeat_interval, Duration::from_millis(300));
+        assert_eq!(g.max_poll_interval, Duration::from_secs(60));
+        assert_eq!(g.assignment_strategy, vec!["cooperative-sticky"]);
+        assert_eq!(g.retry_backoff, Duration::from_millis(7));
+        assert_eq!(g.retry_backoff_max, Duration::from_millis(70));
         assert_eq!(c.group_id.as_deref(), Some("g"));
         assert_eq!(c.fetch_min_bytes, 10);
         assert_eq!(c.fetch_max_wait, Duration::from_millis(20));
@@ -349,8 +478,21 @@ mod tests {
         assert!(err.to_string().contains("fetch.max.wiat.ms"), "{err}");
         let err = ConsumerConfig::from_properties([("auto.offset.reset", "soon")]).unwrap_err();
         assert!(err.to_string().contains("auto.offset.reset"), "{err}");
-        let err = ConsumerConfig::from_properties([("enable.auto.commit", "true")]).unwrap_err();
+        let err = ConsumerConfig::from_properties([("enable.auto.commit", "yes")]).unwrap_err();
         assert!(err.to_string().contains("enable.auto.commit"), "{err}");
+        let err = ConsumerConfig::from_properties([("partition.assignment.strategy", "sticky")])
+            .unwrap_err();
+        assert!(err.to_string().contains("sticky"), "{err}");
+        let err = ConsumerConfig::from_properties([
+            ("session.timeout.ms", "1000"),
+            ("heartbeat.interval.ms", "3000"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("heartbeat.interval.ms"), "{err}");
+        assert!(
+            ConsumerConfig::default().group_config().is_err(),
+            "needs group.id"
+        );
         let err = ConsumerConfig::from_properties([("fetch.max.bytes", "0")]).unwrap_err();
         assert!(err.to_string().contains("fetch.max.bytes"), "{err}");
     }

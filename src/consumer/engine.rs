@@ -12,9 +12,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::config::{ConsumerConfig, IsolationLevel};
 use super::fetcher::{fetch, FetchSettings};
 use super::jobs::{Job, Outcome};
-use super::offsets;
+use super::list_offsets;
 use super::positions::Positions;
 use crate::cluster::Cluster;
+use crate::group::offsets;
 
 /// A message to the engine.
 enum Msg {
@@ -171,10 +172,10 @@ async fn run_job(
         Job::Committed(tps) => {
             let group = config.group_id.as_deref().unwrap_or_default();
             let stable = config.isolation_level == IsolationLevel::ReadCommitted;
-            Outcome::Committed(offsets::fetch_committed(cluster, group, &tps, stable).await)
+            Outcome::Committed(offsets::committed(cluster, group, &tps, stable).await)
         }
         Job::Reset(tps) => {
-            Outcome::Reset(offsets::list_offsets(cluster, &tps, config.isolation_level).await)
+            Outcome::Reset(list_offsets::list_offsets(cluster, &tps, config.isolation_level).await)
         }
         Job::Metadata { topics, refresh } => {
             let topics: Vec<&str> = topics.iter().map(String::as_str).collect();

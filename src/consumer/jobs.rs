@@ -20,7 +20,7 @@ use std::time::Instant;
 use kbus_protocol::error_code::ErrorCode;
 
 use super::decode::Decoded;
-use super::offsets::Listed;
+use super::list_offsets::Listed;
 use super::positions::{no_offset_error, FetchState, Item, Positions, ResetTo};
 use super::record::PartitionRecords;
 use crate::cluster::{needs_refresh, Metadata};
@@ -126,8 +126,8 @@ pub(crate) enum FetchOutcome {
 pub(crate) enum Outcome {
     /// Of [`Job::Fetch`].
     Fetch(FetchOutcome),
-    /// Of [`Job::Committed`]: each partition's committed offset, `None` when there is none.
-    Committed(Result<HashMap<TopicPartition, Option<i64>>>),
+    /// Of [`Job::Committed`]: the committed offsets found; partitions without one are left out.
+    Committed(Result<HashMap<TopicPartition, i64>>),
     /// Of [`Job::Reset`]: the offsets found, and why others were not.
     Reset(Listed),
     /// Of [`Job::Metadata`].
@@ -407,7 +407,7 @@ impl Positions {
                     if self.partitions[&tp].fetch != FetchState::Committed {
                         continue;
                     }
-                    match offsets.get(&tp).copied().flatten().filter(|o| *o >= 0) {
+                    match offsets.get(&tp).copied().filter(|o| *o >= 0) {
                         Some(offset) => self.start_at(&tp, offset),
                         None => self.reset(&tp),
                     }
@@ -963,7 +963,7 @@ mod tests {
             .find(|(_, j)| matches!(j, Job::Committed(_)))
             .unwrap();
         assert!(matches!(job, Job::Committed(tps) if tps.len() == 2));
-        let offsets = HashMap::from([(tp(0), Some(42)), (tp(1), None)]);
+        let offsets = HashMap::from([(tp(0), 42)]);
         s.apply(*id, Outcome::Committed(Ok(offsets)), now);
         assert_eq!(s.position(&tp(0)), Some(42));
         assert_eq!(

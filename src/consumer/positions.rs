@@ -176,12 +176,14 @@ impl Positions {
             .filter(|tp| !wanted.contains(*tp))
             .cloned()
             .collect();
-        for tp in dropped {
-            if let Some(p) = self.partitions.remove(&tp) {
-                self.buffered -= p.buffered;
-            }
-        }
-        for tp in wanted {
+        self.remove(&dropped);
+        self.add(wanted);
+    }
+
+    /// Adds `partitions` to the assignment; those already assigned keep their state, new ones
+    /// start from the committed offset (with a group) or per `auto.offset.reset`.
+    pub fn add(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
+        for tp in partitions {
             if self.partitions.contains_key(&tp) {
                 continue;
             }
@@ -206,6 +208,21 @@ impl Positions {
                 self.push(&tp, Item::Error(no_offset_error(&tp)));
             }
         }
+    }
+
+    /// Takes `partitions` out of the assignment (those not assigned are ignored): they are no
+    /// longer fetched, and their prefetched records are dropped. Returns the position each had.
+    pub fn remove(&mut self, partitions: &[TopicPartition]) -> Vec<(TopicPartition, i64)> {
+        let mut positions = Vec::new();
+        for tp in partitions {
+            if let Some(p) = self.partitions.remove(tp) {
+                self.buffered -= p.buffered;
+                if let Some(position) = p.position {
+                    positions.push((tp.clone(), position));
+                }
+            }
+        }
+        positions
     }
 
     /// The assigned partitions, sorted.
@@ -446,6 +463,32 @@ mod tests {
             s.pop().is_none(),
             "records of a dropped partition are not delivered"
         );
+    }
+
+    #[test]
+    fn partitions_added_and_removed_one_by_one_leave_the_others_alone() {
+        let mut s = positions(OffsetReset::Earliest, true);
+        s.add([tp(0), tp(1)]);
+        s.seek(&tp(0), 4).unwrap();
+        s.push(&tp(0), Item::Records(records(0, 4, 2), 30));
+        s.push(&tp(1), Item::Records(records(1, 0, 1), 10));
+        // Adding an assigned partition again changes nothing.
+        s.add([tp(0), tp(2)]);
+        assert_eq!(s.position(&tp(0)), Some(4));
+        assert_eq!(s.partitions[&tp(2)].fetch, FetchState::Committed);
+        assert_eq!(s.buffered, 40);
+
+        let removed = s.remove(&[tp(0), tp(2), tp(7)]);
+        assert_eq!(removed, vec![(tp(0), 4)], "only known positions come back");
+        assert_eq!(s.assignment(), vec![tp(1)]);
+        assert_eq!(s.buffered, 10);
+        let got = s.pop().unwrap().unwrap();
+        assert_eq!(
+            got.topic_partition,
+            tp(1),
+            "a removed partition delivers nothing"
+        );
+        assert!(s.pop().is_none());
     }
 
     #[test]

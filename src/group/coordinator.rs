@@ -55,6 +55,7 @@ use kbus_protocol::messages::{
     HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, SyncGroupResponse,
 };
 use kbus_protocol::{ApiKey, Request};
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -63,7 +64,7 @@ use crate::error::{Error, Result};
 use crate::group::assignor::{self, Assignor};
 use crate::group::consumer_protocol::Subscription;
 use crate::group::membership::{MemberState, Membership, MembershipConfig, Output, RequestKind};
-use crate::group::offsets::{self, Committer};
+use crate::group::offsets::{self, Generation};
 use crate::TopicPartition;
 
 pub use crate::group::offsets::is_commit_fenced;
@@ -136,32 +137,14 @@ impl GroupConfig {
             "max.poll.interval.ms" => self.max_poll_interval = ms()?,
             "retry.backoff.ms" => self.retry_backoff = ms()?,
             "retry.backoff.max.ms" => self.retry_backoff_max = ms()?,
-            "partition.assignment.strategy" => {
-                let mut names = Vec::new();
-                for entry in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    let name = strategy_name(entry);
-                    if assignor::by_name(name).is_none() {
-                        return Err(config_error(format!(
-                            "partition.assignment.strategy: unknown assignor {entry:?} \
-                             (known: range, roundrobin, cooperative-sticky)"
-                        )));
-                    }
-                    names.push(name.to_string());
-                }
-                if names.is_empty() {
-                    return Err(config_error(
-                        "partition.assignment.strategy needs at least one assignor".into(),
-                    ));
-                }
-                self.assignment_strategy = names;
-            }
+            "partition.assignment.strategy" => self.assignment_strategy = parse_strategies(text)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
 
     /// The membership machine's settings.
-    fn membership_config(&self) -> Result<MembershipConfig> {
+    pub(crate) fn membership_config(&self) -> Result<MembershipConfig> {
         let mut assignors: Vec<Arc<dyn Assignor>> = Vec::new();
         for name in &self.assignment_strategy {
             let found = assignor::by_name(strategy_name(name)).ok_or_else(|| {
@@ -183,6 +166,28 @@ impl GroupConfig {
             rack_id: self.client_rack.clone(),
         })
     }
+}
+
+/// The assignors of a `partition.assignment.strategy` value: comma-separated protocol names or
+/// Java assignor class names, in order of preference.
+pub(crate) fn parse_strategies(text: &str) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let name = strategy_name(entry);
+        if assignor::by_name(name).is_none() {
+            return Err(config_error(format!(
+                "partition.assignment.strategy: unknown assignor {entry:?} \
+                 (known: range, roundrobin, cooperative-sticky)"
+            )));
+        }
+        names.push(name.to_string());
+    }
+    if names.is_empty() {
+        return Err(config_error(
+            "partition.assignment.strategy needs at least one assignor".into(),
+        ));
+    }
+    Ok(names)
 }
 
 /// The protocol name for a strategy given by name or by Java class name.
@@ -367,12 +372,16 @@ impl Group {
 
     /// The generation to fence commits with: generation id, member id and `group.instance.id`.
     /// `None` while the member is not settled in a generation (joining, syncing, left).
-    pub fn generation(&self) -> Option<(i32, String, Option<String>)> {
+    pub fn generation(&self) -> Option<Generation> {
         self.status
             .borrow()
             .generation
             .clone()
-            .map(|(id, member)| (id, member, self.group_instance_id.clone()))
+            .map(|(generation_id, member_id)| Generation {
+                generation_id,
+                member_id,
+                group_instance_id: self.group_instance_id.clone(),
+            })
     }
 
     /// The broker id of the group's coordinator, once found.
@@ -407,43 +416,18 @@ impl Group {
     pub async fn commit(&self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
         match self.generation() {
             Some(generation) => self.commit_with(&generation, offsets).await,
-            None => {
-                let broker = self
-                    .status
-                    .borrow()
-                    .coordinator
-                    .as_ref()
-                    .map(|c| c.1.clone())
-                    .unwrap_or_default();
-                Err(Error::Broker {
-                    broker,
-                    api: ApiKey::OffsetCommit,
-                    code: ErrorCode::REBALANCE_IN_PROGRESS,
-                    message: Some(format!(
-                        "commit to group {} fenced: the member holds no generation (it is \
-                         joining the group or rebalancing); its partitions may belong to \
-                         another member",
-                        self.group_id
-                    )),
-                })
-            }
+            None => Err(self.no_generation_error()),
         }
     }
 
-    /// Commits `offsets` as `generation` (generation id, member id, `group.instance.id`), as
-    /// [`commit`](Self::commit) does with the current one: for a commit that must be fenced by the
-    /// generation the offsets were processed in.
+    /// Commits `offsets` as `generation`, as [`commit`](Self::commit) does with the current one:
+    /// for a commit that must be fenced by the generation the offsets were processed in.
     pub async fn commit_with(
         &self,
-        generation: &(i32, String, Option<String>),
+        generation: &Generation,
         offsets: &[(TopicPartition, i64)],
     ) -> Result<()> {
-        let who = Committer {
-            generation_id: generation.0,
-            member_id: &generation.1,
-            group_instance_id: generation.2.as_deref(),
-        };
-        offsets::commit(&self.cluster, &self.group_id, &who, offsets).await
+        offsets::commit(&self.cluster, &self.group_id, generation, offsets).await
     }
 
     /// The group's committed offsets for `partitions`; partitions without one are left out.
@@ -451,7 +435,38 @@ impl Group {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<HashMap<TopicPartition, i64>> {
-        offsets::committed(&self.cluster, &self.group_id, partitions).await
+        offsets::committed(&self.cluster, &self.group_id, partitions, false).await
+    }
+
+    /// The next event if one is waiting, without waiting: `Err(Disconnected)` once the events
+    /// have ended, `Err(Empty)` when none is waiting — or while another caller is inside
+    /// [`next_event`](Self::next_event), which then gets it.
+    pub(crate) fn try_next_event(&self) -> std::result::Result<GroupEvent, TryRecvError> {
+        match self.events.try_lock() {
+            Ok(mut events) => events.try_recv(),
+            Err(_) => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// The fenced error of a commit attempted while the member holds no generation.
+    pub(crate) fn no_generation_error(&self) -> Error {
+        let broker = self
+            .status
+            .borrow()
+            .coordinator
+            .as_ref()
+            .map(|c| c.1.clone())
+            .unwrap_or_default();
+        Error::Broker {
+            broker,
+            api: ApiKey::OffsetCommit,
+            code: ErrorCode::REBALANCE_IN_PROGRESS,
+            message: Some(format!(
+                "commit to group {} fenced: the member holds no generation (it is joining the \
+                 group or rebalancing); its partitions may belong to another member",
+                self.group_id
+            )),
+        }
     }
 }
 
@@ -683,7 +698,15 @@ impl Driver {
 
     /// A request got no answer. Errors a retry cannot fix end the member; the others go to the
     /// machine, which looks the coordinator up again and retries after a backoff.
+    ///
+    /// A SyncGroup answer that cannot be read is an unexpected SyncGroup error like any other: the
+    /// member rejoins. (librdkafka's mock cluster answers a follower that syncs after the leader
+    /// with INVALID_REQUEST and a null assignment, which the schema does not allow.)
     fn failed_request(&mut self, kind: RequestKind, error: Error) {
+        if kind == RequestKind::SyncGroup && unreadable_answer(&error) {
+            self.membership.on_sync_unreadable(Instant::now());
+            return;
+        }
         self.cluster.report(&error);
         let hopeless = match &error {
             Error::Broker { code, .. } => !code.is_retriable(),
@@ -881,6 +904,24 @@ impl Driver {
             Done::Metadata(wanted, result)
         });
     }
+}
+
+/// True for an answer that arrived but could not be decoded (as opposed to a request that could
+/// not be encoded, or a connection that broke).
+fn unreadable_answer(error: &Error) -> bool {
+    use kbus_protocol::ProtocolError as P;
+    matches!(
+        error,
+        Error::Protocol {
+            source: P::Truncated { .. }
+                | P::InvalidLength { .. }
+                | P::VarintOverflow { .. }
+                | P::InvalidUtf8 { .. }
+                | P::InvalidValue { .. }
+                | P::UnexpectedNull { .. },
+            ..
+        }
+    )
 }
 
 /// Resolves when the application acknowledged (or dropped) the oldest revocation it holds.

@@ -530,12 +530,27 @@ impl Membership {
             }
             ErrorCode::FENCED_INSTANCE_ID
             | ErrorCode::GROUP_AUTHORIZATION_FAILED
-            | ErrorCode::INCONSISTENT_GROUP_PROTOCOL => self.fail(ApiKey::SyncGroup, code, None),
-            _ if code.is_retriable() => {
+            | ErrorCode::INCONSISTENT_GROUP_PROTOCOL
+            | ErrorCode::INVALID_GROUP_ID
+            | ErrorCode::UNSUPPORTED_VERSION => self.fail(ApiKey::SyncGroup, code, None),
+            _ => {
+                // Anything else (INVALID_REQUEST, UNKNOWN_SERVER_ERROR, a passing error, a code
+                // this client does not know) says nothing lasting about the member: rejoin after
+                // a backoff, as librdkafka does, rather than give up on the group.
                 self.retry_later(now);
                 self.restart_join(&format!("SyncGroup failed with {}", code.name()));
             }
-            _ => self.fail(ApiKey::SyncGroup, code, None),
+        }
+        self.drive(now);
+    }
+
+    /// The answer to [`Output::SendSync`] arrived but could not be read (a null assignment, which
+    /// the schema does not allow, ...): treated like an unexpected SyncGroup error, the member
+    /// rejoins after a backoff. The coordinator is kept: it did answer.
+    pub fn on_sync_unreadable(&mut self, now: Instant) {
+        if self.take_inflight(RequestKind::SyncGroup) && self.state == MemberState::Syncing {
+            self.retry_later(now);
+            self.restart_join("the SyncGroup answer could not be read");
         }
         self.drive(now);
     }
@@ -977,6 +992,13 @@ impl Membership {
                     Some(message),
                 );
             }
+        }
+        if response.assignment.is_empty() {
+            // Every leader, kbus's and Kafka's own, encodes an assignment for each member, also one
+            // without partitions: no bytes at all mean the leader left this member out (it did not
+            // see it join). Rejoining lets the next generation include it.
+            self.retry_later(now);
+            return self.restart_join("the SyncGroup answer carried no assignment");
         }
         let assignment = match Assignment::decode(response.assignment) {
             Ok(a) => a,
@@ -1888,5 +1910,121 @@ mod tests {
             Membership::new(cooperative()).unwrap().rebalance_protocol(),
             RebalanceProtocol::Cooperative
         );
+    }
+
+    /// A member whose SyncGroup failed with `code` (or whose answer was unreadable, with `None`)
+    /// after joining generation 1 as a follower.
+    fn sync_fails(config: MembershipConfig, code: Option<ErrorCode>, t0: Instant) -> Membership {
+        let (mut m, _) = start(config, &["a"], t0);
+        m.on_join_response(join_ok(1, "m1", "m0", &[]), t0);
+        expect_sync(drain(&mut m, t0));
+        match code {
+            Some(code) => m.on_sync_response(sync_err(code), t0),
+            None => m.on_sync_unreadable(t0),
+        }
+        m
+    }
+
+    #[test]
+    fn unexpected_sync_errors_rejoin_after_a_backoff() {
+        let t0 = Instant::now();
+        let unknown_code = ErrorCode(-77);
+        for code in [
+            ErrorCode::INVALID_REQUEST,
+            ErrorCode::UNKNOWN_SERVER_ERROR,
+            ErrorCode::REQUEST_TIMED_OUT,
+            ErrorCode::CORRUPT_MESSAGE,
+            unknown_code,
+        ] {
+            let mut m = sync_fails(eager(), Some(code), t0);
+            assert_eq!(m.state(), MemberState::Joining, "{code:?}");
+            assert_eq!(m.generation(), None);
+            // Not at once: the backoff applies, and the coordinator is kept.
+            assert!(drain(&mut m, t0).is_empty(), "{code:?}");
+            let join = expect_join(drain(&mut m, t0 + secs(1)));
+            assert_eq!(join.member_id, "m1", "{code:?}");
+            let reason = join.reason.unwrap_or_default();
+            assert!(reason.contains("SyncGroup failed"), "{code:?}: {reason}");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_sync_answer_rejoins_after_a_backoff_with_the_same_coordinator() {
+        let t0 = Instant::now();
+        let mut m = sync_fails(eager(), None, t0);
+        assert_eq!(m.state(), MemberState::Joining);
+        assert!(drain(&mut m, t0).is_empty());
+        let join = expect_join(drain(&mut m, t0 + secs(1)));
+        assert_eq!(join.member_id, "m1");
+        // The rebalance completes on the second try.
+        m.on_join_response(join_ok(2, "m1", "m0", &[]), t0 + secs(1));
+        expect_sync(drain(&mut m, t0 + secs(1)));
+        m.on_sync_response(sync_ok(&[tp("a", 0)]), t0 + secs(1));
+        assert_eq!(
+            expect_assigned(drain(&mut m, t0 + secs(1))),
+            vec![tp("a", 0)]
+        );
+        assert_eq!(m.generation(), Some((2, "m1".to_string())));
+        // A late duplicate changes nothing.
+        m.on_sync_unreadable(t0 + secs(1));
+        assert_eq!(m.state(), MemberState::Stable);
+    }
+
+    #[test]
+    fn a_sync_answer_without_an_assignment_rejoins() {
+        let t0 = Instant::now();
+        let (mut m, _) = start(eager(), &["a"], t0);
+        m.on_join_response(join_ok(1, "m1", "m0", &[]), t0);
+        expect_sync(drain(&mut m, t0));
+        let empty = SyncGroupResponse {
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("deal".into()),
+            assignment: Bytes::new(),
+            ..Default::default()
+        };
+        m.on_sync_response(empty, t0);
+        assert_eq!(m.state(), MemberState::Joining);
+        assert!(m.assignment().is_empty());
+        assert!(drain(&mut m, t0).is_empty(), "no Assigned, no Fatal");
+        let join = expect_join(drain(&mut m, t0 + secs(1)));
+        assert!(join.reason.unwrap_or_default().contains("no assignment"));
+    }
+
+    #[test]
+    fn a_cooperative_member_keeps_its_partitions_through_a_failed_sync() {
+        let t0 = Instant::now();
+        let owned = [tp("a", 0), tp("a", 1)];
+        let mut m = stable_follower(cooperative(), &["a"], &owned, t0);
+        expect_heartbeat(drain(&mut m, t0 + secs(3)));
+        m.on_heartbeat_response(heartbeat(ErrorCode::REBALANCE_IN_PROGRESS), t0 + secs(3));
+        expect_join(drain(&mut m, t0 + secs(3)));
+        m.on_join_response(join_ok(2, "m1", "m0", &[]), t0 + secs(3));
+        expect_sync(drain(&mut m, t0 + secs(3)));
+        m.on_sync_response(sync_err(ErrorCode::INVALID_REQUEST), t0 + secs(3));
+        assert!(drain(&mut m, t0 + secs(3)).is_empty(), "nothing lost");
+        let join = expect_join(drain(&mut m, t0 + secs(4)));
+        assert_eq!(join_subscription(&join).owned_partitions, owned.to_vec());
+        assert_eq!(m.assignment().len(), 2);
+    }
+
+    #[test]
+    fn truly_fatal_sync_errors_end_the_member() {
+        let t0 = Instant::now();
+        for code in [
+            ErrorCode::GROUP_AUTHORIZATION_FAILED,
+            ErrorCode::FENCED_INSTANCE_ID,
+            ErrorCode::INCONSISTENT_GROUP_PROTOCOL,
+            ErrorCode::UNSUPPORTED_VERSION,
+            ErrorCode::INVALID_GROUP_ID,
+        ] {
+            let mut m = sync_fails(eager(), Some(code), t0);
+            match one(drain(&mut m, t0)) {
+                Output::Fatal(Error::Broker { api, code: c, .. }) => {
+                    assert_eq!((api, c), (ApiKey::SyncGroup, code));
+                }
+                o => panic!("{code:?}: expected Fatal, got {o:?}"),
+            }
+            assert_eq!(m.state(), MemberState::Failed);
+        }
     }
 }

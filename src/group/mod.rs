@@ -5,6 +5,7 @@ pub mod assignor;
 pub mod consumer_protocol;
 pub mod coordinator;
 pub mod membership;
-mod offsets;
+pub(crate) mod offsets;
 
-pub use coordinator::{is_commit_fenced, Group, GroupConfig, GroupEvent, RevokeAck};
+pub use coordinator::{Group, GroupConfig, GroupEvent, RevokeAck};
+pub use offsets::{is_commit_fenced, Generation};

@@ -1,6 +1,6 @@
-//! A group's committed offsets at its coordinator: OffsetCommit, fenced by the committing member's
-//! generation, and OffsetFetch in both its layouts (one group per request up to v7, a batch of
-//! groups from v8).
+//! A group's committed offsets at its coordinator, for the consumer and the group layer alike:
+//! OffsetCommit, fenced by the committing member's [`Generation`], and OffsetFetch in both its
+//! layouts (one group per request up to v7, a batch of groups from v8).
 //!
 //! Both retry within `request.timeout.ms` while the coordinator moves, loads or cannot be reached
 //! (looking it up again when it moved), and stop at the first answer retrying cannot change. A
@@ -8,6 +8,10 @@
 //! UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID) fails with an error naming the
 //! group and the generation ([`is_commit_fenced`] recognises it): the partitions may belong to
 //! another member by now, so the application must not retry with the same generation.
+//!
+//! A consumer outside any group generation commits as [`Generation::none`] (generation -1, empty
+//! member id), Kafka's "simple consumer" commit, which the coordinator accepts while the group has
+//! no active members.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -32,12 +36,27 @@ use crate::TopicPartition;
 /// The first OffsetFetch version that asks about a batch of groups.
 const OFFSET_FETCH_BATCHED_FROM: i16 = 8;
 
-/// Who commits: the member's generation id, member id and static instance id.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Committer<'a> {
+/// Who commits offsets: a member of a group generation, or nobody in particular.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generation {
+    /// The group generation (classic protocol); -1 outside a group.
     pub generation_id: i32,
-    pub member_id: &'a str,
-    pub group_instance_id: Option<&'a str>,
+    /// The member id the coordinator gave; empty outside a group.
+    pub member_id: String,
+    /// The static member id (`group.instance.id`), if any.
+    pub group_instance_id: Option<String>,
+}
+
+impl Generation {
+    /// No group membership: generation -1, empty member id (a "simple" consumer's commit, which
+    /// the coordinator accepts only while the group has no active members).
+    pub fn none() -> Self {
+        Generation {
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+        }
+    }
 }
 
 /// Codes that refuse a commit because the committer is not (or no longer) a member of the group's
@@ -61,12 +80,12 @@ pub fn is_commit_fenced(err: &Error) -> bool {
 }
 
 /// The error of a commit refused with fencing `code`.
-fn fenced(broker: &str, group_id: &str, who: &Committer<'_>, code: ErrorCode) -> Error {
+fn fenced(broker: &str, group_id: &str, who: &Generation, code: ErrorCode) -> Error {
     let why = match code {
         ErrorCode::REBALANCE_IN_PROGRESS => "the group is rebalancing".to_string(),
         ErrorCode::FENCED_INSTANCE_ID => format!(
             "another member uses group.instance.id {:?}",
-            who.group_instance_id.unwrap_or_default()
+            who.group_instance_id.as_deref().unwrap_or_default()
         ),
         _ => "the group has moved on to another generation".to_string(),
     };
@@ -127,11 +146,12 @@ where
 }
 
 /// Commits `offsets` (each the offset of the next record to consume) to group `group_id` as
-/// `who`.
+/// `who`. Fails with the first partition the coordinator refused, naming it; fencing wins over
+/// other refusals, as it says the most.
 pub(crate) async fn commit(
     cluster: &Cluster,
     group_id: &str,
-    who: &Committer<'_>,
+    who: &Generation,
     offsets: &[(TopicPartition, i64)],
 ) -> Result<()> {
     if offsets.is_empty() {
@@ -153,8 +173,8 @@ pub(crate) async fn commit(
     let request = OffsetCommitRequest {
         group_id: group_id.into(),
         generation_id: who.generation_id,
-        member_id: who.member_id.into(),
-        group_instance_id: who.group_instance_id.map(str::to_owned),
+        member_id: who.member_id.clone(),
+        group_instance_id: who.group_instance_id.clone(),
         retention_time_ms: -1,
         topics: topics
             .into_iter()
@@ -202,10 +222,15 @@ pub(crate) async fn commit(
 
 /// The offsets group `group_id` committed for `partitions`; partitions without a committed offset
 /// are left out.
+///
+/// With `require_stable` (read committed), the coordinator answers UNSTABLE_OFFSET_COMMIT while a
+/// transactional commit is pending, and the lookup is retried (KIP-447). The request carries no
+/// member id: a classic-protocol member reads its group's offsets like anyone else.
 pub(crate) async fn committed(
     cluster: &Cluster,
     group_id: &str,
     partitions: &[TopicPartition],
+    require_stable: bool,
 ) -> Result<HashMap<TopicPartition, i64>> {
     if partitions.is_empty() {
         return Ok(HashMap::new());
@@ -235,7 +260,7 @@ pub(crate) async fn committed(
             topics: Some(topics),
             ..Default::default()
         }],
-        require_stable: false,
+        require_stable,
         ..Default::default()
     };
     at_coordinator(cluster, group_id, |conn| {
@@ -315,9 +340,9 @@ mod tests {
 
     #[test]
     fn fenced_commits_are_recognised_and_name_the_group() {
-        let who = Committer {
+        let who = Generation {
             generation_id: 4,
-            member_id: "m-1",
+            member_id: "m-1".into(),
             group_instance_id: None,
         };
         let err = fenced("b:9092", "billing", &who, ErrorCode::ILLEGAL_GENERATION);

@@ -52,7 +52,9 @@ pub async fn read_all(bootstrap: &str, topic: &str, partitions: i32) -> Vec<Cons
             ..Default::default()
         },
     );
-    consumer.assign((0..partitions).map(|p| TopicPartition::new(topic, p)));
+    consumer
+        .assign((0..partitions).map(|p| TopicPartition::new(topic, p)))
+        .unwrap();
     let mut out = Vec::new();
     let mut done: HashMap<i32, bool> = (0..partitions)
         .map(|p| (p, ends.get(&p).copied().unwrap_or(0) == 0))
