@@ -1,15 +1,17 @@
 //! Client throughput: kbus side by side with librdkafka (the `rdkafka` crate) and the pure-Rust
-//! kacrab client, against librdkafka's 3-broker mock cluster, in one run on identical input.
+//! kacrab client, against librdkafka's 3-broker mock cluster and against a tansu broker, in one
+//! run on identical input.
 //!
 //! ```sh
 //! cargo bench --bench clients
 //! KBUS_BENCH_RECORDS=200000 KBUS_BENCH_ONLY=producer cargo bench --bench clients
+//! KBUS_BENCH_ONLY=producer-tansu,consumer-tansu cargo bench --bench clients
 //! ```
 //!
-//! Scenarios, each on a fresh mock cluster in a child process (the testkit's `mock-cluster`
-//! binary), so that the CPU time read from `/proc/self/stat` before and after a run is the
+//! Scenarios, each on fresh brokers in a child process (the testkit's `mock-cluster` binary, or
+//! tansu), so that the CPU time read from `/proc/self/stat` before and after a run is the
 //! client's alone (the brokers' CPU time is read from the child's `/proc/PID/stat` and shown
-//! beside it):
+//! beside it). On the mock cluster:
 //!
 //! - `producer-none`, `producer-gzip`: every producer sends the same records (16-byte keys
 //!   `key-000000000123`, 10,000 distinct; 100-byte text values) to a topic of its own (6
@@ -20,6 +22,24 @@
 //!   until the last record arrives. The topic has 32 partitions because the mock keeps at most
 //!   5 MiB (and 100,000 batches) per partition and deletes older batches: the bench checks that
 //!   every partition still starts at offset 0.
+//!
+//! On one tansu 0.6.0 broker (`kbus_testkit::tansu`: SQLite storage, a separate process), which
+//! speaks ApiVersions v3 and so lets kacrab take part; the clients are kbus, librdkafka's
+//! `BaseProducer`/`BaseConsumer` and kacrab, with the settings below:
+//!
+//! - `producer-tansu`, `producer-tansu-gzip`: as `producer-none` / `producer-gzip`, every
+//!   producer run (every client, every round) on a fresh topic (6 partitions, replication 1)
+//!   created with kbus's `Admin` before the clock starts. Afterwards every partition must start
+//!   at offset 0 and the high watermarks must add up to the records sent.
+//! - `consumer-tansu`: as `consumer`, on one topic of 6 partitions filled once by librdkafka.
+//!
+//! tansu stores every batch in SQLite and answers every fetch only after about half of
+//! `fetch.max.wait.ms`, so these runs measure tansu about as much as the clients: their tables
+//! say so, and the broker CPU column shows how busy tansu was. Compare clients within a tansu
+//! table, not with the mock's. They use fewer records (`KBUS_BENCH_TANSU_RECORDS`). All three
+//! took about 45 s on 2 cores, the whole default run 1 to 2 minutes, so they are in the default
+//! list. Without a tansu binary (`$KBUS_TANSU`, `~/.cache/kbus/tansu-0.6.0/bin/tansu` from
+//! `scripts/install-test-deps`, or `PATH`) their rows say so and the rest runs.
 //!
 //! Each client is created and has fetched the topic's metadata before the clock starts. Async
 //! clients run on a fresh multi-threaded tokio runtime (one worker per core), sending from the
@@ -37,13 +57,18 @@
 //! 100,000 messages / 1 GiB).
 //!
 //! Environment:
-//! - `KBUS_BENCH_RECORDS` (default 1,000,000): records per run;
-//! - `KBUS_BENCH_ONLY`: `producer`, `consumer`, or a comma-separated list of scenario names;
+//! - `KBUS_BENCH_RECORDS` (default 1,000,000): records per run on the mock cluster;
+//! - `KBUS_BENCH_TANSU_RECORDS` (default 200,000): records per run on tansu;
+//! - `KBUS_BENCH_ONLY`: a comma-separated list of scenario names, or `producer` / `consumer`
+//!   (the mock cluster's producer / consumer scenarios) or `tansu` (all tansu scenarios);
 //! - `KBUS_BENCH_CLIENTS`: comma-separated client names to run (see `Client::name`), default all;
 //! - `KBUS_BENCH_ROUNDS` (default 1): runs per client; the table shows the median by throughput;
 //! - `KBUS_BENCH_PARTITIONS` (default 6), `KBUS_BENCH_CONSUMER_PARTITIONS` (default 32);
 //! - `KBUS_BENCH_TIMEOUT_SECS` (default 300): a run that takes longer fails;
-//! - `KBUS_MOCK_CLUSTER_BIN`: a prebuilt `mock-cluster` (otherwise cargo builds it).
+//! - `KBUS_BENCH_KACRAB_MAX_IN_FLIGHT`: kacrab's producer gets this
+//!   `max.in.flight.requests.per.connection` instead of 5 (its rows then say so; see below);
+//! - `KBUS_MOCK_CLUSTER_BIN`: a prebuilt `mock-cluster` (otherwise cargo builds it);
+//! - `KBUS_TANSU`: the tansu 0.6.0 binary.
 //!
 //! The tables give records/s, MB/s of key + value bytes, client CPU µs per record (all threads
 //! of this process, from `/proc/self/task/*/schedstat` to the nanosecond, checked against the
@@ -57,8 +82,19 @@
 //!   (librdkafka 2.12) implements ApiVersions up to v2 and answers v3 with UNSUPPORTED_VERSION,
 //!   so kacrab's runs fail at once ("broker does not support ApiVersions v3"). Raising the mock's
 //!   limit (`mock-cluster --api-version 18:0:3`) does not help: its v3 answer is malformed (no
-//!   tagged fields, array count off by one) and librdkafka's own client fails on it too. The
-//!   kacrab runners are kept for a broker that speaks v3.
+//!   tagged fields, array count off by one) and librdkafka's own client fails on it too. Hence
+//!   the tansu scenarios.
+//! - kacrab 0.4.0's producer fails on tansu with `max.in.flight.requests.per.connection` 2 to 10
+//!   (5 included): most deliveries fail with "wire backpressure" (`flush: wire backpressure`).
+//!   From its source, the likely cause: a broker connection refuses a request that finds its
+//!   pipeline (`max.in.flight` requests) full with `WireError::Backpressure`, which kacrab does
+//!   not retry, and its concurrent produce dispatches can together exceed that; with every
+//!   partition on one broker slower than the client, they do at once. With 1, or 20 and more,
+//!   it works: `KBUS_BENCH_KACRAB_MAX_IN_FLIGHT=20` measures it that way. Its consumer works.
+//! - rdkafka 0.39's `BaseProducer::poll(1 ms)` never blocks: it polls until its deadline and
+//!   hands librdkafka the remaining time rounded down to whole milliseconds, 0. The librdkafka
+//!   producer runs therefore sleep 1 ms and then serve the delivery reports that arrived, rather
+//!   than spin a core (which cost librdkafka CPU and, on 2 cores, took a core from the broker).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,8 +103,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kbus_testkit::mock_process::{MockClusterProcess, MockTopic};
+use kbus_testkit::tansu::Tansu;
 
 const DEFAULT_RECORDS: usize = 1_000_000;
+/// tansu on SQLite stores records far more slowly than the in-memory mock.
+const DEFAULT_TANSU_RECORDS: usize = 200_000;
 const KEY_SIZE: usize = 16;
 const VALUE_SIZE: usize = 100;
 const DISTINCT_KEYS: usize = 10_000;
@@ -90,13 +129,19 @@ enum Scenario {
     ProducerNone,
     ProducerGzip,
     Consumer,
+    ProducerTansu,
+    ProducerTansuGzip,
+    ConsumerTansu,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 3] = [
+    const ALL: [Scenario; 6] = [
         Scenario::ProducerNone,
         Scenario::ProducerGzip,
         Scenario::Consumer,
+        Scenario::ProducerTansu,
+        Scenario::ProducerTansuGzip,
+        Scenario::ConsumerTansu,
     ];
 
     fn name(self) -> &'static str {
@@ -104,14 +149,42 @@ impl Scenario {
             Scenario::ProducerNone => "producer-none",
             Scenario::ProducerGzip => "producer-gzip",
             Scenario::Consumer => "consumer",
+            Scenario::ProducerTansu => "producer-tansu",
+            Scenario::ProducerTansuGzip => "producer-tansu-gzip",
+            Scenario::ConsumerTansu => "consumer-tansu",
         }
     }
 
     fn codec(self) -> &'static str {
         match self {
-            Scenario::ProducerGzip => "gzip",
+            Scenario::ProducerGzip | Scenario::ProducerTansuGzip => "gzip",
             _ => "none",
         }
+    }
+
+    fn is_consumer(self) -> bool {
+        matches!(self, Scenario::Consumer | Scenario::ConsumerTansu)
+    }
+
+    /// Whether the scenario runs against a tansu broker (else the mock cluster).
+    fn on_tansu(self) -> bool {
+        matches!(
+            self,
+            Scenario::ProducerTansu | Scenario::ProducerTansuGzip | Scenario::ConsumerTansu
+        )
+    }
+
+    /// Whether the `KBUS_BENCH_ONLY` word `word` picks this scenario: its name; `producer` or
+    /// `consumer` for the mock cluster's scenarios of that kind; `tansu` for all tansu ones.
+    fn picked_by(self, word: &str) -> bool {
+        let kind = if self.is_consumer() {
+            "consumer"
+        } else {
+            "producer"
+        };
+        self.name() == word
+            || (word == "tansu" && self.on_tansu())
+            || (word == kind && !self.on_tansu())
     }
 }
 
@@ -147,10 +220,19 @@ impl Client {
     fn label(self, scenario: Scenario) -> &'static str {
         match (self, scenario) {
             (Client::Kbus, _) => "kbus",
-            (Client::RdkafkaBase, Scenario::Consumer) => "librdkafka BaseConsumer",
+            (Client::RdkafkaBase, s) if s.is_consumer() => "librdkafka BaseConsumer",
             (Client::RdkafkaBase, _) => "librdkafka BaseProducer",
             (Client::RdkafkaFuture, _) => "librdkafka FutureProducer",
             (Client::RdkafkaStream, _) => "librdkafka StreamConsumer",
+            (Client::Kacrab, s) if !s.is_consumer() && kacrab_max_in_flight().is_some() => {
+                static LABEL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+                LABEL.get_or_init(|| {
+                    format!(
+                        "kacrab 0.4.0 (max.in.flight={})",
+                        kacrab_max_in_flight().unwrap_or(MAX_IN_FLIGHT)
+                    )
+                })
+            }
             (Client::Kacrab, _) => "kacrab 0.4.0",
         }
     }
@@ -159,11 +241,12 @@ impl Client {
         matches!(self, Client::Kbus)
     }
 
-    /// Whether the client takes part in `scenario`.
+    /// Whether the client takes part in `scenario` (on tansu: kbus, the librdkafka base clients
+    /// and kacrab).
     fn runs_in(self, scenario: Scenario) -> bool {
         match self {
-            Client::RdkafkaFuture => scenario != Scenario::Consumer,
-            Client::RdkafkaStream => scenario == Scenario::Consumer,
+            Client::RdkafkaFuture => !scenario.is_consumer() && !scenario.on_tansu(),
+            Client::RdkafkaStream => scenario.is_consumer() && !scenario.on_tansu(),
             Client::Kbus | Client::RdkafkaBase | Client::Kacrab => true,
         }
     }
@@ -171,12 +254,23 @@ impl Client {
 
 struct Options {
     records: usize,
+    tansu_records: usize,
     scenarios: Vec<Scenario>,
     clients: Vec<Client>,
     rounds: usize,
     partitions: i32,
     consumer_partitions: i32,
     timeout: Duration,
+}
+
+/// `KBUS_BENCH_KACRAB_MAX_IN_FLIGHT`: kacrab's producer's own
+/// `max.in.flight.requests.per.connection`, instead of the one every client gets.
+fn kacrab_max_in_flight() -> Option<usize> {
+    static VALUE: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *VALUE.get_or_init(|| {
+        std::env::var_os("KBUS_BENCH_KACRAB_MAX_IN_FLIGHT")
+            .map(|_| env_number("KBUS_BENCH_KACRAB_MAX_IN_FLIGHT", MAX_IN_FLIGHT))
+    })
 }
 
 fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -198,11 +292,11 @@ fn options() -> Options {
             for word in only.split(',').map(str::trim).filter(|w| !w.is_empty()) {
                 let matching: Vec<Scenario> = Scenario::ALL
                     .into_iter()
-                    .filter(|s| s.name() == word || s.name().split('-').next() == Some(word))
+                    .filter(|s| s.picked_by(word))
                     .collect();
                 assert!(
                     !matching.is_empty(),
-                    "KBUS_BENCH_ONLY: unknown scenario {word} (producer, consumer, {})",
+                    "KBUS_BENCH_ONLY: unknown scenario {word} (producer, consumer, tansu, {})",
                     Scenario::ALL.map(Scenario::name).join(", ")
                 );
                 picked.extend(matching);
@@ -234,6 +328,7 @@ fn options() -> Options {
     };
     Options {
         records: env_number("KBUS_BENCH_RECORDS", DEFAULT_RECORDS),
+        tansu_records: env_number("KBUS_BENCH_TANSU_RECORDS", DEFAULT_TANSU_RECORDS),
         scenarios,
         clients,
         rounds: env_number("KBUS_BENCH_ROUNDS", 1usize).max(1),
@@ -274,6 +369,15 @@ impl Input {
             records,
             keys: key_pool.chunks_exact(KEY_SIZE).collect(),
             values: value_pool.chunks_exact(VALUE_SIZE).collect(),
+        }
+    }
+
+    /// The same records, `records` of them.
+    fn with_records(&self, records: usize) -> Input {
+        Input {
+            records,
+            keys: self.keys.clone(),
+            values: self.values.clone(),
         }
     }
 
@@ -477,9 +581,12 @@ impl Stopwatch {
 
 type RunResult = Result<Sample, String>;
 
-/// What a run gets: the cluster, its topic, the records and the settings.
+/// What a run gets: the brokers, its topic, the records and the settings.
 struct Run<'a> {
-    cluster: &'a MockClusterProcess,
+    /// `host:port` of a broker to bootstrap from.
+    bootstrap: &'a str,
+    /// The brokers' process (the mock cluster's or tansu's), whose CPU time is measured too.
+    broker_pid: u32,
     topic: String,
     partitions: i32,
     input: &'a Input,
@@ -489,13 +596,13 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn stopwatch(&self) -> Stopwatch {
-        Stopwatch::start(self.cluster.pid())
+        Stopwatch::start(self.broker_pid)
     }
 
     /// The producer settings every client gets, under the Java names all three understand.
     fn producer_properties(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("bootstrap.servers", self.cluster.bootstrap().to_owned()),
+            ("bootstrap.servers", self.bootstrap.to_owned()),
             ("acks", "all".to_owned()),
             ("linger.ms", LINGER_MS.to_string()),
             ("batch.size", BATCH_SIZE.to_string()),
@@ -511,7 +618,7 @@ impl Run<'_> {
     /// The consumer settings every client gets.
     fn consumer_properties(&self, group: &str) -> Vec<(&'static str, String)> {
         vec![
-            ("bootstrap.servers", self.cluster.bootstrap().to_owned()),
+            ("bootstrap.servers", self.bootstrap.to_owned()),
             ("group.id", group.to_owned()),
             ("enable.auto.commit", "false".to_owned()),
             ("auto.offset.reset", "earliest".to_owned()),
@@ -604,6 +711,11 @@ mod rd {
     }
 
     impl Deliveries {
+        /// Delivery reports served so far.
+        fn settled(&self) -> usize {
+            self.ok.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed)
+        }
+
         fn check(&self, expected: usize) -> Result<(), String> {
             let (ok, failed) = (
                 self.ok.load(Ordering::Relaxed),
@@ -627,10 +739,26 @@ mod rd {
         )
     }
 
+    /// Waits 1 ms for delivery reports, then serves all that have arrived.
+    ///
+    /// Not `poll(1 ms)`: rdkafka 0.39's `poll` polls until its deadline, passing the remaining
+    /// time to librdkafka rounded down to whole milliseconds, so `poll(1 ms)` never blocks but
+    /// spins for its millisecond (seen as the bench thread at 100% CPU while tansu was slow).
+    fn wait_for_reports(producer: &BaseProducer<Deliveries>) {
+        std::thread::sleep(Duration::from_millis(1));
+        loop {
+            let before = producer.context().settled();
+            producer.poll(Duration::ZERO);
+            if producer.context().settled() == before {
+                break;
+            }
+        }
+    }
+
     /// `BaseProducer`, as librdkafka's examples drive it: `poll(0)` after every send (serving
-    /// delivery reports), `poll(1 ms)` while the queue is full, and at the end `poll(1 ms)` until
-    /// nothing is in flight. (rdkafka's `flush` polls in 100 ms steps, which would add up to
-    /// 100 ms to the measured time.)
+    /// delivery reports); while the queue is full, and at the end until nothing is in flight,
+    /// wait for reports in 1 ms steps (see [`wait_for_reports`]). (rdkafka's `flush` polls in
+    /// 100 ms steps, which would add up to 100 ms to the measured time.)
     pub fn base_producer(run: &Run<'_>) -> RunResult {
         let producer: BaseProducer<Deliveries> = producer_config(run)
             .create_with_context(Deliveries::default())
@@ -650,7 +778,7 @@ mod rd {
                     Ok(()) => break,
                     Err((e, r)) if is_queue_full(&e) => {
                         record = r;
-                        producer.poll(Duration::from_millis(1));
+                        wait_for_reports(&producer);
                     }
                     Err((e, _)) => return Err(format!("send: {e}")),
                 }
@@ -666,7 +794,7 @@ mod rd {
                     run.timeout
                 ));
             }
-            producer.poll(Duration::from_millis(1));
+            wait_for_reports(&producer);
         }
         let sample = sw.stop();
         producer.context().check(input.records)?;
@@ -855,7 +983,12 @@ mod kacrab_client {
     /// `send` (synchronous; it spins while the 32 MiB buffer is full) for every record, keeping
     /// the delivery futures, then `flush` and check every future.
     pub async fn producer(run: &Run<'_>) -> RunResult {
-        let producer = Producer::from_map(run.producer_properties())
+        let mut props = run.producer_properties();
+        if let Some(n) = kacrab_max_in_flight() {
+            props.retain(|(k, _)| *k != "max.in.flight.requests.per.connection");
+            props.push(("max.in.flight.requests.per.connection", n.to_string()));
+        }
+        let producer = Producer::from_map(props)
             .await
             .map_err(|e| format!("create: {e}"))?;
         producer
@@ -874,7 +1007,8 @@ mod kacrab_client {
             );
             deliveries.push(producer.send(record).map_err(|e| format!("send: {e}"))?);
         }
-        producer.flush().await.map_err(|e| format!("flush: {e}"))?;
+        // A failed flush still leaves every delivery future to settle: count the failures too.
+        let flushed = producer.flush().await;
         let mut failed = 0usize;
         let mut first_error = None;
         for d in deliveries {
@@ -884,6 +1018,12 @@ mod kacrab_client {
             }
         }
         let sample = sw.stop();
+        if let Err(e) = flushed {
+            return Err(format!(
+                "flush: {e} ({failed} of {} deliveries failed, first: {first_error:?})",
+                input.records
+            ));
+        }
         if failed > 0 {
             return Err(format!(
                 "{failed} deliveries failed (first: {first_error:?})"
@@ -997,7 +1137,9 @@ mod kbus_client {
             .collect();
         let (mut records, mut bytes) = (0usize, 0usize);
         let sw = run.stopwatch();
-        consumer.assign(partitions.iter().cloned());
+        consumer
+            .assign(partitions.iter().cloned())
+            .map_err(|e| format!("assign: {e}"))?;
         for tp in &partitions {
             consumer.seek(tp, 0).map_err(|e| format!("seek: {e}"))?;
         }
@@ -1059,7 +1201,7 @@ fn scenario(scenario: Scenario, opts: &Options, input: &Input) -> BTreeMap<Clien
     if clients.is_empty() {
         return results;
     }
-    let consumer = scenario == Scenario::Consumer;
+    let consumer = scenario.is_consumer();
     let partitions = if consumer {
         opts.consumer_partitions
     } else {
@@ -1086,7 +1228,8 @@ fn scenario(scenario: Scenario, opts: &Options, input: &Input) -> BTreeMap<Clien
         cluster.bootstrap()
     );
     let run_for = |c: Client| Run {
-        cluster: &cluster,
+        bootstrap: cluster.bootstrap(),
+        broker_pid: cluster.pid(),
         topic: topic_of(c),
         partitions,
         input,
@@ -1132,22 +1275,186 @@ fn scenario(scenario: Scenario, opts: &Options, input: &Input) -> BTreeMap<Clien
                     }
                 })
             };
-            match &result {
-                Ok(s) => eprintln!(
-                    "[{}] {:<26} round {}: {:>10.0} records/s, CPU {:.3} µs/record",
-                    scenario.name(),
-                    c.label(scenario),
-                    round + 1,
-                    input.records as f64 / s.wall.as_secs_f64(),
-                    s.cpu.as_secs_f64() * 1e6 / input.records as f64
-                ),
-                Err(e) => eprintln!(
-                    "[{}] {} round {}: FAILED: {e}",
-                    scenario.name(),
-                    c.label(scenario),
-                    round + 1
-                ),
+            report(scenario, c, round, input, &result);
+            results.entry(c).or_default().push(result);
+        }
+    }
+    results
+}
+
+/// Says how a run went, on stderr.
+fn report(scenario: Scenario, c: Client, round: usize, input: &Input, result: &RunResult) {
+    match result {
+        Ok(s) => eprintln!(
+            "[{}] {:<26} round {}: {:>10.0} records/s, CPU {:.3} µs/record, broker CPU {:.3} µs/record",
+            scenario.name(),
+            c.label(scenario),
+            round + 1,
+            input.records as f64 / s.wall.as_secs_f64(),
+            s.cpu.as_secs_f64() * 1e6 / input.records as f64,
+            s.broker_cpu.as_secs_f64() * 1e6 / input.records as f64
+        ),
+        Err(e) => eprintln!(
+            "[{}] {} round {}: FAILED: {e}",
+            scenario.name(),
+            c.label(scenario),
+            round + 1
+        ),
+    }
+}
+
+/// Topic creation and watermarks on tansu, through kbus's admin client (outside the clock).
+mod tansu_admin {
+    use super::*;
+    use kbus::admin::{Admin, NewTopic, OffsetSpec};
+    use kbus::cluster::{Cluster, ClusterConfig};
+
+    async fn admin(bootstrap: &str) -> Result<Admin, String> {
+        let cluster = Cluster::connect(ClusterConfig::new(bootstrap))
+            .await
+            .map_err(|e| format!("admin connect: {e}"))?;
+        Ok(Admin::new(cluster))
+    }
+
+    /// Creates `topic` (replication 1: tansu is one broker).
+    pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), String> {
+        runtime().block_on(async {
+            admin(bootstrap)
+                .await?
+                .create_topics(&[NewTopic::new(topic, partitions, 1)])
+                .await
+                .map_err(|e| format!("create topic {topic}: {e}"))
+        })
+    }
+
+    /// Low and high watermark of every partition.
+    pub fn watermarks(bootstrap: &str, topic: &str) -> Result<Vec<(i64, i64)>, String> {
+        runtime().block_on(async {
+            let admin = admin(bootstrap).await?;
+            let offsets = |spec| admin.list_offsets(topic, &[], spec);
+            let low = offsets(OffsetSpec::Earliest)
+                .await
+                .map_err(|e| format!("earliest offsets of {topic}: {e}"))?;
+            let high = offsets(OffsetSpec::Latest)
+                .await
+                .map_err(|e| format!("latest offsets of {topic}: {e}"))?;
+            Ok(low
+                .iter()
+                .zip(&high)
+                .map(|(l, h)| (l.offset, h.offset))
+                .collect())
+        })
+    }
+
+    /// That `topic` holds exactly `records` records in `partitions` partitions from offset 0.
+    pub fn check(
+        bootstrap: &str,
+        topic: &str,
+        partitions: i32,
+        records: usize,
+    ) -> Result<(), String> {
+        let marks = watermarks(bootstrap, topic)?;
+        let total: i64 = marks.iter().map(|(_, high)| high).sum();
+        if marks.len() == partitions as usize
+            && marks.iter().all(|(low, _)| *low == 0)
+            && total == records as i64
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "the topic has {total} records (watermarks {marks:?}), expected {records} from offset 0"
+            ))
+        }
+    }
+}
+
+/// One tansu scenario: a fresh broker; every producer run on a fresh topic, created before the
+/// clock starts; the consumers all read one topic filled beforehand.
+fn tansu_scenario(
+    scenario: Scenario,
+    opts: &Options,
+    input: &Input,
+) -> BTreeMap<Client, Vec<RunResult>> {
+    let clients: Vec<Client> = opts
+        .clients
+        .iter()
+        .copied()
+        .filter(|c| c.runs_in(scenario))
+        .collect();
+    let mut results: BTreeMap<Client, Vec<RunResult>> = BTreeMap::new();
+    if clients.is_empty() {
+        return results;
+    }
+    let consumer = scenario.is_consumer();
+    let partitions = opts.partitions;
+    // Without a tansu binary (see testkit/src/tansu.rs) the scenario fails, not the bench.
+    let broker = match std::panic::catch_unwind(Tansu::start) {
+        Ok(broker) => broker,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("tansu did not start");
+            for c in clients {
+                results.insert(c, vec![Err(format!("no tansu broker: {why}"))]);
             }
+            return results;
+        }
+    };
+    let bootstrap = broker.addr();
+    eprintln!(
+        "[{}] tansu pid {} at {bootstrap}",
+        scenario.name(),
+        broker.pid()
+    );
+    let run_on = |topic: String| Run {
+        bootstrap: &bootstrap,
+        broker_pid: broker.pid(),
+        topic,
+        partitions,
+        input,
+        codec: scenario.codec(),
+        timeout: opts.timeout,
+    };
+    let consumer_topic = "bench-consumer-tansu";
+    if consumer {
+        let fill = run_on(consumer_topic.to_owned());
+        let started = Instant::now();
+        tansu_admin::create_topic(&bootstrap, consumer_topic, partitions)
+            .and_then(|()| rd::fill(&fill))
+            .and_then(|()| {
+                tansu_admin::check(&bootstrap, consumer_topic, partitions, input.records)
+            })
+            .unwrap_or_else(|e| panic!("producing the consumer input on tansu failed: {e}"));
+        eprintln!(
+            "[{}] produced {} records into {partitions} partitions in {:.1?}",
+            scenario.name(),
+            input.records,
+            started.elapsed()
+        );
+    }
+    for round in 0..opts.rounds {
+        for &c in &clients {
+            let result = if consumer {
+                let group = format!("bench-tansu-{}-{}-{round}", c.name(), std::process::id());
+                run_consumer(c, &run_on(consumer_topic.to_owned()), &group)
+            } else {
+                let run = run_on(format!(
+                    "bench-{}-{}-{}",
+                    scenario.name(),
+                    c.name(),
+                    round + 1
+                ));
+                // The broker must have every record: trust no client's delivery reports alone.
+                tansu_admin::create_topic(&bootstrap, &run.topic, partitions)
+                    .and_then(|()| run_producer(c, &run))
+                    .and_then(|sample| {
+                        tansu_admin::check(&bootstrap, &run.topic, partitions, input.records)
+                            .map(|()| sample)
+                    })
+            };
+            report(scenario, c, round, input, &result);
             results.entry(c).or_default().push(result);
         }
     }
@@ -1171,7 +1478,12 @@ fn median(results: &[RunResult]) -> RunResult {
     Ok(ok[(ok.len() - 1) / 2])
 }
 
-fn print_table(scenario: Scenario, results: &BTreeMap<Client, Vec<RunResult>>, input: &Input) {
+fn print_table(
+    scenario: Scenario,
+    results: &BTreeMap<Client, Vec<RunResult>>,
+    input: &Input,
+    opts: &Options,
+) {
     let n = input.records as f64;
     let medians: Vec<(Client, RunResult)> = results.iter().map(|(&c, r)| (c, median(r))).collect();
     let kbus_rate = medians
@@ -1181,7 +1493,7 @@ fn print_table(scenario: Scenario, results: &BTreeMap<Client, Vec<RunResult>>, i
         .map(|s| n / s.wall.as_secs_f64());
     println!();
     let settings = match scenario {
-        Scenario::Consumer => "manual assignment from offset 0, check.crcs=true".to_owned(),
+        s if s.is_consumer() => "manual assignment from offset 0, check.crcs=true".to_owned(),
         _ => format!(
             "acks=all, linger.ms={LINGER_MS}, batch.size={BATCH_SIZE}, compression.type={}",
             scenario.codec()
@@ -1192,6 +1504,14 @@ fn print_table(scenario: Scenario, results: &BTreeMap<Client, Vec<RunResult>>, i
         scenario.name(),
         input.records,
     );
+    if scenario.on_tansu() {
+        println!(
+            "On one tansu 0.6.0 broker (SQLite storage, {} partitions, replication 1): these \
+             numbers are bounded by tansu's own speed (see its CPU column), so they compare the \
+             clients with each other, not with the mock cluster's tables.",
+            opts.partitions
+        );
+    }
     println!("| client | records/s | MB/s | CPU µs/record | broker CPU µs/record | kbus ÷ peer |");
     println!("|---|---:|---:|---:|---:|---:|");
     for (c, r) in &medians {
@@ -1223,11 +1543,12 @@ fn main() {
     let opts = options();
     let input = Input::new(opts.records);
     println!(
-        "clients bench: {} records, scenarios {}, clients {}, {} round(s), {} partitions \
-         ({} for the consumer), {BROKERS} mock brokers, replication {REPLICATION}; \
-         input gzip ratio {:.2} (compressed / plain, one 16 KiB batch); \
-         CPU = run time of this process's threads (clock tick {} ms)",
+        "clients bench: {} records ({} on tansu), scenarios {}, clients {}, {} round(s), \
+         {} partitions ({} for the mock's consumer), {BROKERS} mock brokers, replication \
+         {REPLICATION} (1 on tansu); input gzip ratio {:.2} (compressed / plain, one 16 KiB \
+         batch); CPU = run time of this process's threads (clock tick {} ms)",
         opts.records,
+        opts.tansu_records,
         opts.scenarios
             .iter()
             .map(|s| s.name())
@@ -1244,12 +1565,18 @@ fn main() {
         gzip_ratio(&input),
         1000 / clock_ticks(),
     );
+    let tansu_input = input.with_records(opts.tansu_records);
+    let input_of = |s: Scenario| if s.on_tansu() { &tansu_input } else { &input };
     let mut all = Vec::new();
     for &s in &opts.scenarios {
-        let results = scenario(s, &opts, &input);
+        let results = if s.on_tansu() {
+            tansu_scenario(s, &opts, input_of(s))
+        } else {
+            scenario(s, &opts, input_of(s))
+        };
         all.push((s, results));
     }
     for (s, results) in &all {
-        print_table(*s, results, &input);
+        print_table(*s, results, input_of(*s), &opts);
     }
 }

@@ -470,7 +470,33 @@ impl Connection {
             Some(renewal) => Some(self.renew_if_due(renewal).await?),
             None => None,
         };
-        let frame = self.round_trip_within(req, version, timeout).await?;
+        let frame = self.round_trip_within(req, version, timeout, None).await?;
+        self.decode_answer::<R>(frame, version)
+    }
+
+    /// Sends `req` at the negotiated version and waits for the answer, firing `queued` as soon as
+    /// the request has its place in the connection's write order (dropping it on failure). Callers
+    /// chain these signals to keep requests in the order they were made while preparing them in
+    /// parallel (the producer keeps a partition's batches in order this way).
+    pub(crate) async fn send_queued<R: Request>(
+        &self,
+        req: &R,
+        queued: oneshot::Sender<()>,
+    ) -> Result<R::Response> {
+        let version = self
+            .version(R::API_KEY)
+            .ok_or_else(|| Error::UnsupportedApi {
+                broker: self.shared.broker.clone(),
+                api: R::API_KEY,
+            })?;
+        let _in_flight = match &self.renewal {
+            Some(renewal) => Some(self.renew_if_due(renewal).await?),
+            None => None,
+        };
+        let timeout = self.config.request_timeout;
+        let frame = self
+            .round_trip_within(req, version, timeout, Some(queued))
+            .await?;
         self.decode_answer::<R>(frame, version)
     }
 
@@ -490,7 +516,7 @@ impl Connection {
 
     /// Queues one request and returns its raw answer frame (header included).
     async fn round_trip<M: Message>(&self, req: &M, version: i16) -> Result<Bytes> {
-        self.round_trip_within(req, version, self.config.request_timeout)
+        self.round_trip_within(req, version, self.config.request_timeout, None)
             .await
     }
 
@@ -500,6 +526,7 @@ impl Connection {
         req: &M,
         version: i16,
         timeout: Duration,
+        queued: Option<oneshot::Sender<()>>,
     ) -> Result<Bytes> {
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
         let header = RequestHeader::new(
@@ -529,6 +556,9 @@ impl Connection {
         };
         if self.outgoing.send(buf.freeze()).is_err() {
             return Err(self.shared.error(M::API_KEY));
+        }
+        if let Some(queued) = queued {
+            let _ = queued.send(());
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(frame)) => Ok(frame),

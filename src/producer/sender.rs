@@ -13,7 +13,7 @@ use kbus_protocol::error_code::ErrorCode;
 use kbus_protocol::messages::produce::{ProducePartition, ProduceTopic};
 use kbus_protocol::messages::{ProduceRequest, ProduceResponse};
 use kbus_protocol::ApiKey;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::accumulator::Accumulator;
 use super::batch::ProducerBatch;
@@ -42,6 +42,11 @@ pub(crate) struct Sender {
     events_tx: mpsc::UnboundedSender<Event>,
     events: mpsc::UnboundedReceiver<Event>,
     refreshing: bool,
+    /// Per broker, the signal that its latest request has its place in the connection's write
+    /// order: the next request to that broker waits for it before queueing itself, so requests
+    /// (and each partition's batches) reach the broker in the order they were drained, although
+    /// they are encoded and compressed in parallel.
+    last_queued: HashMap<i32, oneshot::Receiver<()>>,
 }
 
 fn leader_of(md: &Metadata, topic: &str, partition: i32) -> Option<i32> {
@@ -68,6 +73,7 @@ impl Sender {
             events_tx,
             events,
             refreshing: false,
+            last_queued: HashMap::new(),
         }
     }
 
@@ -124,11 +130,14 @@ impl Sender {
             }
             for (broker, batches) in drained.requests {
                 *self.in_flight.entry(broker).or_default() += 1;
+                let (queued, turn) = oneshot::channel();
+                let previous = self.last_queued.insert(broker, turn);
                 tokio::spawn(send_request(
                     self.cluster.clone(),
                     broker,
                     batches,
                     self.config.clone(),
+                    Order { previous, queued },
                     self.events_tx.clone(),
                 ));
             }
@@ -300,12 +309,22 @@ impl Sender {
     }
 }
 
-/// Encodes `batches` into one ProduceRequest, sends it to `broker` and reports back.
+/// A request's place in its broker's write order.
+struct Order {
+    /// Fires (or is dropped) once the previous request to the broker is queued.
+    previous: Option<oneshot::Receiver<()>>,
+    /// Fired (or dropped) once this request is queued.
+    queued: oneshot::Sender<()>,
+}
+
+/// Encodes `batches` into one ProduceRequest, sends it to `broker` after the requests drained
+/// before it, and reports back.
 async fn send_request(
     cluster: Cluster,
     broker: i32,
     mut batches: Vec<ProducerBatch>,
     config: Arc<ProducerConfig>,
+    order: Order,
     events: mpsc::UnboundedSender<Event>,
 ) {
     let result = async {
@@ -334,12 +353,17 @@ async fn send_request(
             topics,
             ..Default::default()
         };
+        // Either outcome of the previous request's signal means it is no longer ahead of us.
+        if let Some(previous) = order.previous {
+            let _ = previous.await;
+        }
         let conn = cluster.broker(broker).await?;
         if config.acks == Acks::None {
             conn.send_oneway(&req).await?;
+            drop(order.queued);
             Ok(None)
         } else {
-            conn.send(&req).await.map(Some)
+            conn.send_queued(&req, order.queued).await.map(Some)
         }
     }
     .await;

@@ -177,6 +177,11 @@ impl Tansu {
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
+
+    /// The broker's process id (to read its CPU time from `/proc/PID/stat`, say).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Tansu {
