@@ -24,9 +24,7 @@ use kbus::producer::{
     crc32_ieee, murmur2_partition, Partitioner, Producer, ProducerConfig, ProducerRecord,
 };
 use kbus::protocol::compression::Compression;
-use kbus::protocol::messages::fetch::{FetchPartition, FetchRequest, FetchTopic};
-use kbus::protocol::record::{BatchDecoder, Header};
-use kbus::protocol::ApiKey;
+use kbus::protocol::record::Header;
 use kbus_testkit::mock_cluster::MockCluster;
 
 /// A failure guard: no kcat run or step of a test may take longer.
@@ -204,8 +202,8 @@ async fn producer(mock: &MockCluster, config: ProducerConfig) -> Producer {
     Producer::new(cluster, config).await.unwrap()
 }
 
-/// The codec of every record batch stored in `topic`/`partition`, read with plain Fetch requests
-/// (by topic name: version 12 at most). The mock keeps batches as their producer wrote them.
+/// The codec of every record batch stored in `topic`/`partition` (the mock keeps batches as their
+/// producer wrote them).
 async fn batch_codecs(bootstrap: &str, topic: &str, partition: i32) -> Vec<Compression> {
     let cluster = Cluster::connect(ClusterConfig::new(bootstrap))
         .await
@@ -215,50 +213,7 @@ async fn batch_codecs(bootstrap: &str, topic: &str, partition: i32) -> Vec<Compr
         .await
         .unwrap()[0]
         .offset;
-    let (_, conn) = cluster.leader(topic, partition).await.unwrap();
-    let version = conn.version(ApiKey::Fetch).unwrap().min(12);
-    let mut codecs = Vec::new();
-    let mut offset = 0;
-    while offset < end {
-        let req = FetchRequest {
-            replica_id: -1,
-            max_wait_ms: 100,
-            min_bytes: 1,
-            max_bytes: 8 << 20,
-            session_epoch: -1,
-            topics: vec![FetchTopic {
-                topic: topic.into(),
-                partitions: vec![FetchPartition {
-                    partition,
-                    fetch_offset: offset,
-                    current_leader_epoch: -1,
-                    last_fetched_epoch: -1,
-                    log_start_offset: -1,
-                    partition_max_bytes: 4 << 20,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let resp = tokio::time::timeout(GUARD, conn.send_at(&req, version))
-            .await
-            .expect("fetch answered in time")
-            .unwrap();
-        let data = &resp.responses[0].partitions[0];
-        assert_eq!(data.error_code, 0, "fetch {topic}/{partition}@{offset}");
-        let before = offset;
-        for batch in BatchDecoder::new(data.records.clone().unwrap_or_default()) {
-            let batch = batch.unwrap();
-            codecs.push(batch.compression());
-            offset = offset.max(batch.next_offset());
-        }
-        assert!(
-            offset > before,
-            "fetch {topic}/{partition}@{before}: no progress"
-        );
-    }
-    codecs
+    common::batch_codecs(&cluster, topic, partition, end).await
 }
 
 /// Asserts every batch of `topic` is compressed with `codec`.

@@ -22,9 +22,7 @@ use kbus::admin::{Admin, NewTopic};
 use kbus::cluster::{Cluster, ClusterConfig};
 use kbus::producer::{murmur2_partition, Acks, Producer, ProducerConfig, ProducerRecord};
 use kbus::protocol::compression::Compression;
-use kbus::protocol::messages::fetch::{FetchPartition, FetchRequest, FetchTopic};
-use kbus::protocol::record::{BatchDecoder, Header};
-use kbus::protocol::ApiKey;
+use kbus::protocol::record::Header;
 use kbus_testkit::tansu::Tansu;
 
 /// A failure guard: sending and settling all records of a test may not take longer.
@@ -147,60 +145,6 @@ async fn keyed_records_with_acks_all_are_read_exactly_once_on_their_murmur2_part
     }
 }
 
-/// The codec of every record batch the broker serves for `topic`/`partition`, read from offset 0
-/// to `end` with plain Fetch requests (by topic name: version 12 at most).
-async fn batch_codecs(
-    cluster: &Cluster,
-    topic: &str,
-    partition: i32,
-    end: i64,
-) -> Vec<Compression> {
-    let (_, conn) = cluster.leader(topic, partition).await.unwrap();
-    let version = conn.version(ApiKey::Fetch).unwrap().min(12);
-    let mut codecs = Vec::new();
-    let mut offset = 0;
-    while offset < end {
-        let req = FetchRequest {
-            replica_id: -1,
-            max_wait_ms: 100,
-            min_bytes: 1,
-            max_bytes: 8 << 20,
-            session_epoch: -1,
-            topics: vec![FetchTopic {
-                topic: topic.into(),
-                partitions: vec![FetchPartition {
-                    partition,
-                    fetch_offset: offset,
-                    current_leader_epoch: -1,
-                    last_fetched_epoch: -1,
-                    log_start_offset: -1,
-                    partition_max_bytes: 4 << 20,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let resp = tokio::time::timeout(GUARD, conn.send_at(&req, version))
-            .await
-            .expect("fetch answered in time")
-            .unwrap();
-        let data = &resp.responses[0].partitions[0];
-        assert_eq!(data.error_code, 0, "fetch {topic}/{partition}@{offset}");
-        let before = offset;
-        for batch in BatchDecoder::new(data.records.clone().unwrap_or_default()) {
-            let batch = batch.unwrap();
-            codecs.push(batch.compression());
-            offset = offset.max(batch.next_offset());
-        }
-        assert!(
-            offset > before,
-            "fetch {topic}/{partition}@{before} made progress"
-        );
-    }
-    codecs
-}
-
 async fn records_end(cluster: &Cluster, topic: &str, partition: i32) -> i64 {
     Admin::new(cluster.clone())
         .list_offsets(topic, &[partition], kbus::admin::OffsetSpec::Latest)
@@ -251,7 +195,7 @@ async fn gzip_lz4_and_zstd_batches_round_trip() {
 
         for partition in 0..partitions {
             let end = records_end(&cluster, &topic, partition).await;
-            let codecs = batch_codecs(&cluster, &topic, partition, end).await;
+            let codecs = common::batch_codecs(&cluster, &topic, partition, end).await;
             assert!(
                 !codecs.is_empty() && codecs.iter().all(|c| *c == codec),
                 "{topic}/{partition}: batches served as {codecs:?}"

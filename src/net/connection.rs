@@ -348,23 +348,32 @@ impl Connection {
         self.versions.get(&api).copied()
     }
 
+    /// The version negotiated for `api`, or the error saying the broker and kbus share none.
+    fn negotiated(&self, api: ApiKey) -> Result<i16> {
+        self.version(api).ok_or_else(|| Error::UnsupportedApi {
+            broker: self.shared.broker.clone(),
+            api,
+        })
+    }
+
+    /// Admits one request: renews a due SASL session first; the guard keeps a renewal from
+    /// starting while the request is in flight.
+    async fn admit(&self) -> Result<Option<tokio::sync::RwLockReadGuard<'_, ()>>> {
+        match &self.renewal {
+            Some(renewal) => Ok(Some(self.renew_if_due(renewal).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// Sends `req` at the negotiated version and waits for the answer.
     pub async fn send<R: Request>(&self, req: &R) -> Result<R::Response> {
-        let version = self
-            .version(R::API_KEY)
-            .ok_or_else(|| Error::UnsupportedApi {
-                broker: self.shared.broker.clone(),
-                api: R::API_KEY,
-            })?;
+        let version = self.negotiated(R::API_KEY)?;
         self.send_at(req, version).await
     }
 
     /// Sends `req` at `version` and waits for the answer.
     pub async fn send_at<R: Request>(&self, req: &R, version: i16) -> Result<R::Response> {
-        let _in_flight = match &self.renewal {
-            Some(renewal) => Some(self.renew_if_due(renewal).await?),
-            None => None,
-        };
+        let _in_flight = self.admit().await?;
         self.send_at_ungated(req, version).await
     }
 
@@ -372,16 +381,8 @@ impl Connection {
     /// broker does not answer (Produce with `acks=0`). Returns once the frame is queued for
     /// writing; a closed connection is an error.
     pub async fn send_oneway<R: Request>(&self, req: &R) -> Result<()> {
-        let version = self
-            .version(R::API_KEY)
-            .ok_or_else(|| Error::UnsupportedApi {
-                broker: self.shared.broker.clone(),
-                api: R::API_KEY,
-            })?;
-        let _in_flight = match &self.renewal {
-            Some(renewal) => Some(self.renew_if_due(renewal).await?),
-            None => None,
-        };
+        let version = self.negotiated(R::API_KEY)?;
+        let _in_flight = self.admit().await?;
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
         let header = RequestHeader::new(
             R::API_KEY,
@@ -433,12 +434,7 @@ impl Connection {
     /// Sends `req` at the negotiated version without waiting for a due session renewal: for the
     /// SASL exchange itself.
     pub(crate) async fn send_ungated<R: Request>(&self, req: &R) -> Result<R::Response> {
-        let version = self
-            .version(R::API_KEY)
-            .ok_or_else(|| Error::UnsupportedApi {
-                broker: self.shared.broker.clone(),
-                api: R::API_KEY,
-            })?;
+        let version = self.negotiated(R::API_KEY)?;
         self.send_at_ungated(req, version).await
     }
 
@@ -460,16 +456,8 @@ impl Connection {
         req: &R,
         timeout: Duration,
     ) -> Result<R::Response> {
-        let version = self
-            .version(R::API_KEY)
-            .ok_or_else(|| Error::UnsupportedApi {
-                broker: self.shared.broker.clone(),
-                api: R::API_KEY,
-            })?;
-        let _in_flight = match &self.renewal {
-            Some(renewal) => Some(self.renew_if_due(renewal).await?),
-            None => None,
-        };
+        let version = self.negotiated(R::API_KEY)?;
+        let _in_flight = self.admit().await?;
         let frame = self.round_trip_within(req, version, timeout, None).await?;
         self.decode_answer::<R>(frame, version)
     }
@@ -483,16 +471,8 @@ impl Connection {
         req: &R,
         queued: oneshot::Sender<()>,
     ) -> Result<R::Response> {
-        let version = self
-            .version(R::API_KEY)
-            .ok_or_else(|| Error::UnsupportedApi {
-                broker: self.shared.broker.clone(),
-                api: R::API_KEY,
-            })?;
-        let _in_flight = match &self.renewal {
-            Some(renewal) => Some(self.renew_if_due(renewal).await?),
-            None => None,
-        };
+        let version = self.negotiated(R::API_KEY)?;
+        let _in_flight = self.admit().await?;
         let timeout = self.config.request_timeout;
         let frame = self
             .round_trip_within(req, version, timeout, Some(queued))

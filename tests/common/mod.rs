@@ -8,6 +8,10 @@ use std::time::Duration;
 use kbus::admin::{Admin, OffsetSpec};
 use kbus::cluster::{Cluster, ClusterConfig};
 use kbus::consumer::{Consumer, ConsumerConfig, ConsumerRecord, Event, OffsetReset};
+use kbus::protocol::compression::Compression;
+use kbus::protocol::messages::fetch::{FetchPartition, FetchRequest, FetchTopic};
+use kbus::protocol::record::BatchDecoder;
+use kbus::protocol::ApiKey;
 use kbus::TopicPartition;
 
 /// A failure guard: reading a topic back may not take longer.
@@ -107,4 +111,58 @@ pub fn assert_per_key_order(records: &[ConsumerRecord]) {
             assert!(prev < i, "per-key order broken at {v}");
         }
     }
+}
+
+/// The codec of every record batch the broker serves for `topic`/`partition`, read from offset 0
+/// to `end` with plain Fetch requests (by topic name: version 12 at most).
+pub async fn batch_codecs(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    end: i64,
+) -> Vec<Compression> {
+    let (_, conn) = cluster.leader(topic, partition).await.unwrap();
+    let version = conn.version(ApiKey::Fetch).unwrap().min(12);
+    let mut codecs = Vec::new();
+    let mut offset = 0;
+    while offset < end {
+        let req = FetchRequest {
+            replica_id: -1,
+            max_wait_ms: 100,
+            min_bytes: 1,
+            max_bytes: 8 << 20,
+            session_epoch: -1,
+            topics: vec![FetchTopic {
+                topic: topic.into(),
+                partitions: vec![FetchPartition {
+                    partition,
+                    fetch_offset: offset,
+                    current_leader_epoch: -1,
+                    last_fetched_epoch: -1,
+                    log_start_offset: -1,
+                    partition_max_bytes: 4 << 20,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let resp = tokio::time::timeout(GUARD, conn.send_at(&req, version))
+            .await
+            .expect("fetch answered in time")
+            .unwrap();
+        let data = &resp.responses[0].partitions[0];
+        assert_eq!(data.error_code, 0, "fetch {topic}/{partition}@{offset}");
+        let before = offset;
+        for batch in BatchDecoder::new(data.records.clone().unwrap_or_default()) {
+            let batch = batch.unwrap();
+            codecs.push(batch.compression());
+            offset = offset.max(batch.next_offset());
+        }
+        assert!(
+            offset > before,
+            "fetch {topic}/{partition}@{before} made progress"
+        );
+    }
+    codecs
 }
