@@ -383,20 +383,8 @@ impl Connection {
     pub async fn send_oneway<R: Request>(&self, req: &R) -> Result<()> {
         let version = self.negotiated(R::API_KEY)?;
         let _in_flight = self.admit().await?;
-        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
-        let header = RequestHeader::new(
-            R::API_KEY,
-            version,
-            correlation_id,
-            self.config.client_id.as_deref(),
-        );
-        let mut buf = BytesMut::new();
-        encode_request(&header, req, &mut buf).map_err(|source| Error::Protocol {
-            broker: self.shared.broker.clone(),
-            api: Some(R::API_KEY),
-            source,
-        })?;
-        if self.is_closed() || self.outgoing.send(buf.freeze()).is_err() {
+        let (_, frame) = self.encode_frame(req, version)?;
+        if self.is_closed() || self.outgoing.send(frame).is_err() {
             return Err(self.shared.error(R::API_KEY));
         }
         Ok(())
@@ -500,14 +488,8 @@ impl Connection {
             .await
     }
 
-    /// Like [`round_trip`](Self::round_trip), waiting up to `timeout` for the answer.
-    async fn round_trip_within<M: Message>(
-        &self,
-        req: &M,
-        version: i16,
-        timeout: Duration,
-        queued: Option<oneshot::Sender<()>>,
-    ) -> Result<Bytes> {
+    /// Encodes `req` as a whole frame under the next correlation id.
+    fn encode_frame<M: Message>(&self, req: &M, version: i16) -> Result<(i32, Bytes)> {
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
         let header = RequestHeader::new(
             M::API_KEY,
@@ -521,6 +503,18 @@ impl Connection {
             api: Some(M::API_KEY),
             source,
         })?;
+        Ok((correlation_id, buf.freeze()))
+    }
+
+    /// Like [`round_trip`](Self::round_trip), waiting up to `timeout` for the answer.
+    async fn round_trip_within<M: Message>(
+        &self,
+        req: &M,
+        version: i16,
+        timeout: Duration,
+        queued: Option<oneshot::Sender<()>>,
+    ) -> Result<Bytes> {
+        let (correlation_id, frame) = self.encode_frame(req, version)?;
         let (tx, rx) = oneshot::channel();
         {
             let mut st = self.shared.lock();
@@ -534,7 +528,7 @@ impl Connection {
             shared: &self.shared,
             correlation_id,
         };
-        if self.outgoing.send(buf.freeze()).is_err() {
+        if self.outgoing.send(frame).is_err() {
             return Err(self.shared.error(M::API_KEY));
         }
         if let Some(queued) = queued {
