@@ -86,6 +86,40 @@ fn batches_round_trip_with_every_codec() {
 }
 
 #[test]
+fn the_reserved_capacity_changes_nothing_but_allocation() {
+    // The builder writes into zero-filled room ahead of the batch and grows it as records come in:
+    // whatever it reserved, the bytes are the same and `size_in_bytes` is the batch's true length.
+    let inputs = inputs(300);
+    let reference = build(Compression::None, &inputs);
+    for capacity in [0, 1, 61, 4096, 16 * 1024, 1 << 20] {
+        let mut b = RecordBatchBuilder::with_capacity(Compression::None, capacity)
+            .base_offset(1000)
+            .producer(42, 3, 7);
+        let mut last = b.size_in_bytes();
+        for r in &inputs {
+            let expected = RecordBatchBuilder::estimate_record_size(
+                r.key.as_deref(),
+                r.value.as_deref(),
+                &r.headers,
+            );
+            b.push(
+                r.timestamp,
+                r.key.as_deref(),
+                r.value.as_deref(),
+                &r.headers,
+            )
+            .unwrap();
+            let now = b.size_in_bytes();
+            assert!(now > last && now - last <= expected, "capacity {capacity}");
+            last = now;
+        }
+        let built = b.build().unwrap();
+        assert_eq!(built.len(), last, "capacity {capacity}");
+        assert_eq!(built, reference, "capacity {capacity}");
+    }
+}
+
+#[test]
 fn uncompressed_records_share_the_input_buffer() {
     let bytes = build(Compression::None, &inputs(3));
     let range = bytes.as_ptr_range();

@@ -16,6 +16,9 @@ use crate::primitives::varint;
 /// room left for the header; [`build`](Self::build) fills the header in (and compresses the records
 /// section first when a codec is set). An uncompressed batch is therefore never copied.
 ///
+/// The buffer is zero-filled ahead of the write position in steps of a few KiB, so a push writes
+/// into bytes that already exist (one bounds check, no per-record growth or fill).
+///
 /// ```
 /// use kbus_protocol::record::{BatchDecoder, RecordBatchBuilder};
 /// use kbus_protocol::compression::Compression;
@@ -29,7 +32,10 @@ use crate::primitives::varint;
 /// ```
 #[derive(Debug)]
 pub struct RecordBatchBuilder {
+    /// Zero-filled ahead of `end`; bytes past `end` are not part of the batch yet.
     buf: BytesMut,
+    /// Where the next record goes: the batch's length so far.
+    end: usize,
     compression: Compression,
     base_offset: i64,
     partition_leader_epoch: i32,
@@ -55,6 +61,7 @@ impl RecordBatchBuilder {
         buf.put_bytes(0, BATCH_HEADER_SIZE);
         RecordBatchBuilder {
             buf,
+            end: BATCH_HEADER_SIZE,
             compression,
             base_offset: 0,
             partition_leader_epoch: -1,
@@ -127,7 +134,7 @@ impl RecordBatchBuilder {
 
     /// Bytes the batch takes so far, before compression (header included).
     pub fn size_in_bytes(&self) -> usize {
-        self.buf.len()
+        self.end
     }
 
     /// The number of bytes a record with these parts adds to the batch (before compression).
@@ -141,6 +148,7 @@ impl RecordBatchBuilder {
     }
 
     /// Appends a record with the next offset.
+    #[inline]
     pub fn push(
         &mut self,
         timestamp: i64,
@@ -154,6 +162,7 @@ impl RecordBatchBuilder {
 
     /// Appends a record at `offset_delta` from the base offset (deltas must increase; compacted
     /// batches written by brokers have gaps).
+    #[inline]
     pub fn push_with_offset_delta(
         &mut self,
         offset_delta: i32,
@@ -175,12 +184,14 @@ impl RecordBatchBuilder {
             what: "Record",
             length: body,
         })?;
-        // The record is written in place: grow the buffer by its exact size once, then fill the
-        // varints byte by byte and copy key, value and headers in; no per-byte capacity checks.
-        let start = self.buf.len();
-        let total = varint::len_i32(body_i32) + body;
-        self.buf.resize(start + total, 0);
-        let out = &mut self.buf[start..];
+        // The record is written in place, into zero-filled room ahead of `end`: the varints byte by
+        // byte, key, value and headers copied in.
+        let start = self.end;
+        let stop = start + varint::len_i32(body_i32) + body;
+        if stop > self.buf.len() {
+            self.make_room(stop);
+        }
+        let out = &mut self.buf[start..stop];
         let mut p = put_varint_at(out, 0, zigzag32(body_i32));
         p += 1; // record attributes: unused in v2, left zero
         p = put_varint_at(out, p, zigzag64(ts_delta));
@@ -192,20 +203,38 @@ impl RecordBatchBuilder {
             p = put_bytes_at(out, p, Some(&h.key));
             p = put_bytes_at(out, p, h.value.as_deref());
         }
-        debug_assert_eq!(p, total);
+        debug_assert_eq!(p, stop - start);
+        self.end = stop;
         self.count += 1;
         self.last_offset_delta = offset_delta;
         self.max_timestamp = self.max_timestamp.max(timestamp);
         Ok(())
     }
 
+    /// Zero-fills the buffer up to at least `stop`: a few KiB ahead, within the reserved capacity
+    /// while the batch fits it, doubling past it.
+    #[cold]
+    fn make_room(&mut self, stop: usize) {
+        const STEP: usize = 8 * 1024;
+        let len = self.buf.len();
+        let cap = self.buf.capacity();
+        let new_len = if stop <= cap {
+            (len + STEP).clamp(stop, cap)
+        } else {
+            stop.max(len * 2)
+        };
+        self.buf.resize(new_len, 0);
+    }
+
     /// Finishes the batch: compresses the records if asked, writes the header and the CRC.
     pub fn build(self) -> Result<Bytes> {
         let RecordBatchBuilder {
             mut buf,
+            end,
             compression,
             ..
         } = self;
+        buf.truncate(end);
         if compression != Compression::None {
             let mut out = BytesMut::with_capacity(BATCH_HEADER_SIZE + buf.len() / 2);
             out.put_bytes(0, BATCH_HEADER_SIZE);
@@ -238,7 +267,7 @@ impl RecordBatchBuilder {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn varint_bytes_len(b: Option<&[u8]>) -> usize {
     match b {
         None => 1,
@@ -292,6 +321,7 @@ fn put_bytes_at(out: &mut [u8], pos: usize, b: Option<&[u8]>) -> usize {
     }
 }
 
+#[inline(always)]
 fn record_body_len(
     ts_delta: i64,
     offset_delta: i32,

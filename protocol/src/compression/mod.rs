@@ -12,9 +12,7 @@
 //! - lz4: the LZ4 frame format, independent 64 KiB blocks;
 //! - zstd: one Zstandard frame.
 
-use std::io::{Read, Write};
-
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::error::{ProtocolError, Result};
 
@@ -138,13 +136,15 @@ fn codec_error(codec: &'static str, e: impl std::fmt::Display) -> ProtocolError 
 }
 
 /// Reads all of `reader` into a buffer, failing once more than `limit` bytes come out.
+#[cfg(any(feature = "lz4", feature = "zstd"))]
 fn read_bounded(
-    mut reader: impl Read,
+    mut reader: impl std::io::Read,
     codec: &'static str,
     limit: usize,
     hint: usize,
 ) -> Result<Bytes> {
     let mut out = Vec::with_capacity(hint.min(limit));
+    use std::io::Read;
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     (&mut reader)
         .take(cap)
@@ -156,26 +156,7 @@ fn read_bounded(
     Ok(Bytes::from(out))
 }
 
-mod gzip {
-    use super::*;
-    use flate2::{read::MultiGzDecoder, write::GzEncoder};
-
-    pub fn compress(input: &[u8], out: &mut BytesMut) -> Result<()> {
-        let mut enc = GzEncoder::new(out.writer(), flate2::Compression::default());
-        enc.write_all(input).map_err(|e| codec_error("gzip", e))?;
-        enc.finish().map_err(|e| codec_error("gzip", e))?;
-        Ok(())
-    }
-
-    pub fn decompress(input: &[u8], limit: usize) -> Result<Bytes> {
-        read_bounded(
-            MultiGzDecoder::new(input),
-            "gzip",
-            limit,
-            input.len().saturating_mul(4),
-        )
-    }
-}
+mod gzip;
 
 #[cfg(not(feature = "snappy"))]
 mod snappy {
@@ -235,6 +216,7 @@ mod snappy {
     //! Snappy in the xerial stream framing the Java client uses: an 8-byte magic, two 4-byte
     //! version words, then blocks of (4-byte compressed length, raw snappy block).
     use super::*;
+    use bytes::BufMut;
 
     const MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
     /// The Java client's block size.
@@ -302,7 +284,9 @@ mod snappy {
 #[cfg(feature = "lz4")]
 mod lz4 {
     use super::*;
+    use bytes::BufMut;
     use lz4_flex::frame::{BlockMode, BlockSize, FrameDecoder, FrameEncoder, FrameInfo};
+    use std::io::Write;
 
     pub fn compress(input: &[u8], out: &mut BytesMut) -> Result<()> {
         let info = FrameInfo::new()
@@ -327,6 +311,7 @@ mod lz4 {
 #[cfg(feature = "zstd")]
 mod zstd {
     use super::*;
+    use bytes::BufMut;
     use ruzstd::decoding::StreamingDecoder;
     use ruzstd::encoding::{compress as zstd_compress, CompressionLevel};
 
