@@ -308,6 +308,7 @@ fn length_prefixed(
 }
 
 impl Records<'_> {
+    #[inline]
     fn parse_one(&mut self) -> Result<Record> {
         let batch = self.batch;
         let bytes = &batch.records;
