@@ -264,13 +264,7 @@ fn encode_decoded(
 // record_batches
 // ---------------------------------------------------------------------------------------------
 
-const CODECS: [Compression; 5] = [
-    Compression::None,
-    Compression::Gzip,
-    Compression::Snappy,
-    Compression::Lz4,
-    Compression::Zstd,
-];
+const CODECS: [Compression; 5] = Compression::ALL;
 
 /// Decompression limits to decode with: small, so bombs are cut short and the bound is exercised.
 const LIMITS: [usize; 6] = [0, 1, 100, 4096, 64 * 1024, 1024 * 1024];

@@ -9,13 +9,7 @@ use kbus_protocol::record::{
 };
 use kbus_protocol::ProtocolError;
 
-const CODECS: [Compression; 5] = [
-    Compression::None,
-    Compression::Gzip,
-    Compression::Snappy,
-    Compression::Lz4,
-    Compression::Zstd,
-];
+const CODECS: [Compression; 5] = Compression::ALL;
 
 struct Input {
     timestamp: i64,
@@ -37,10 +31,15 @@ fn inputs(n: usize) -> Vec<Input> {
         .collect()
 }
 
-fn build(codec: Compression, inputs: &[Input]) -> Bytes {
-    let mut b = RecordBatchBuilder::new(codec)
+/// A builder for the batches these tests check: base offset 1000, producer 42 / epoch 3 / sequence 7.
+fn builder(codec: Compression, capacity: usize) -> RecordBatchBuilder {
+    RecordBatchBuilder::with_capacity(codec, capacity)
         .base_offset(1000)
-        .producer(42, 3, 7);
+        .producer(42, 3, 7)
+}
+
+fn build(codec: Compression, inputs: &[Input]) -> Bytes {
+    let mut b = builder(codec, 16 * 1024);
     for r in inputs {
         b.push(
             r.timestamp,
@@ -92,9 +91,7 @@ fn the_reserved_capacity_changes_nothing_but_allocation() {
     let inputs = inputs(300);
     let reference = build(Compression::None, &inputs);
     for capacity in [0, 1, 61, 4096, 16 * 1024, 1 << 20] {
-        let mut b = RecordBatchBuilder::with_capacity(Compression::None, capacity)
-            .base_offset(1000)
-            .producer(42, 3, 7);
+        let mut b = builder(Compression::None, capacity);
         let mut last = b.size_in_bytes();
         for r in &inputs {
             let expected = RecordBatchBuilder::estimate_record_size(

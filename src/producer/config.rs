@@ -118,18 +118,10 @@ impl ProducerConfig {
             "buffer.memory" => self.buffer_memory = parse(key, value)?,
             "max.request.size" | "message.max.bytes" => self.max_request_size = parse(key, value)?,
             "compression.type" | "compression.codec" => {
-                self.compression = match value.trim() {
-                    "none" => Compression::None,
-                    "gzip" => Compression::Gzip,
-                    "snappy" => Compression::Snappy,
-                    "lz4" => Compression::Lz4,
-                    "zstd" => Compression::Zstd,
-                    other => {
-                        return Err(Error::Config {
-                            message: format!("compression.type: unknown codec {other:?}"),
-                        })
-                    }
-                }
+                let name = value.trim();
+                self.compression = Compression::from_name(name).ok_or_else(|| Error::Config {
+                    message: format!("compression.type: unknown codec {name:?}"),
+                })?;
             }
             "max.in.flight.requests.per.connection" | "max.in.flight" => {
                 self.max_in_flight = parse::<usize>(key, value)?.max(1)
@@ -216,6 +208,16 @@ mod tests {
         assert!(e.contains("acks"), "{e}");
         let e = c.set_property("linger.ms", "soon").unwrap_err().to_string();
         assert!(e.contains("linger.ms"), "{e}");
+        let e = c
+            .set_property("compression.type", "brotli")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("compression.type") && e.contains("brotli"),
+            "{e}"
+        );
+        assert!(c.set_property("compression.codec", " zstd ").unwrap());
+        assert_eq!(c.compression, Compression::Zstd);
         c.acks = Acks::Leader;
         c.enable_idempotence = Some(true);
         assert!(c.validate().is_err());

@@ -34,6 +34,15 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Every codec, in id order (whether or not this build has it: see [`is_available`](Self::is_available)).
+    pub const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
     /// The codec id in batch attributes.
     pub const fn id(self) -> u8 {
         match self {
@@ -330,14 +339,6 @@ mod zstd {
 mod tests {
     use super::*;
 
-    const ALL: [Compression; 5] = [
-        Compression::None,
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ];
-
     fn sample() -> Vec<u8> {
         (0..200_000u32)
             .map(|i| (i % 251) as u8 ^ (i / 7000) as u8)
@@ -347,7 +348,7 @@ mod tests {
     #[test]
     fn every_available_codec_round_trips() {
         let data = sample();
-        for codec in ALL.into_iter().filter(|c| c.is_available()) {
+        for codec in Compression::ALL.into_iter().filter(|c| c.is_available()) {
             let mut out = BytesMut::new();
             codec.compress(&data, &mut out).unwrap();
             let back = codec.decompress(&out, data.len()).unwrap();
@@ -358,7 +359,7 @@ mod tests {
     #[test]
     fn decompression_is_bounded() {
         let data = vec![0u8; 1 << 20];
-        for codec in ALL.into_iter().filter(|c| c.is_available()) {
+        for codec in Compression::ALL.into_iter().filter(|c| c.is_available()) {
             let mut out = BytesMut::new();
             codec.compress(&data, &mut out).unwrap();
             let err = codec.decompress(&out, 1000).unwrap_err();
@@ -371,7 +372,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for codec in ALL
+        for codec in Compression::ALL
             .into_iter()
             .filter(|c| *c != Compression::None && c.is_available())
         {
@@ -394,7 +395,7 @@ mod tests {
 
     #[test]
     fn names_and_ids_round_trip() {
-        for codec in ALL {
+        for codec in Compression::ALL {
             assert_eq!(Compression::from_id(codec.id()).unwrap(), codec);
             assert_eq!(Compression::from_name(codec.name()), Some(codec));
         }
