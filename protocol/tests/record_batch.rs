@@ -4,8 +4,8 @@
 use bytes::{Bytes, BytesMut};
 use kbus_protocol::compression::Compression;
 use kbus_protocol::record::{
-    BatchDecoder, ControlRecord, ControlRecordType, DecodeOptions, Header, RecordBatchBuilder,
-    TimestampType,
+    restamp_producer, BatchDecoder, ControlRecord, ControlRecordType, DecodeOptions, Header,
+    RecordBatchBuilder, TimestampType,
 };
 use kbus_protocol::ProtocolError;
 
@@ -82,6 +82,32 @@ fn batches_round_trip_with_every_codec() {
             assert_eq!(got.headers, want.headers);
         }
     }
+}
+
+#[test]
+fn restamping_changes_only_the_producer_fields_for_every_codec() {
+    let records = inputs(50);
+    for codec in Compression::ALL.into_iter().filter(|c| c.is_available()) {
+        let original = build(codec, &records);
+        let again = restamp_producer(&original, 12, 4, 0).unwrap();
+        assert_eq!(again.len(), original.len());
+        let before = BatchDecoder::new(original).next().unwrap().unwrap();
+        let after = BatchDecoder::new(again.clone()).next().unwrap().unwrap();
+        assert_eq!(
+            (after.producer_id, after.producer_epoch, after.base_sequence),
+            (12, 4, 0),
+            "{codec:?}"
+        );
+        let r1: Vec<_> = before.records().map(|r| r.unwrap()).collect();
+        let r2: Vec<_> = after.records().map(|r| r.unwrap()).collect();
+        assert_eq!(r1, r2, "{codec:?}");
+        // Changing a byte after restamping is still caught: the CRC was recomputed, not dropped.
+        let mut broken = BytesMut::from(&again[..]);
+        let last = broken.len() - 1;
+        broken[last] ^= 1;
+        assert!(BatchDecoder::new(broken.freeze()).next().unwrap().is_err());
+    }
+    assert!(restamp_producer(&[0u8; 20], 1, 1, 1).is_err());
 }
 
 #[test]

@@ -28,6 +28,12 @@ pub(crate) struct PartitionQueue {
     pub next_sequence: i32,
     /// Every sequence below this one is acknowledged by the broker.
     pub acked_sequence: i32,
+    /// The broker acknowledged a batch of this producer epoch here, so it knows the producer and
+    /// refuses a batch out of sequence. Until then only one batch is in flight: a broker that
+    /// does not know the producer takes any sequence as the first, so a later batch could be
+    /// written ahead of an earlier one that failed with a retriable error (seen on a new topic
+    /// whose partitions were not led yet), which then never fits.
+    pub confirmed: bool,
 }
 
 #[derive(Debug)]
@@ -287,8 +293,11 @@ impl Accumulator {
                     continue;
                 }
                 // A retried batch waits until its partition has nothing in flight, so batches
-                // reach the broker in sequence order again.
-                if head.base_sequence.is_some() && queue.in_flight > 0 {
+                // reach the broker in sequence order again; so does any batch while the broker
+                // has not confirmed a first one of this producer epoch.
+                let one_at_a_time =
+                    head.base_sequence.is_some() || (producer.is_some() && !queue.confirmed);
+                if one_at_a_time && queue.in_flight > 0 {
                     continue;
                 }
                 let ready = urgent
@@ -340,15 +349,47 @@ impl Accumulator {
             return;
         };
         queue.in_flight = queue.in_flight.saturating_sub(1);
+        let acked = queue.acked_sequence;
         let at = queue
             .batches
             .iter()
             .position(|b| {
                 b.is_open()
-                    || matches!((b.base_sequence, batch.base_sequence), (Some(x), Some(y)) if x > y)
+                    || matches!((b.base_sequence, batch.base_sequence),
+                        (Some(x), Some(y)) if distance(acked, x) > distance(acked, y))
             })
             .unwrap_or(queue.batches.len());
         queue.batches.insert(at, batch);
+    }
+
+    /// After the producer epoch was bumped (nothing in flight): every partition starts again at
+    /// sequence 0, and the batches that were sent before (retries waiting at the front of their
+    /// queues) are numbered again from there in their order. Batches that cannot be renumbered
+    /// are taken out and returned with the reason, to be failed.
+    pub fn reset_sequences(&self, producer_id: i64, epoch: i16) -> Vec<(ProducerBatch, Error)> {
+        let mut failed = Vec::new();
+        let mut st = self.lock();
+        for topic in st.topics.values_mut() {
+            for queue in &mut topic.partitions {
+                let mut next = 0;
+                let mut kept = VecDeque::with_capacity(queue.batches.len());
+                for mut b in queue.batches.drain(..) {
+                    if b.base_sequence.is_some() {
+                        if let Err(e) = b.restamp(producer_id, epoch, next) {
+                            failed.push((b, e));
+                            continue;
+                        }
+                        next = next_sequence(next, b.records);
+                    }
+                    kept.push_back(b);
+                }
+                queue.batches = kept;
+                queue.next_sequence = next;
+                queue.acked_sequence = 0;
+                queue.confirmed = false;
+            }
+        }
+        failed
     }
 
     /// A batch is done (written or failed for good): resolve its futures, free its memory.
@@ -367,6 +408,7 @@ impl Accumulator {
                         (&outcome, batch.base_sequence)
                     {
                         q.acked_sequence = next_sequence(seq, batch.records);
+                        q.confirmed = true;
                     }
                 }
             }
@@ -434,6 +476,12 @@ impl Accumulator {
 fn next_sequence(seq: i32, records: i32) -> i32 {
     let next = i64::from(seq) + i64::from(records);
     (next % (i64::from(i32::MAX) + 1)) as i32
+}
+
+/// How far `seq` lies after `from` in the wrapping sequence space: orders sequences of batches
+/// not yet acknowledged across the wrap from `i32::MAX` to 0.
+fn distance(from: i32, seq: i32) -> i64 {
+    (i64::from(seq) - i64::from(from)).rem_euclid(i64::from(i32::MAX) + 1)
 }
 
 #[cfg(test)]
@@ -534,34 +582,162 @@ mod tests {
         assert_eq!(total, 40);
     }
 
+    /// Drains until nothing more is sent now, as the sender would.
+    fn drain_all(a: &Accumulator, producer: Option<(i64, i16)>) -> Vec<ProducerBatch> {
+        let mut sent = Vec::new();
+        loop {
+            let d = a.drain(Instant::now(), |_, _| Some(0), |_| true, producer);
+            if d.requests.is_empty() {
+                return sent;
+            }
+            sent.extend(d.requests.into_iter().flat_map(|r| r.1));
+        }
+    }
+
+    fn written() -> BatchOutcome {
+        BatchOutcome::Written {
+            base_offset: 0,
+            log_append_time: -1,
+        }
+    }
+
+    fn failed() -> BatchOutcome {
+        BatchOutcome::Failed(Arc::new(Error::Closed))
+    }
+
     #[test]
     fn sequences_follow_batches_and_retries_go_first_in_order() {
+        let a = acc(300, 0);
+        a.set_partition_count("t", 1);
+        for _ in 0..8 {
+            drop(push(&a, &rec("k"), Instant::now()));
+        }
+        let first = drain_all(&a, Some((9, 0)));
+        assert_eq!(
+            first.len(),
+            1,
+            "one batch until the broker knows the producer"
+        );
+        a.complete(first.into_iter().next().unwrap(), written(), true);
+        let sent = drain_all(&a, Some((9, 0)));
+        let seqs: Vec<_> = sent.iter().map(|b| b.base_sequence.unwrap()).collect();
+        assert_eq!(seqs, vec![2, 4, 6]);
+        // The first two fail; they come back in sequence order regardless of requeue order,
+        // and wait until nothing of the partition is in flight.
+        let mut it = sent.into_iter();
+        let (b2, b4, b6) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+        a.requeue(b4);
+        assert!(
+            drain_all(&a, Some((9, 0))).is_empty(),
+            "two batches still in flight"
+        );
+        a.requeue(b2);
+        a.complete(b6, failed(), true);
+        let d = a.drain(Instant::now(), |_, _| Some(0), |_| true, Some((9, 0)));
+        assert_eq!(d.requests[0].1[0].base_sequence, Some(2));
+    }
+
+    #[test]
+    fn until_a_first_batch_is_acknowledged_one_batch_is_in_flight() {
+        let a = acc(300, 0);
+        a.set_partition_count("t", 1);
+        for _ in 0..8 {
+            drop(push(&a, &rec("k"), Instant::now()));
+        }
+        let first = drain_all(&a, Some((9, 0)));
+        assert_eq!(first.len(), 1);
+        // A retriable failure of the first batch: it goes again, still alone.
+        a.requeue(first.into_iter().next().unwrap());
+        let again = drain_all(&a, Some((9, 0)));
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].base_sequence, Some(0));
+        a.complete(again.into_iter().next().unwrap(), written(), true);
+        assert_eq!(
+            drain_all(&a, Some((9, 0))).len(),
+            3,
+            "then the pipeline opens"
+        );
+        // Without idempotence there is nothing to wait for.
+        let b = acc(300, 0);
+        b.set_partition_count("t", 1);
+        for _ in 0..8 {
+            drop(push(&b, &rec("k"), Instant::now()));
+        }
+        assert_eq!(drain_all(&b, None).len(), 4);
+    }
+
+    #[test]
+    fn retries_keep_sequence_order_across_the_wrap_to_zero() {
+        let a = acc(300, 0);
+        a.set_partition_count("t", 1);
+        {
+            let mut st = a.lock();
+            let q = &mut st.topics.get_mut("t").unwrap().partitions[0];
+            q.next_sequence = i32::MAX - 2;
+            q.acked_sequence = i32::MAX - 2;
+            q.confirmed = true;
+        }
+        for _ in 0..6 {
+            drop(push(&a, &rec("k"), Instant::now()));
+        }
+        let sent = drain_all(&a, Some((9, 0)));
+        let seqs: Vec<_> = sent.iter().map(|b| b.base_sequence.unwrap()).collect();
+        assert_eq!(seqs, vec![i32::MAX - 2, i32::MAX, 1]);
+        // All three come back, the last first: they go again from the one before the wrap.
+        for b in sent.into_iter().rev() {
+            a.requeue(b);
+        }
+        let mut order = Vec::new();
+        loop {
+            let d = a.drain(Instant::now(), |_, _| Some(0), |_| true, Some((9, 0)));
+            let Some(b) = d.requests.into_iter().flat_map(|r| r.1).next() else {
+                break;
+            };
+            order.push(b.base_sequence.unwrap());
+            a.complete(b, written(), true);
+        }
+        assert_eq!(order, vec![i32::MAX - 2, i32::MAX, 1]);
+    }
+
+    #[test]
+    fn an_epoch_bump_numbers_waiting_batches_again_from_zero() {
         let a = acc(300, 0);
         a.set_partition_count("t", 1);
         for _ in 0..6 {
             drop(push(&a, &rec("k"), Instant::now()));
         }
-        let mut sent = Vec::new();
-        loop {
-            let d = a.drain(Instant::now(), |_, _| Some(0), |_| true, Some((9, 0)));
-            if d.requests.is_empty() {
-                break;
-            }
-            sent.extend(d.requests.into_iter().flat_map(|r| r.1));
-        }
-        let seqs: Vec<_> = sent.iter().map(|b| b.base_sequence.unwrap()).collect();
-        assert_eq!(seqs, vec![0, 2, 4]);
-        // The first two fail; they come back in sequence order regardless of requeue order,
-        // and wait until nothing of the partition is in flight.
-        let mut it = sent.into_iter();
-        let (b0, b1, b2) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
-        a.requeue(b1);
-        let d = a.drain(Instant::now(), |_, _| Some(0), |_| true, Some((9, 0)));
-        assert!(d.requests.is_empty(), "two batches still in flight");
-        a.requeue(b0);
-        a.complete(b2, BatchOutcome::Failed(Arc::new(Error::Closed)), true);
-        let d = a.drain(Instant::now(), |_, _| Some(0), |_| true, Some((9, 0)));
-        assert_eq!(d.requests[0].1[0].base_sequence, Some(0));
+        let first = drain_all(&a, Some((9, 0)));
+        a.complete(first.into_iter().next().unwrap(), written(), true);
+        let mut sent = drain_all(&a, Some((9, 0))).into_iter();
+        let (b2, b4) = (sent.next().unwrap(), sent.next().unwrap());
+        // The batch at sequence 2 fails for good; the one after it comes back for a retry.
+        a.complete(b2, failed(), true);
+        let mut b4 = b4;
+        let bytes = b4.take_payload().into_bytes().unwrap();
+        b4.set_built(bytes);
+        a.requeue(b4);
+        assert!(a.reset_sequences(9, 1).is_empty());
+        let mut again = drain_all(&a, Some((9, 1))).into_iter();
+        let mut b = again.next().expect("the retried batch goes first, alone");
+        assert_eq!(b.base_sequence, Some(0));
+        let batch =
+            kbus_protocol::record::BatchDecoder::new(b.take_payload().into_bytes().unwrap())
+                .next()
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            (batch.producer_id, batch.producer_epoch, batch.base_sequence),
+            (9, 1, 0)
+        );
+        assert!(again.next().is_none());
+        a.complete(b, written(), true);
+        drop(push(&a, &rec("k"), Instant::now()));
+        let next = drain_all(&a, Some((9, 1)));
+        assert_eq!(
+            next[0].base_sequence,
+            Some(2),
+            "new batches continue after it"
+        );
     }
 
     #[tokio::test]

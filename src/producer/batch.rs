@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use kbus_protocol::compression::Compression;
-use kbus_protocol::record::RecordBatchBuilder;
+use kbus_protocol::record::{restamp_producer, RecordBatchBuilder};
 
 use super::record::{BatchDelivery, BatchOutcome};
 use crate::error::{Error, Result};
@@ -103,6 +103,27 @@ impl ProducerBatch {
             self.builder = Some(b.producer(producer_id, epoch, base_sequence));
             self.base_sequence = Some(base_sequence);
         }
+    }
+
+    /// Numbers a batch that was sent before again, under a new producer epoch (KIP-360): its
+    /// encoded bytes get the new producer fields and CRC, its records stay as they are.
+    pub fn restamp(&mut self, producer_id: i64, epoch: i16, base_sequence: i32) -> Result<()> {
+        if let Some(b) = self.builder.take() {
+            self.builder = Some(b.producer(producer_id, epoch, base_sequence));
+        }
+        if let Some(bytes) = &self.built {
+            let again =
+                restamp_producer(bytes, producer_id, epoch, base_sequence).map_err(|source| {
+                    Error::Protocol {
+                        broker: String::new(),
+                        api: None,
+                        source,
+                    }
+                })?;
+            self.built = Some(again);
+        }
+        self.base_sequence = Some(base_sequence);
+        Ok(())
     }
 
     /// Takes what is needed to encode the batch: the builder on the first send, the bytes after.

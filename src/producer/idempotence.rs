@@ -1,6 +1,10 @@
 //! The idempotent producer's identity: a producer id and epoch from InitProducerId (KIP-98).
 //! With them, every batch carries a per-partition sequence number and the broker drops the
 //! duplicates a retry would otherwise write.
+//!
+//! When a batch that held sequence numbers fails for good (expired, refused), or the broker no
+//! longer knows the producer or its sequence, the sequences of its partition cannot continue:
+//! the producer then bumps its epoch (KIP-360) and numbers every unacknowledged batch again from 0.
 
 use std::time::{Duration, Instant};
 
@@ -64,12 +68,35 @@ async fn init_once(cluster: &Cluster, config: &ProducerConfig) -> Result<Option<
             _ => Ok(None),
         };
     }
+    request(cluster, None).await.map(Some)
+}
+
+/// Bumps the epoch of `current` (KIP-360: InitProducerId naming the producer id and epoch, from
+/// version 3), so that every partition starts again at sequence 0 and a batch of the old epoch
+/// can no longer be written. A broker older than that, or one that refuses the bump, gives a new
+/// producer id instead, which serves the same purpose.
+pub(crate) async fn bump(cluster: &Cluster, current: ProducerIdentity) -> Result<ProducerIdentity> {
+    let conn = cluster.any_broker().await?;
+    if conn.version(ApiKey::InitProducerId).unwrap_or(0) >= 3 {
+        match request(cluster, Some(current)).await {
+            Err(e) if e.is_retriable() => return Err(e),
+            Err(_) => {}
+            ok => return ok,
+        }
+    }
+    request(cluster, None).await
+}
+
+/// One InitProducerId for an idempotent (not transactional) producer: a new id, or the next epoch
+/// of `current`.
+async fn request(cluster: &Cluster, current: Option<ProducerIdentity>) -> Result<ProducerIdentity> {
+    let conn = cluster.any_broker().await?;
     let resp = conn
         .send(&InitProducerIdRequest {
             transactional_id: None,
             transaction_timeout_ms: 60_000,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id: current.map_or(-1, |c| c.id),
+            producer_epoch: current.map_or(-1, |c| c.epoch),
             ..Default::default()
         })
         .await?;
@@ -83,8 +110,8 @@ async fn init_once(cluster: &Cluster, config: &ProducerConfig) -> Result<Option<
             message: None,
         });
     }
-    Ok(Some(ProducerIdentity {
+    Ok(ProducerIdentity {
         id: resp.producer_id,
         epoch: resp.producer_epoch,
-    }))
+    })
 }

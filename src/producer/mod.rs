@@ -68,7 +68,8 @@ struct Inner {
     cluster: Cluster,
     acc: Arc<Accumulator>,
     config: Arc<ProducerConfig>,
-    identity: Option<ProducerIdentity>,
+    /// Changes when the epoch is bumped (the sender writes it).
+    identity: Arc<Mutex<Option<ProducerIdentity>>>,
     sender: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -114,9 +115,14 @@ impl Producer {
     pub async fn new(cluster: Cluster, config: ProducerConfig) -> Result<Producer> {
         config.validate()?;
         let config = Arc::new(config);
-        let identity = idempotence::init(&cluster, &config).await?;
+        let identity = Arc::new(Mutex::new(idempotence::init(&cluster, &config).await?));
         let acc = Arc::new(Accumulator::new(config.clone()));
-        let sender = Sender::new(cluster.clone(), acc.clone(), config.clone(), identity);
+        let sender = Sender::new(
+            cluster.clone(),
+            acc.clone(),
+            config.clone(),
+            identity.clone(),
+        );
         let handle = tokio::spawn(sender.run());
         Ok(Producer {
             inner: Arc::new(Inner {
@@ -139,9 +145,14 @@ impl Producer {
         &self.inner.cluster
     }
 
-    /// The idempotent producer id and epoch, `None` without idempotence.
+    /// The idempotent producer id and epoch, `None` without idempotence. The epoch grows when
+    /// the producer bumps it after a batch failed for good (KIP-360).
     pub fn identity(&self) -> Option<ProducerIdentity> {
-        self.inner.identity
+        *self
+            .inner
+            .identity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Queues `record` for sending and returns the future of its delivery. Waits while

@@ -4,9 +4,14 @@
 //!
 //! Batches are encoded (and compressed) on the request's own task, so compression of requests to
 //! different brokers runs in parallel and the loop itself stays cheap.
+//!
+//! With idempotence, a batch that held sequence numbers and failed for good, or an answer saying
+//! the broker lost track of the producer's sequence, makes the loop bump the producer epoch: it
+//! stops sending, waits until nothing is in flight, gets the next epoch (KIP-360) and numbers the
+//! waiting batches again from 0 before sending resumes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use kbus_protocol::error_code::ErrorCode;
@@ -18,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::accumulator::Accumulator;
 use super::batch::ProducerBatch;
 use super::config::{Acks, ProducerConfig};
-use super::idempotence::ProducerIdentity;
+use super::idempotence::{self, ProducerIdentity};
 use super::record::BatchOutcome;
 use crate::cluster::{Cluster, Metadata};
 use crate::error::{Error, Result};
@@ -31,13 +36,28 @@ enum Event {
         result: Result<Option<ProduceResponse>>,
     },
     Refreshed,
+    Bumped(Result<ProducerIdentity>),
+}
+
+/// Where the idempotent producer's epoch stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Epoch {
+    /// Sequences continue.
+    Current,
+    /// Sequences cannot continue: send nothing, bump once nothing is in flight (not before
+    /// `not_before`, after a failed attempt).
+    BumpNeeded { not_before: Instant },
+    /// The InitProducerId asking for the next epoch is on its way.
+    Bumping,
 }
 
 pub(crate) struct Sender {
     cluster: Cluster,
     acc: Arc<Accumulator>,
     config: Arc<ProducerConfig>,
-    producer: Option<ProducerIdentity>,
+    /// The idempotent identity, shared with [`Producer::identity`](super::Producer::identity).
+    producer: Arc<Mutex<Option<ProducerIdentity>>>,
+    epoch: Epoch,
     in_flight: HashMap<i32, usize>,
     events_tx: mpsc::UnboundedSender<Event>,
     events: mpsc::UnboundedReceiver<Event>,
@@ -61,7 +81,7 @@ impl Sender {
         cluster: Cluster,
         acc: Arc<Accumulator>,
         config: Arc<ProducerConfig>,
-        producer: Option<ProducerIdentity>,
+        producer: Arc<Mutex<Option<ProducerIdentity>>>,
     ) -> Self {
         let (events_tx, events) = mpsc::unbounded_channel();
         Sender {
@@ -69,6 +89,7 @@ impl Sender {
             acc,
             config,
             producer,
+            epoch: Epoch::Current,
             in_flight: HashMap::new(),
             events_tx,
             events,
@@ -102,6 +123,10 @@ impl Sender {
         }
     }
 
+    fn identity(&self) -> Option<ProducerIdentity> {
+        *self.producer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Sends every ready batch it can; returns when to look again.
     fn send_ready(&mut self) -> Option<Instant> {
         loop {
@@ -109,13 +134,18 @@ impl Sender {
             let md = self.cluster.metadata();
             let max = self.config.max_in_flight;
             let in_flight = &self.in_flight;
+            let sending = self.epoch == Epoch::Current;
             let drained = self.acc.drain(
                 now,
                 |t, p| leader_of(&md, t, p),
-                |b| in_flight.get(&b).copied().unwrap_or(0) < max,
-                self.producer.map(|p| (p.id, p.epoch)),
+                |b| sending && in_flight.get(&b).copied().unwrap_or(0) < max,
+                self.identity().map(|p| (p.id, p.epoch)),
             );
             for batch in drained.expired {
+                if batch.base_sequence.is_some() {
+                    // Sent before and maybe written: its sequences cannot be reused.
+                    self.need_bump(now);
+                }
                 let cause = Arc::new(Error::DeliveryTimeout {
                     after: self.config.delivery_timeout,
                     last_error: batch.last_error.clone(),
@@ -126,7 +156,7 @@ impl Sender {
                 self.refresh();
             }
             if drained.requests.is_empty() {
-                return drained.next_wake;
+                return self.maybe_bump(now, drained.next_wake);
             }
             for (broker, batches) in drained.requests {
                 *self.in_flight.entry(broker).or_default() += 1;
@@ -140,6 +170,59 @@ impl Sender {
                     Order { previous, queued },
                     self.events_tx.clone(),
                 ));
+            }
+        }
+    }
+
+    /// Sequences cannot continue: stop sending and bump the epoch once nothing is in flight.
+    fn need_bump(&mut self, now: Instant) {
+        if self.epoch == Epoch::Current {
+            self.epoch = Epoch::BumpNeeded { not_before: now };
+        }
+    }
+
+    /// Starts the epoch bump when one is needed and nothing is in flight; returns when to look
+    /// again.
+    fn maybe_bump(&mut self, now: Instant, next_wake: Option<Instant>) -> Option<Instant> {
+        let Epoch::BumpNeeded { not_before } = self.epoch else {
+            return next_wake;
+        };
+        if self.in_flight.values().any(|n| *n > 0) {
+            return next_wake;
+        }
+        if now < not_before {
+            return Some(next_wake.map_or(not_before, |w| w.min(not_before)));
+        }
+        let Some(current) = self.identity() else {
+            self.epoch = Epoch::Current;
+            return next_wake;
+        };
+        self.epoch = Epoch::Bumping;
+        let cluster = self.cluster.clone();
+        let tx = self.events_tx.clone();
+        tokio::spawn(async move {
+            let result = idempotence::bump(&cluster, current).await;
+            let _ = tx.send(Event::Bumped(result));
+        });
+        next_wake
+    }
+
+    /// The bump finished: number the waiting batches under the new epoch and send again, or try
+    /// again after the backoff.
+    fn bumped(&mut self, result: Result<ProducerIdentity>) {
+        match result {
+            Ok(identity) => {
+                for (batch, e) in self.acc.reset_sequences(identity.id, identity.epoch) {
+                    self.acc
+                        .complete(batch, BatchOutcome::Failed(Arc::new(e)), false);
+                }
+                *self.producer.lock().unwrap_or_else(|e| e.into_inner()) = Some(identity);
+                self.epoch = Epoch::Current;
+            }
+            Err(_) => {
+                self.epoch = Epoch::BumpNeeded {
+                    not_before: Instant::now() + self.config.retry_backoff,
+                };
             }
         }
     }
@@ -177,6 +260,7 @@ impl Sender {
             Event::Refreshed => {
                 self.refreshing = false;
             }
+            Event::Bumped(result) => self.bumped(result),
             Event::Sent {
                 broker,
                 batches,
@@ -277,17 +361,36 @@ impl Sender {
     }
 
     /// Requeues `batch` for another attempt when the error allows it and time remains; fails it
-    /// otherwise.
-    fn retry_or_fail(&self, mut batch: ProducerBatch, e: Arc<Error>) {
+    /// otherwise. Asks for an epoch bump when the broker lost track of the producer's sequence,
+    /// or when a batch that held sequence numbers fails for good.
+    fn retry_or_fail(&mut self, mut batch: ProducerBatch, e: Arc<Error>) {
         let now = Instant::now();
-        let waiting_for_earlier = matches!(
-            &*e,
-            Error::Broker { code, .. } if *code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
-        ) && batch.base_sequence.is_some_and(|seq| {
-            self.acc
-                .has_earlier_unacked(&batch.topic, batch.partition, seq)
-        });
-        let retriable = e.is_retriable() || waiting_for_earlier;
+        let code = match &*e {
+            Error::Broker { code, .. } => Some(*code),
+            _ => None,
+        };
+        let waiting_for_earlier = code == Some(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
+            && batch.base_sequence.is_some_and(|seq| {
+                self.acc
+                    .has_earlier_unacked(&batch.topic, batch.partition, seq)
+            });
+        // The broker does not know the producer (its state expired), refuses its epoch, or
+        // expected another sequence with nothing of ours before this batch: numbering cannot
+        // go on, and the batch is resent under the next epoch.
+        let sequence_lost = batch.base_sequence.is_some()
+            && !waiting_for_earlier
+            && matches!(
+                code,
+                Some(
+                    ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+                        | ErrorCode::UNKNOWN_PRODUCER_ID
+                        | ErrorCode::INVALID_PRODUCER_EPOCH
+                )
+            );
+        if sequence_lost {
+            self.need_bump(now);
+        }
+        let retriable = e.is_retriable() || waiting_for_earlier || sequence_lost;
         let retry_at = now + self.config.retry_backoff;
         let deadline = batch.created + self.config.delivery_timeout;
         if retriable && batch.attempts <= self.config.retries && retry_at < deadline {
@@ -296,6 +399,11 @@ impl Sender {
             self.acc.requeue(batch);
             self.acc.wake.notify_one();
             return;
+        }
+        if batch.base_sequence.is_some() {
+            // Its sequence numbers are a gap (or, if it was written after all, used): later
+            // batches of the partition cannot follow them.
+            self.need_bump(now);
         }
         let cause = if retriable {
             Arc::new(Error::DeliveryTimeout {

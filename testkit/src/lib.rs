@@ -8,12 +8,19 @@
 //! - [`mock_cluster`]: librdkafka's in-process mock cluster (several brokers, leader moves, brokers
 //!   down, injected errors and delays), through the `rdkafka` crate;
 //! - [`mock_process`]: the same mock cluster in a child process (the `mock-cluster` binary), for
-//!   benchmarks that measure the client's own CPU time.
+//!   benchmarks that measure the client's own CPU time;
+//! - [`kafka`]: Apache Kafka itself (KRaft, from Maven Central) — single nodes with any listeners
+//!   and users, 3-node clusters, and the Java client's tools as peers;
+//! - [`proxy`]: a TCP proxy in front of a real broker that cuts or blackholes its connections;
+//! - [`certs`]: the TLS certificates the TLS tests need, generated at run time.
 //!
 //! `scripts/install-test-deps` installs what these need.
 
+pub mod certs;
+pub mod kafka;
 pub mod mock_cluster;
 pub mod mock_process;
+pub mod proxy;
 pub mod stunnel;
 pub mod tansu;
 

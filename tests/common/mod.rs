@@ -166,3 +166,53 @@ pub async fn batch_codecs(
     }
     codecs
 }
+
+/// Creates `topic` with `partitions` partitions (replication factor: the broker's default) and
+/// the topic `configs` given, on the cluster at `bootstrap`.
+pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32, configs: &[(&str, &str)]) {
+    let cluster = Cluster::connect(ClusterConfig::new(bootstrap))
+        .await
+        .unwrap();
+    let mut new = kbus::admin::NewTopic::new(topic, partitions, -1);
+    for (k, v) in configs {
+        new = new.config(*k, *v);
+    }
+    Admin::new(cluster)
+        .create_topics(&[new])
+        .await
+        .unwrap_or_else(|e| panic!("create topic {topic}: {e}"));
+}
+
+/// Runs blocking work (a Java tool, a broker restart) on a blocking thread, so the runtime's
+/// workers stay free; a panic in it fails the test.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// A consumed record as text, in the console consumer's terms, for comparing with what the
+/// Java client read or wrote.
+pub fn to_text(r: &ConsumerRecord) -> kbus_testkit::kafka::console::TextRecord {
+    use kbus::consumer::TimestampType;
+    use kbus_testkit::kafka::console::{TextRecord, TimestampKind};
+    let text = |b: &bytes::Bytes| String::from_utf8(b.to_vec()).expect("UTF-8 test data");
+    TextRecord {
+        partition: r.partition,
+        offset: r.offset,
+        timestamp: Some((
+            match r.timestamp_type {
+                TimestampType::CreateTime => TimestampKind::Create,
+                TimestampType::LogAppendTime => TimestampKind::LogAppend,
+            },
+            r.timestamp,
+        )),
+        headers: r
+            .headers
+            .iter()
+            .map(|h| (text(&h.key), h.value.as_ref().map(text)))
+            .collect(),
+        key: r.key.as_ref().map(text),
+        value: r.value.as_ref().map(text),
+    }
+}

@@ -267,6 +267,52 @@ impl RecordBatchBuilder {
     }
 }
 
+/// Where the producer id starts in a batch header; the epoch and base sequence follow it.
+const PRODUCER_ID_OFFSET: usize = 43;
+
+/// A copy of the encoded `batch` with its producer id, epoch and base sequence replaced and its CRC
+/// recomputed: what an idempotent producer resends after bumping its epoch (KIP-360), when every
+/// unacknowledged batch is numbered again from sequence 0. The records are not re-encoded.
+///
+/// ```
+/// use kbus_protocol::compression::Compression;
+/// use kbus_protocol::record::{restamp_producer, BatchDecoder, RecordBatchBuilder};
+///
+/// let mut b = RecordBatchBuilder::new(Compression::None).producer(7, 0, 40);
+/// b.push(1, None, Some(b"v"), &[]).unwrap();
+/// let again = restamp_producer(&b.build().unwrap(), 7, 1, 0).unwrap();
+/// let batch = BatchDecoder::new(again).next().unwrap().unwrap(); // the CRC checks out
+/// assert_eq!((batch.producer_epoch, batch.base_sequence), (1, 0));
+/// ```
+pub fn restamp_producer(
+    batch: &[u8],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Result<Bytes> {
+    if batch.len() < BATCH_HEADER_SIZE {
+        return Err(ProtocolError::Truncated {
+            what: "RecordBatch header",
+            needed: BATCH_HEADER_SIZE,
+            remaining: batch.len(),
+        });
+    }
+    if batch[16] as i8 != MAGIC {
+        return Err(ProtocolError::InvalidValue {
+            what: "RecordBatch magic",
+            value: i64::from(batch[16] as i8),
+        });
+    }
+    let mut out = BytesMut::from(batch);
+    let mut fields = &mut out[PRODUCER_ID_OFFSET..BATCH_HEADER_SIZE - 4];
+    fields.put_i64(producer_id);
+    fields.put_i16(producer_epoch);
+    fields.put_i32(base_sequence);
+    let crc = crc32c::crc32c(&out[CRC_START..]);
+    out[CRC_START - 4..CRC_START].copy_from_slice(&crc.to_be_bytes());
+    Ok(out.freeze())
+}
+
 #[inline(always)]
 fn varint_bytes_len(b: Option<&[u8]>) -> usize {
     match b {

@@ -19,7 +19,7 @@ mod builder;
 mod control;
 
 pub use batch::{BatchDecoder, DecodeOptions, RecordBatch, Records};
-pub use builder::RecordBatchBuilder;
+pub use builder::{restamp_producer, RecordBatchBuilder};
 pub use control::{ControlRecord, ControlRecordType};
 
 use bytes::Bytes;

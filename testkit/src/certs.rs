@@ -1,0 +1,125 @@
+//! Certificates for the TLS tests, generated at run time with rcgen: a CA, a server certificate for
+//! `localhost` and `127.0.0.1`, a client certificate, an expired one, one for the wrong host, and an
+//! unrelated CA. Used by [`crate::stunnel`] (TLS in front of tansu) and [`crate::kafka`] (Kafka's own
+//! TLS listeners, which read PEM key stores).
+
+use std::path::PathBuf;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+
+use crate::temp_dir;
+
+/// A certificate and its private key, as PEM files.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    /// The certificate (PEM).
+    pub cert: PathBuf,
+    /// The unencrypted private key (PEM, PKCS#8).
+    pub key: PathBuf,
+}
+
+/// Every certificate the TLS tests need, generated fresh, in a directory removed on drop.
+pub struct Certs {
+    dir: PathBuf,
+    /// The CA that signed every certificate below.
+    pub ca: PathBuf,
+    /// A CA that signed none of them (for "unknown CA").
+    pub unrelated_ca: PathBuf,
+    /// A server certificate for `localhost` and `127.0.0.1`.
+    pub server: Pair,
+    /// A client certificate for mutual TLS.
+    pub client: Pair,
+    /// A server certificate for `localhost` and `127.0.0.1` that expired in 2021.
+    pub expired: Pair,
+    /// A server certificate for `broker.invalid` only.
+    pub wrong_host: Pair,
+}
+
+fn ca_params(name: &str) -> CertificateParams {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    p
+}
+
+impl Certs {
+    /// Generates the CA, the server, client, expired and wrong-host certificates.
+    pub fn generate() -> Self {
+        let dir = temp_dir("certs");
+        let write = |name: &str, pem: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).unwrap();
+            path
+        };
+
+        let ca_key = KeyPair::generate().unwrap();
+        let params = ca_params("kbus test CA");
+        let ca_cert = params.self_signed(&ca_key).unwrap();
+        let ca = write("ca.pem", ca_cert.pem());
+        let issuer = Issuer::new(params, ca_key);
+
+        let other_key = KeyPair::generate().unwrap();
+        let other = ca_params("unrelated CA").self_signed(&other_key).unwrap();
+        let unrelated_ca = write("unrelated-ca.pem", other.pem());
+
+        let leaf = |name: &str, hosts: &[&str], usage: ExtendedKeyUsagePurpose, expired: bool| {
+            let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+            let mut p = CertificateParams::new(hosts).unwrap();
+            p.distinguished_name.push(DnType::CommonName, name);
+            p.extended_key_usages = vec![usage];
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            if expired {
+                p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+                p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+            }
+            let key = KeyPair::generate().unwrap();
+            let cert = p.signed_by(&key, &issuer).unwrap();
+            Pair {
+                cert: write(&format!("{name}.pem"), cert.pem()),
+                key: write(&format!("{name}.key"), key.serialize_pem()),
+            }
+        };
+        let server_usage = || ExtendedKeyUsagePurpose::ServerAuth;
+        let server = leaf("server", &["localhost", "127.0.0.1"], server_usage(), false);
+        let client = leaf("client", &[], ExtendedKeyUsagePurpose::ClientAuth, false);
+        let expired = leaf("expired", &["localhost", "127.0.0.1"], server_usage(), true);
+        let wrong_host = leaf("wrong-host", &["broker.invalid"], server_usage(), false);
+        Certs {
+            dir,
+            ca,
+            unrelated_ca,
+            server,
+            client,
+            expired,
+            wrong_host,
+        }
+    }
+}
+
+impl Drop for Certs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Pair {
+    /// The private key followed by the certificate, in one PEM file next to them: the form of a
+    /// Kafka `ssl.keystore.type=PEM` key store (`ssl.keystore.location`, no key password).
+    pub fn keystore_pem(&self) -> PathBuf {
+        let path = self.cert.with_extension("keystore.pem");
+        if !path.exists() {
+            let key = std::fs::read_to_string(&self.key).expect("read the key");
+            let cert = std::fs::read_to_string(&self.cert).expect("read the certificate");
+            std::fs::write(&path, format!("{key}{cert}")).expect("write the key store");
+        }
+        path
+    }
+}

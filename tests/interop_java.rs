@@ -1,0 +1,369 @@
+//! Interoperability with the Java client on Apache Kafka itself (one KRaft node, the newest 4.x),
+//! through Kafka's console producer and consumer:
+//! - what the Java producer writes with every codec (none, gzip, snappy, lz4, zstd) kbus reads
+//!   exactly as the Java consumer reads it: same partitions, offsets, timestamps, keys, values and
+//!   headers (empty and null values included), every batch in the codec asked for;
+//! - what kbus writes with every codec (explicit timestamps and partitions, no headers, empty and
+//!   null ones) the Java consumer reads back exactly as kbus said it wrote it;
+//! - keys land on the partitions the Java producer's default partitioner picks, both ways.
+//!
+//! The Kafka jars come from scripts/install-test-deps; without them these tests fail (they do not
+//! skip).
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kbus::cluster::{Cluster, ClusterConfig};
+use kbus::producer::{murmur2_partition, Producer, ProducerConfig, ProducerRecord};
+use kbus::protocol::compression::Compression;
+use kbus::protocol::record::Header;
+use kbus_testkit::kafka::console::{console_consume, console_produce, TextRecord, TimestampKind};
+use kbus_testkit::kafka::{Kafka, KafkaVersion};
+
+use common::{batch_codecs, blocking, create_topic, read_all, to_text};
+
+/// Records per codec and direction.
+const N: usize = 400;
+const PARTITIONS: i32 = 3;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The records the Java producer writes: keys (one in ten null) repeating over 40 values, values
+/// (one in 25 null, one in 30 empty), and one to three headers, among them empty and null values
+/// and a repeated header key.
+fn java_input() -> Vec<TextRecord> {
+    (0..N)
+        .map(|i| {
+            let key = format!("key-{}", i % 40);
+            let key = (i % 10 != 3).then_some(key.as_str());
+            let value = format!("value-{i}");
+            let value = match i {
+                i if i % 25 == 7 => None,
+                i if i % 30 == 11 => Some(""),
+                _ => Some(value.as_str()),
+            };
+            let first = format!("n-{i}");
+            let headers: Vec<(&str, Option<&str>)> = match i % 4 {
+                0 => vec![("h-first", Some(first.as_str()))],
+                1 => vec![("h-first", Some(first.as_str())), ("h-empty", Some(""))],
+                2 => vec![("h-null", None), ("h-first", Some(first.as_str()))],
+                _ => vec![
+                    ("h-dup", Some("a")),
+                    ("h-dup", Some("b")),
+                    ("h-empty", Some("")),
+                ],
+            };
+            TextRecord::new(&headers, key, value)
+        })
+        .collect()
+}
+
+/// A record's headers, key and value: what was written, apart from where it went.
+type Contents = (
+    Vec<(String, Option<String>)>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The contents of `records`, sorted.
+fn contents(records: &[TextRecord]) -> Vec<Contents> {
+    let mut c: Vec<Contents> = records
+        .iter()
+        .map(|r| (r.headers.clone(), r.key.clone(), r.value.clone()))
+        .collect();
+    c.sort();
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_writes_kbus_reads_every_codec() {
+    let kafka = Kafka::shared();
+    let _log = kafka.log_on_failure();
+    let bootstrap = kafka.bootstrap();
+    let input = java_input();
+    for codec in Compression::ALL {
+        let topic = format!("java-to-kbus-{}", codec.name());
+        create_topic(&bootstrap, &topic, PARTITIONS, &[]).await;
+        let before = now_ms();
+        blocking({
+            let (bootstrap, topic, input) = (bootstrap.clone(), topic.clone(), input.clone());
+            move || {
+                console_produce(
+                    KafkaVersion::Newest,
+                    &bootstrap,
+                    &topic,
+                    &input,
+                    &[("compression.type", codec.name()), ("linger.ms", "20")],
+                )
+            }
+        })
+        .await;
+        let after = now_ms();
+
+        let mut by_kbus: Vec<TextRecord> = read_all(&bootstrap, &topic, PARTITIONS)
+            .await
+            .iter()
+            .map(to_text)
+            .collect();
+        by_kbus.sort_by_key(|r| (r.partition, r.offset));
+        let by_java = blocking({
+            let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
+            move || {
+                console_consume(
+                    KafkaVersion::Newest,
+                    &bootstrap,
+                    &topic,
+                    N,
+                    "read_uncommitted",
+                )
+            }
+        })
+        .await;
+        assert_eq!(
+            by_java.len(),
+            N,
+            "{codec:?}: the Java consumer read {} records",
+            by_java.len()
+        );
+        assert_eq!(
+            by_kbus, by_java,
+            "{codec:?}: kbus and the Java consumer disagree"
+        );
+
+        assert_eq!(
+            contents(&by_kbus),
+            contents(&input),
+            "{codec:?}: records changed on the way"
+        );
+        for r in &by_kbus {
+            let (kind, ts) = r.timestamp.unwrap();
+            assert_eq!(kind, TimestampKind::Create, "{codec:?}: {r:?}");
+            assert!(
+                (before..=after).contains(&ts),
+                "{codec:?}: timestamp of {r:?} not in [{before}, {after}]"
+            );
+            if let Some(key) = &r.key {
+                assert_eq!(
+                    r.partition,
+                    murmur2_partition(key.as_bytes(), PARTITIONS),
+                    "{codec:?}: the Java producer put {key} elsewhere than kbus would"
+                );
+            }
+        }
+        let cluster = Cluster::connect(ClusterConfig::new(&bootstrap))
+            .await
+            .unwrap();
+        for p in 0..PARTITIONS {
+            let end = by_kbus.iter().filter(|r| r.partition == p).count() as i64;
+            let codecs = batch_codecs(&cluster, &topic, p, end).await;
+            assert!(
+                codecs.iter().all(|c| *c == codec),
+                "{codec:?}: the Java producer's batches of partition {p} came as {codecs:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kbus_writes_java_reads_every_codec() {
+    let kafka = Kafka::shared();
+    let _log = kafka.log_on_failure();
+    let bootstrap = kafka.bootstrap();
+    for codec in Compression::ALL {
+        let topic = format!("kbus-to-java-{}", codec.name());
+        create_topic(&bootstrap, &topic, PARTITIONS, &[]).await;
+        let producer = Producer::from_properties([
+            ("bootstrap.servers", bootstrap.as_str()),
+            ("compression.type", codec.name()),
+            ("linger.ms", "20"),
+        ])
+        .await
+        .unwrap();
+        let base = now_ms() - 86_400_000;
+        let mut deliveries = Vec::new();
+        for i in 0..N {
+            let mut r = ProducerRecord::new(&topic).timestamp(base + i as i64);
+            if i % 10 != 3 {
+                r = r.key(format!("key-{}", i % 40));
+            }
+            match i {
+                i if i % 25 == 7 => {}
+                i if i % 30 == 11 => r = r.value(""),
+                _ => r = r.value(format!("value-{i}")),
+            }
+            if i % 9 == 5 {
+                r = r.partition((i % PARTITIONS as usize) as i32);
+            }
+            r.headers = match i % 4 {
+                0 => vec![],
+                1 => vec![Header::new("h-first", Some(format!("n-{i}")))],
+                2 => vec![
+                    Header::new("h-empty", Some("")),
+                    Header::new("h-null", None::<&str>),
+                ],
+                _ => vec![
+                    Header::new("h-dup", Some("a")),
+                    Header::new("h-dup", Some("b")),
+                ],
+            };
+            deliveries.push((r.clone(), producer.send(r).await.unwrap()));
+        }
+        let mut expected = Vec::new();
+        for (sent, delivery) in deliveries {
+            let at = delivery.await.unwrap();
+            let text = |b: &bytes::Bytes| String::from_utf8(b.to_vec()).unwrap();
+            if let Some(p) = sent.partition {
+                assert_eq!(
+                    at.partition, p,
+                    "{codec:?}: an explicit partition was not kept"
+                );
+            } else if let Some(key) = &sent.key {
+                assert_eq!(at.partition, murmur2_partition(key, PARTITIONS));
+            }
+            expected.push(TextRecord {
+                partition: at.partition,
+                offset: at.offset,
+                timestamp: Some((TimestampKind::Create, sent.timestamp.unwrap())),
+                headers: sent
+                    .headers
+                    .iter()
+                    .map(|h| (text(&h.key), h.value.as_ref().map(text)))
+                    .collect(),
+                key: sent.key.as_ref().map(text),
+                value: sent.value.as_ref().map(text),
+            });
+        }
+        producer.close().await.unwrap();
+        expected.sort_by_key(|r| (r.partition, r.offset));
+
+        let by_java = blocking({
+            let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
+            move || {
+                console_consume(
+                    KafkaVersion::Newest,
+                    &bootstrap,
+                    &topic,
+                    N,
+                    "read_uncommitted",
+                )
+            }
+        })
+        .await;
+        assert_eq!(
+            by_java, expected,
+            "{codec:?}: the Java consumer read something else"
+        );
+
+        let cluster = Cluster::connect(ClusterConfig::new(&bootstrap))
+            .await
+            .unwrap();
+        for p in 0..PARTITIONS {
+            let end = expected.iter().filter(|r| r.partition == p).count() as i64;
+            let codecs = batch_codecs(&cluster, &topic, p, end).await;
+            assert!(
+                codecs.iter().all(|c| *c == codec),
+                "{codec:?}: kbus's batches of partition {p} came as {codecs:?}"
+            );
+        }
+    }
+}
+
+/// 2,000 distinct keys over 7 partitions: the Java producer's default partitioner and kbus's put
+/// each key on the same partition, whichever client writes and whichever reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_land_where_the_java_producer_puts_them() {
+    const KEYS: usize = 2000;
+    const PARTS: i32 = 7;
+    let kafka = Kafka::shared();
+    let _log = kafka.log_on_failure();
+    let bootstrap = kafka.bootstrap();
+    let keys: Vec<String> = (0..KEYS)
+        .map(|i| format!("customer/{i}/{}", i * 7919))
+        .collect();
+
+    // The Java producer places the keys; kbus reads where they went.
+    create_topic(&bootstrap, "placement-java", PARTS, &[]).await;
+    let input: Vec<TextRecord> = keys
+        .iter()
+        .map(|k| TextRecord::new(&[("h", Some("x"))], Some(k), Some("v")))
+        .collect();
+    blocking({
+        let bootstrap = bootstrap.clone();
+        move || {
+            console_produce(
+                KafkaVersion::Newest,
+                &bootstrap,
+                "placement-java",
+                &input,
+                &[],
+            )
+        }
+    })
+    .await;
+    let java_placed: HashMap<String, i32> = read_all(&bootstrap, "placement-java", PARTS)
+        .await
+        .iter()
+        .map(|r| {
+            (
+                String::from_utf8(r.key.as_ref().unwrap().to_vec()).unwrap(),
+                r.partition,
+            )
+        })
+        .collect();
+    assert_eq!(java_placed.len(), KEYS);
+
+    // kbus places the same keys; the Java consumer reads where they went.
+    create_topic(&bootstrap, "placement-kbus", PARTS, &[]).await;
+    let producer = Producer::connect(ClusterConfig::new(&bootstrap), ProducerConfig::default())
+        .await
+        .unwrap();
+    let mut deliveries = Vec::new();
+    for k in &keys {
+        let record = ProducerRecord::new("placement-kbus")
+            .key(k.clone())
+            .value("v");
+        deliveries.push(producer.send(record).await.unwrap());
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    producer.close().await.unwrap();
+    let kbus_placed: HashMap<String, i32> = blocking({
+        let bootstrap = bootstrap.clone();
+        move || {
+            console_consume(
+                KafkaVersion::Newest,
+                &bootstrap,
+                "placement-kbus",
+                KEYS,
+                "read_uncommitted",
+            )
+        }
+    })
+    .await
+    .into_iter()
+    .map(|r| (r.key.unwrap(), r.partition))
+    .collect();
+
+    let mut differ = BTreeMap::new();
+    for k in &keys {
+        let (java, kbus) = (java_placed[k], kbus_placed.get(k).copied().unwrap_or(-1));
+        if java != kbus {
+            differ.insert(k.clone(), (java, kbus));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "keys placed differently (java, kbus): {differ:?}"
+    );
+    // All partitions were used: the comparison covered every one.
+    let used: std::collections::BTreeSet<i32> = java_placed.values().copied().collect();
+    assert_eq!(used.len(), PARTS as usize);
+}
