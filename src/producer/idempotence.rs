@@ -5,6 +5,8 @@
 //! When a batch that held sequence numbers fails for good (expired, refused), or the broker no
 //! longer knows the producer or its sequence, the sequences of its partition cannot continue:
 //! the producer then bumps its epoch (KIP-360) and numbers every unacknowledged batch again from 0.
+//! The broker takes the higher epoch as the same producer starting over, and refuses the old
+//! epoch's batches from then on.
 
 use std::time::{Duration, Instant};
 
@@ -68,35 +70,32 @@ async fn init_once(cluster: &Cluster, config: &ProducerConfig) -> Result<Option<
             _ => Ok(None),
         };
     }
-    request(cluster, None).await.map(Some)
+    request(cluster).await.map(Some)
 }
 
-/// Bumps the epoch of `current` (KIP-360: InitProducerId naming the producer id and epoch, from
-/// version 3), so that every partition starts again at sequence 0 and a batch of the old epoch
-/// can no longer be written. A broker older than that, or one that refuses the bump, gives a new
-/// producer id instead, which serves the same purpose.
+/// The identity to continue with after sequences broke: the next epoch of the same producer id,
+/// which the broker accepts from an idempotent producer starting again at sequence 0 and which
+/// fences the old epoch's batches (KIP-360; the Java client bumps it the same way, without a
+/// request). Once the epoch is exhausted, a new producer id.
 pub(crate) async fn bump(cluster: &Cluster, current: ProducerIdentity) -> Result<ProducerIdentity> {
-    let conn = cluster.any_broker().await?;
-    if conn.version(ApiKey::InitProducerId).unwrap_or(0) >= 3 {
-        match request(cluster, Some(current)).await {
-            Err(e) if e.is_retriable() => return Err(e),
-            Err(_) => {}
-            ok => return ok,
-        }
+    if current.epoch < i16::MAX {
+        return Ok(ProducerIdentity {
+            id: current.id,
+            epoch: current.epoch + 1,
+        });
     }
-    request(cluster, None).await
+    request(cluster).await
 }
 
-/// One InitProducerId for an idempotent (not transactional) producer: a new id, or the next epoch
-/// of `current`.
-async fn request(cluster: &Cluster, current: Option<ProducerIdentity>) -> Result<ProducerIdentity> {
+/// One InitProducerId for an idempotent (not transactional) producer: a new producer id.
+async fn request(cluster: &Cluster) -> Result<ProducerIdentity> {
     let conn = cluster.any_broker().await?;
     let resp = conn
         .send(&InitProducerIdRequest {
             transactional_id: None,
             transaction_timeout_ms: 60_000,
-            producer_id: current.map_or(-1, |c| c.id),
-            producer_epoch: current.map_or(-1, |c| c.epoch),
+            producer_id: -1,
+            producer_epoch: -1,
             ..Default::default()
         })
         .await?;

@@ -7,7 +7,7 @@
 //!
 //! With idempotence, a batch that held sequence numbers and failed for good, or an answer saying
 //! the broker lost track of the producer's sequence, makes the loop bump the producer epoch: it
-//! stops sending, waits until nothing is in flight, gets the next epoch (KIP-360) and numbers the
+//! stops sending, waits until nothing is in flight, takes the next epoch (KIP-360) and numbers the
 //! waiting batches again from 0 before sending resumes.
 
 use std::collections::HashMap;
@@ -47,7 +47,8 @@ enum Epoch {
     /// Sequences cannot continue: send nothing, bump once nothing is in flight (not before
     /// `not_before`, after a failed attempt).
     BumpNeeded { not_before: Instant },
-    /// The InitProducerId asking for the next epoch is on its way.
+    /// The next identity is being worked out (a request for a new producer id once the epoch is
+    /// exhausted).
     Bumping,
 }
 
