@@ -242,7 +242,10 @@ impl Connection {
                 .map_err(|e| tls::explain_first_exchange(e, broker, &tls_config))?
         } else {
             let mut conn = Self::from_stream(stream, broker, config);
-            conn.versions = conn.negotiate().await?;
+            conn.versions = conn
+                .negotiate()
+                .await
+                .map_err(|e| tls::explain_plaintext_first_exchange(e, broker))?;
             conn
         };
         let mut conn = conn;

@@ -202,6 +202,34 @@ pub(crate) fn explain_first_exchange(err: Error, broker: &str, config: &TlsConfi
     )
 }
 
+/// Turns a failure of the first exchange on a plain TCP connection into a TLS error when the broker
+/// answered with TLS: a TLS listener (Kafka's `SSL` or `SASL_SSL`) takes the ApiVersions request
+/// for a broken handshake and answers with a TLS alert, whose record header (`0x15 0x03 0x0N`,
+/// or `0x16` for a handshake record) reads as a frame size of hundreds of megabytes. Without this,
+/// the user sees "frame of 352518912 bytes exceeds the maximum" instead of the setting to change.
+pub(crate) fn explain_plaintext_first_exchange(err: Error, broker: &str) -> Error {
+    use kbus_protocol::ProtocolError;
+    let Error::Protocol {
+        source: ProtocolError::FrameTooLarge { size, .. },
+        ..
+    } = &err
+    else {
+        return err;
+    };
+    let Ok(header) = u32::try_from(*size).map(u32::to_be_bytes) else {
+        return err;
+    };
+    let tls_record = matches!(header, [0x15 | 0x16, 0x03, 0x00..=0x04, _]);
+    if !tls_record {
+        return err;
+    }
+    tls_error(
+        broker,
+        "the broker answered with TLS: this is a TLS listener, so set security.protocol=SSL (or \
+         SASL_SSL with SASL)",
+    )
+}
+
 #[cfg(feature = "_tls")]
 pub(crate) use imp::handshake;
 
@@ -621,6 +649,41 @@ mod tests {
         assert_eq!(host_of("127.0.0.1:9093"), "127.0.0.1");
         assert_eq!(host_of("[::1]:9092"), "::1");
         assert_eq!(host_of("broker"), "broker");
+    }
+
+    #[test]
+    fn a_tls_answer_on_a_plain_connection_names_security_protocol() {
+        use kbus_protocol::ProtocolError;
+        let too_large = |size: i64| Error::Protocol {
+            broker: "b:9093".into(),
+            api: Some(kbus_protocol::ApiKey::ApiVersions),
+            source: ProtocolError::FrameTooLarge {
+                size,
+                max: 100 << 20,
+            },
+        };
+        // What Kafka's TLS listener sends back for a plaintext ApiVersions: an alert record of
+        // TLS 1.2 (`15 03 03 00 02 ...`), read as a frame size.
+        let err = explain_plaintext_first_exchange(too_large(0x1503_0300), "b:9093");
+        assert!(
+            matches!(&err, Error::Tls { broker, .. } if broker == "b:9093"),
+            "{err:?}"
+        );
+        assert!(!err.is_retriable());
+        assert!(err.to_string().contains("security.protocol=SSL"), "{err}");
+        // A handshake record too.
+        let err = explain_plaintext_first_exchange(too_large(0x1603_0100), "b:9093");
+        assert!(matches!(err, Error::Tls { .. }), "{err:?}");
+        // A genuinely oversized frame, or a negative size, stays what it is.
+        for size in [0x0800_0000, -1, 0x1505_0000] {
+            let err = explain_plaintext_first_exchange(too_large(size), "b:9093");
+            assert!(matches!(err, Error::Protocol { .. }), "{size:#x}: {err:?}");
+        }
+        let other = Error::Disconnected {
+            broker: "b:9093".into(),
+        };
+        let err = explain_plaintext_first_exchange(other, "b:9093");
+        assert!(matches!(err, Error::Disconnected { .. }), "{err:?}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Certificates for the TLS tests, generated at run time with rcgen: a CA, a server certificate for
 //! `localhost` and `127.0.0.1`, a client certificate, an expired one, one for the wrong host, and an
-//! unrelated CA. Used by [`crate::stunnel`] (TLS in front of tansu) and [`crate::kafka`] (Kafka's own
-//! TLS listeners, which read PEM key stores).
+//! unrelated CA with a client certificate of its own. Used by [`crate::stunnel`] (TLS in front of
+//! tansu) and [`crate::kafka`] (Kafka's own TLS listeners, which read PEM key stores).
 
 use std::path::PathBuf;
 
@@ -24,7 +24,7 @@ pub struct Pair {
 /// Every certificate the TLS tests need, generated fresh, in a directory removed on drop.
 pub struct Certs {
     dir: PathBuf,
-    /// The CA that signed every certificate below.
+    /// The CA that signed every certificate below except `untrusted_client`.
     pub ca: PathBuf,
     /// A CA that signed none of them (for "unknown CA").
     pub unrelated_ca: PathBuf,
@@ -36,6 +36,8 @@ pub struct Certs {
     pub expired: Pair,
     /// A server certificate for `broker.invalid` only.
     pub wrong_host: Pair,
+    /// A client certificate signed by the unrelated CA (one a broker does not trust).
+    pub untrusted_client: Pair,
 }
 
 fn ca_params(name: &str) -> CertificateParams {
@@ -67,10 +69,16 @@ impl Certs {
         let issuer = Issuer::new(params, ca_key);
 
         let other_key = KeyPair::generate().unwrap();
-        let other = ca_params("unrelated CA").self_signed(&other_key).unwrap();
+        let other_params = ca_params("unrelated CA");
+        let other = other_params.self_signed(&other_key).unwrap();
         let unrelated_ca = write("unrelated-ca.pem", other.pem());
+        let other_issuer = Issuer::new(other_params, other_key);
 
-        let leaf = |name: &str, hosts: &[&str], usage: ExtendedKeyUsagePurpose, expired: bool| {
+        let leaf_of = |issuer: &Issuer<'_, KeyPair>,
+                       name: &str,
+                       hosts: &[&str],
+                       usage: ExtendedKeyUsagePurpose,
+                       expired: bool| {
             let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
             let mut p = CertificateParams::new(hosts).unwrap();
             p.distinguished_name.push(DnType::CommonName, name);
@@ -81,17 +89,27 @@ impl Certs {
                 p.not_after = rcgen::date_time_ymd(2021, 1, 1);
             }
             let key = KeyPair::generate().unwrap();
-            let cert = p.signed_by(&key, &issuer).unwrap();
+            let cert = p.signed_by(&key, issuer).unwrap();
             Pair {
                 cert: write(&format!("{name}.pem"), cert.pem()),
                 key: write(&format!("{name}.key"), key.serialize_pem()),
             }
+        };
+        let leaf = |name: &str, hosts: &[&str], usage: ExtendedKeyUsagePurpose, expired: bool| {
+            leaf_of(&issuer, name, hosts, usage, expired)
         };
         let server_usage = || ExtendedKeyUsagePurpose::ServerAuth;
         let server = leaf("server", &["localhost", "127.0.0.1"], server_usage(), false);
         let client = leaf("client", &[], ExtendedKeyUsagePurpose::ClientAuth, false);
         let expired = leaf("expired", &["localhost", "127.0.0.1"], server_usage(), true);
         let wrong_host = leaf("wrong-host", &["broker.invalid"], server_usage(), false);
+        let untrusted_client = leaf_of(
+            &other_issuer,
+            "untrusted-client",
+            &[],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            false,
+        );
         Certs {
             dir,
             ca,
@@ -100,6 +118,7 @@ impl Certs {
             client,
             expired,
             wrong_host,
+            untrusted_client,
         }
     }
 }

@@ -113,6 +113,17 @@ pub fn assert_per_key_order(records: &[ConsumerRecord]) {
     }
 }
 
+/// One record batch as the broker serves it (read with plain Fetch requests, below the consumer).
+#[derive(Debug, Clone)]
+pub struct ServedBatch {
+    pub compression: Compression,
+    /// A transaction marker batch.
+    pub control: bool,
+    pub transactional: bool,
+    /// The offsets of its records (data records, or the marker's).
+    pub offsets: Vec<i64>,
+}
+
 /// The codec of every record batch the broker serves for `topic`/`partition`, read from offset 0
 /// to `end` with plain Fetch requests (by topic name: version 12 at most).
 pub async fn batch_codecs(
@@ -121,9 +132,24 @@ pub async fn batch_codecs(
     partition: i32,
     end: i64,
 ) -> Vec<Compression> {
+    served_batches(cluster, topic, partition, end)
+        .await
+        .into_iter()
+        .map(|b| b.compression)
+        .collect()
+}
+
+/// Every record batch the broker serves for `topic`/`partition` from offset 0 to `end`, read with
+/// plain Fetch requests (read_uncommitted, by topic name: version 12 at most).
+pub async fn served_batches(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    end: i64,
+) -> Vec<ServedBatch> {
     let (_, conn) = cluster.leader(topic, partition).await.unwrap();
     let version = conn.version(ApiKey::Fetch).unwrap().min(12);
-    let mut codecs = Vec::new();
+    let mut batches = Vec::new();
     let mut offset = 0;
     while offset < end {
         let req = FetchRequest {
@@ -156,15 +182,25 @@ pub async fn batch_codecs(
         let before = offset;
         for batch in BatchDecoder::new(data.records.clone().unwrap_or_default()) {
             let batch = batch.unwrap();
-            codecs.push(batch.compression());
+            let offsets = if batch.is_control() {
+                (batch.base_offset..batch.next_offset()).collect()
+            } else {
+                batch.records().map(|r| r.unwrap().offset).collect()
+            };
             offset = offset.max(batch.next_offset());
+            batches.push(ServedBatch {
+                compression: batch.compression(),
+                control: batch.is_control(),
+                transactional: batch.is_transactional(),
+                offsets,
+            });
         }
         assert!(
             offset > before,
             "fetch {topic}/{partition}@{before} made progress"
         );
     }
-    codecs
+    batches
 }
 
 /// Creates `topic` with `partitions` partitions (replication factor: the broker's default) and

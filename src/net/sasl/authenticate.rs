@@ -109,6 +109,14 @@ async fn handshake(conn: &Connection, mechanism: Mechanism) -> Result<()> {
             "{name} is not enabled on the broker (mechanisms it lists: {offered})"
         )));
     }
+    if code == ErrorCode::ILLEGAL_SASL_STATE {
+        // Kafka answers so on a listener without SASL (PLAINTEXT or SSL): the handshake reaches
+        // its request handler instead of an authenticator.
+        return Err(fail(format!(
+            "SaslHandshake failed: {code}; a Kafka listener without SASL answers so: is this port \
+             a SASL_PLAINTEXT or SASL_SSL listener? (check security.protocol)"
+        )));
+    }
     if code.is_err() {
         return Err(fail(format!("SaslHandshake failed: {code}")));
     }
@@ -385,6 +393,29 @@ mod tests {
         assert!(
             shown.contains("SASL PLAIN authentication with scripted:9092 failed"),
             "{shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_listener_without_sasl_is_named_as_such() {
+        // What a Kafka PLAINTEXT or SSL listener answers to SaslHandshake.
+        let conn = peer(
+            1,
+            Box::new(|_| {
+                Some(AnyResponse::SaslHandshake(SaslHandshakeResponse {
+                    error_code: ErrorCode::ILLEGAL_SASL_STATE.0,
+                    mechanisms: Vec::new(),
+                }))
+            }),
+        )
+        .await;
+        let err = authenticate(&conn, &plain("x")).await.unwrap_err();
+        assert!(!err.is_retriable());
+        let m = message(&err);
+        assert!(m.contains("ILLEGAL_SASL_STATE"), "{m}");
+        assert!(
+            m.contains("without SASL") && m.contains("security.protocol"),
+            "{m}"
         );
     }
 

@@ -188,6 +188,13 @@ impl JavaProcess {
         self.lines.recv().await
     }
 
+    /// Takes the stream of output lines, to read on a task of its own while this handle stays
+    /// with the test (to terminate or kill the tool); `next_line` then returns `None`.
+    pub fn take_lines(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+        let (_, empty) = tokio::sync::mpsc::unbounded_channel();
+        std::mem::replace(&mut self.lines, empty)
+    }
+
     /// The next line if one was printed already.
     pub fn try_next_line(&mut self) -> Option<String> {
         self.lines.try_recv().ok()

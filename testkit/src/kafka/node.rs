@@ -429,7 +429,10 @@ impl Kafka {
         let mut command = Command::new(java());
         command
             .args(["-Xmx256m", "-cp", &self.version.classpath()])
-            .args(["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c"])
+            .args(["kafka.tools.StorageTool", "format"])
+            // `=`: an id may start with `-`, which would read as an option.
+            .arg(format!("--cluster-id={cluster_id}"))
+            .arg("--config")
             .arg(self.config_path());
         for user in &builder.users {
             let mechanism = match user.mechanism {
