@@ -1,17 +1,19 @@
-//! Client throughput: kbus side by side with librdkafka (the `rdkafka` crate) and the pure-Rust
-//! kacrab client, against librdkafka's 3-broker mock cluster and against a tansu broker, in one
-//! run on identical input.
+//! Client throughput: kbus side by side with librdkafka (the `rdkafka` crate), the pure-Rust
+//! kacrab client and the Java client, against librdkafka's 3-broker mock cluster, a tansu broker
+//! and an Apache Kafka node, in one run on identical input.
 //!
 //! ```sh
 //! cargo bench --bench clients
 //! KBUS_BENCH_RECORDS=200000 KBUS_BENCH_ONLY=producer cargo bench --bench clients
 //! KBUS_BENCH_ONLY=producer-tansu,consumer-tansu cargo bench --bench clients
+//! KBUS_BENCH_ONLY=kafka cargo bench --bench clients
 //! ```
 //!
-//! Scenarios, each on fresh brokers in a child process (the testkit's `mock-cluster` binary, or
-//! tansu), so that the CPU time read from `/proc/self/stat` before and after a run is the
-//! client's alone (the brokers' CPU time is read from the child's `/proc/PID/stat` and shown
-//! beside it). On the mock cluster:
+//! Scenarios, with the brokers in a child process (the testkit's `mock-cluster` binary, tansu or
+//! Kafka; fresh for every scenario, except that the Kafka scenarios share one node), so that the
+//! CPU time read from `/proc/self/stat` before and after a run is the client's alone (the
+//! brokers' CPU time is read from the child's `/proc/PID/stat` and shown beside it). On the mock
+//! cluster:
 //!
 //! - `producer-none`, `producer-gzip`: every producer sends the same records (16-byte keys
 //!   `key-000000000123`, 10,000 distinct; 100-byte text values) to a topic of its own (6
@@ -41,6 +43,36 @@
 //! list. Without a tansu binary (`$KBUS_TANSU`, `~/.cache/kbus/tansu-0.6.0/bin/tansu` from
 //! `scripts/install-test-deps`, or `PATH`) their rows say so and the rest runs.
 //!
+//! On one Apache Kafka 4.4.0 node (`kbus_testkit::kafka::Kafka`: KRaft, broker and controller in
+//! one JVM, with the JVM flags of Kafka's `kafka-server-start.sh`: 1 GiB heap, G1), started once
+//! for all three scenarios; the clients are kbus, librdkafka's `BaseProducer`/`BaseConsumer`, and
+//! the Java client through Kafka's own performance tools (`ProducerPerformance` and
+//! `ConsumerPerformance`, i.e. `kafka-producer-perf-test` / `kafka-consumer-perf-test`, each run in
+//! a JVM of its own; `clients/kafka.rs` says how they are measured):
+//!
+//! - `producer-kafka`, `producer-kafka-gzip`: as on tansu: every producer run on a fresh topic
+//!   (6 partitions, replication 1), whose high watermarks must add up to the records sent.
+//! - `consumer-kafka`: as on tansu, one topic of 6 partitions filled once by librdkafka; every
+//!   consumer must read exactly its records and bytes.
+//!
+//! Before its first measured run the node is warmed up (kbus and librdkafka produce 1,000,000
+//! records each and 250,000 with gzip, librdkafka reads some back, the group coordinator is
+//! started): on a cold broker the first client measured ran at a third of its speed. The broker
+//! still gets faster for several more runs (its JIT keeps compiling the produce path; see
+//! `kafka::warm_up`), so the client order rotates from round to round: with
+//! `KBUS_BENCH_ROUNDS=3` every client goes first once and the median evens it out; with one round
+//! kbus goes first, which understates it. The Java rows are not quite the same work, and their
+//! tables say how: `ProducerPerformance` cannot send the 16-byte keys (it sends keys "0".."9999"
+//! round-robin, 3.9 bytes on average) and draws the values at random from the same pool;
+//! `ConsumerPerformance` subscribes in a group (the others assign partitions) and forces
+//! `check.crcs=false`. Their records/s is the tool's own figure (which leaves out the JVM's
+//! start), and their CPU columns are what the run cost beyond a 1-record run of the same tool
+//! (JVM start, class loading, client creation); a table under each Kafka table gives both runs.
+//! The three scenarios took about 45 s on 2 cores with 1,000,000 records and one round (broker
+//! start and warm-up included; 100 s with three rounds), so they are in the default list.
+//! Without `java` or the Kafka jars (`scripts/install-test-deps`) their rows say so and the rest
+//! runs.
+//!
 //! Each client is created and has fetched the topic's metadata before the clock starts. Async
 //! clients run on a fresh multi-threaded tokio runtime (one worker per core), sending from the
 //! `block_on` thread as `#[tokio::main]` code does.
@@ -59,9 +91,15 @@
 //! Environment:
 //! - `KBUS_BENCH_RECORDS` (default 1,000,000): records per run on the mock cluster;
 //! - `KBUS_BENCH_TANSU_RECORDS` (default 200,000): records per run on tansu;
+//! - `KBUS_BENCH_KAFKA_RECORDS` (default: `KBUS_BENCH_RECORDS`): records per run on Kafka;
+//! - `KBUS_BENCH_KAFKA_WARM_UP` (default 2,000,000): records that warm up the Kafka broker;
+//! - `KBUS_BENCH_KAFKA_JVM`: the Kafka broker's JVM flags, space-separated (default those of
+//!   `kafka-server-start.sh`: `-Xms1g -Xmx1g` and G1 with Kafka's settings);
 //! - `KBUS_BENCH_ONLY`: a comma-separated list of scenario names, or `producer` / `consumer`
-//!   (the mock cluster's producer / consumer scenarios) or `tansu` (all tansu scenarios);
-//! - `KBUS_BENCH_CLIENTS`: comma-separated client names to run (see `Client::name`), default all;
+//!   (the mock cluster's producer / consumer scenarios), `tansu` (all tansu scenarios) or
+//!   `kafka` (all Kafka scenarios);
+//! - `KBUS_BENCH_CLIENTS`: comma-separated client names to run (see `Client::name`: `kbus`,
+//!   `rdkafka-base`, `rdkafka-future`, `rdkafka-stream`, `kacrab`, `java`), default all;
 //! - `KBUS_BENCH_ROUNDS` (default 1): runs per client; the table shows the median by throughput;
 //! - `KBUS_BENCH_PARTITIONS` (default 6), `KBUS_BENCH_CONSUMER_PARTITIONS` (default 32);
 //! - `KBUS_BENCH_TIMEOUT_SECS` (default 300): a run that takes longer fails;
@@ -105,9 +143,15 @@ use bytes::Bytes;
 use kbus_testkit::mock_process::{MockClusterProcess, MockTopic};
 use kbus_testkit::tansu::Tansu;
 
+/// The Apache Kafka scenarios and the Java client's tools.
+#[path = "clients/kafka.rs"]
+mod kafka;
+
 const DEFAULT_RECORDS: usize = 1_000_000;
 /// tansu on SQLite stores records far more slowly than the in-memory mock.
 const DEFAULT_TANSU_RECORDS: usize = 200_000;
+/// Records that warm up the Kafka broker before its first measured run (see `kafka::warm_up`).
+const DEFAULT_KAFKA_WARM_UP: usize = 2_000_000;
 const KEY_SIZE: usize = 16;
 const VALUE_SIZE: usize = 100;
 const DISTINCT_KEYS: usize = 10_000;
@@ -132,16 +176,22 @@ enum Scenario {
     ProducerTansu,
     ProducerTansuGzip,
     ConsumerTansu,
+    ProducerKafka,
+    ProducerKafkaGzip,
+    ConsumerKafka,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 6] = [
+    const ALL: [Scenario; 9] = [
         Scenario::ProducerNone,
         Scenario::ProducerGzip,
         Scenario::Consumer,
         Scenario::ProducerTansu,
         Scenario::ProducerTansuGzip,
         Scenario::ConsumerTansu,
+        Scenario::ProducerKafka,
+        Scenario::ProducerKafkaGzip,
+        Scenario::ConsumerKafka,
     ];
 
     fn name(self) -> &'static str {
@@ -152,18 +202,26 @@ impl Scenario {
             Scenario::ProducerTansu => "producer-tansu",
             Scenario::ProducerTansuGzip => "producer-tansu-gzip",
             Scenario::ConsumerTansu => "consumer-tansu",
+            Scenario::ProducerKafka => "producer-kafka",
+            Scenario::ProducerKafkaGzip => "producer-kafka-gzip",
+            Scenario::ConsumerKafka => "consumer-kafka",
         }
     }
 
     fn codec(self) -> &'static str {
         match self {
-            Scenario::ProducerGzip | Scenario::ProducerTansuGzip => "gzip",
+            Scenario::ProducerGzip | Scenario::ProducerTansuGzip | Scenario::ProducerKafkaGzip => {
+                "gzip"
+            }
             _ => "none",
         }
     }
 
     fn is_consumer(self) -> bool {
-        matches!(self, Scenario::Consumer | Scenario::ConsumerTansu)
+        matches!(
+            self,
+            Scenario::Consumer | Scenario::ConsumerTansu | Scenario::ConsumerKafka
+        )
     }
 
     /// Whether the scenario runs against a tansu broker (else the mock cluster).
@@ -174,8 +232,22 @@ impl Scenario {
         )
     }
 
+    /// Whether the scenario runs against Apache Kafka (one KRaft node).
+    fn on_kafka(self) -> bool {
+        matches!(
+            self,
+            Scenario::ProducerKafka | Scenario::ProducerKafkaGzip | Scenario::ConsumerKafka
+        )
+    }
+
+    /// Whether the scenario runs against librdkafka's mock cluster.
+    fn on_mock(self) -> bool {
+        !self.on_tansu() && !self.on_kafka()
+    }
+
     /// Whether the `KBUS_BENCH_ONLY` word `word` picks this scenario: its name; `producer` or
-    /// `consumer` for the mock cluster's scenarios of that kind; `tansu` for all tansu ones.
+    /// `consumer` for the mock cluster's scenarios of that kind; `tansu` for all tansu ones;
+    /// `kafka` for all Apache Kafka ones.
     fn picked_by(self, word: &str) -> bool {
         let kind = if self.is_consumer() {
             "consumer"
@@ -184,7 +256,8 @@ impl Scenario {
         };
         self.name() == word
             || (word == "tansu" && self.on_tansu())
-            || (word == kind && !self.on_tansu())
+            || (word == "kafka" && self.on_kafka())
+            || (word == kind && self.on_mock())
     }
 }
 
@@ -195,15 +268,18 @@ enum Client {
     RdkafkaFuture,
     RdkafkaStream,
     Kacrab,
+    /// The Java client, through Kafka's own performance tools (Kafka scenarios only).
+    Java,
 }
 
 impl Client {
-    const ALL: [Client; 5] = [
+    const ALL: [Client; 6] = [
         Client::Kbus,
         Client::RdkafkaBase,
         Client::RdkafkaFuture,
         Client::RdkafkaStream,
         Client::Kacrab,
+        Client::Java,
     ];
 
     fn name(self) -> &'static str {
@@ -213,6 +289,7 @@ impl Client {
             Client::RdkafkaFuture => "rdkafka-future",
             Client::RdkafkaStream => "rdkafka-stream",
             Client::Kacrab => "kacrab",
+            Client::Java => "java",
         }
     }
 
@@ -234,6 +311,8 @@ impl Client {
                 })
             }
             (Client::Kacrab, _) => "kacrab 0.4.0",
+            (Client::Java, s) if s.is_consumer() => "Java 4.4.0 (ConsumerPerformance)",
+            (Client::Java, _) => "Java 4.4.0 (ProducerPerformance)",
         }
     }
 
@@ -242,12 +321,14 @@ impl Client {
     }
 
     /// Whether the client takes part in `scenario` (on tansu: kbus, the librdkafka base clients
-    /// and kacrab).
+    /// and kacrab; on Kafka: kbus, the librdkafka base clients and the Java client's tools).
     fn runs_in(self, scenario: Scenario) -> bool {
         match self {
-            Client::RdkafkaFuture => !scenario.is_consumer() && !scenario.on_tansu(),
-            Client::RdkafkaStream => scenario.is_consumer() && !scenario.on_tansu(),
-            Client::Kbus | Client::RdkafkaBase | Client::Kacrab => true,
+            Client::RdkafkaFuture => !scenario.is_consumer() && scenario.on_mock(),
+            Client::RdkafkaStream => scenario.is_consumer() && scenario.on_mock(),
+            Client::Kacrab => !scenario.on_kafka(),
+            Client::Java => scenario.on_kafka(),
+            Client::Kbus | Client::RdkafkaBase => true,
         }
     }
 }
@@ -255,6 +336,8 @@ impl Client {
 struct Options {
     records: usize,
     tansu_records: usize,
+    kafka_records: usize,
+    kafka_warm_up: usize,
     scenarios: Vec<Scenario>,
     clients: Vec<Client>,
     rounds: usize,
@@ -296,7 +379,7 @@ fn options() -> Options {
                     .collect();
                 assert!(
                     !matching.is_empty(),
-                    "KBUS_BENCH_ONLY: unknown scenario {word} (producer, consumer, tansu, {})",
+                    "KBUS_BENCH_ONLY: unknown scenario {word} (producer, consumer, tansu, kafka, {})",
                     Scenario::ALL.map(Scenario::name).join(", ")
                 );
                 picked.extend(matching);
@@ -307,6 +390,7 @@ fn options() -> Options {
         }
         Err(_) => Scenario::ALL.to_vec(),
     };
+    let records = env_number("KBUS_BENCH_RECORDS", DEFAULT_RECORDS);
     let clients = match std::env::var("KBUS_BENCH_CLIENTS") {
         Ok(list) => list
             .split(',')
@@ -327,8 +411,10 @@ fn options() -> Options {
         Err(_) => Client::ALL.to_vec(),
     };
     Options {
-        records: env_number("KBUS_BENCH_RECORDS", DEFAULT_RECORDS),
+        records,
         tansu_records: env_number("KBUS_BENCH_TANSU_RECORDS", DEFAULT_TANSU_RECORDS),
+        kafka_records: env_number("KBUS_BENCH_KAFKA_RECORDS", records),
+        kafka_warm_up: env_number("KBUS_BENCH_KAFKA_WARM_UP", DEFAULT_KAFKA_WARM_UP),
         scenarios,
         clients,
         rounds: env_number("KBUS_BENCH_ROUNDS", 1usize).max(1),
@@ -544,6 +630,8 @@ struct Sample {
     wall: Duration,
     cpu: Duration,
     broker_cpu: Duration,
+    /// A Java tool's run: what `wall`, `cpu` and `broker_cpu` were derived from.
+    java: Option<kafka::JavaDetail>,
 }
 
 /// Starts the clocks: wall time, this process's CPU time, the brokers' CPU time.
@@ -575,6 +663,7 @@ impl Stopwatch {
             wall,
             cpu: cpu_between(self.cpu, cpu),
             broker_cpu: cpu_between(self.broker_cpu, broker_cpu),
+            java: None,
         }
     }
 }
@@ -1176,6 +1265,7 @@ fn run_producer(client: Client, run: &Run<'_>) -> RunResult {
         Client::RdkafkaFuture => block_on_timeout(run.timeout, rd::future_producer(run)),
         Client::Kacrab => block_on_timeout(run.timeout, kacrab_client::producer(run)),
         Client::RdkafkaStream => unreachable!("not a producer"),
+        Client::Java => unreachable!("runs in kafka::scenario"),
     }
 }
 
@@ -1186,6 +1276,7 @@ fn run_consumer(client: Client, run: &Run<'_>, group: &str) -> RunResult {
         Client::RdkafkaStream => block_on_timeout(run.timeout, rd::stream_consumer(run, group)),
         Client::Kacrab => block_on_timeout(run.timeout, kacrab_client::consumer(run, group)),
         Client::RdkafkaFuture => unreachable!("not a consumer"),
+        Client::Java => unreachable!("runs in kafka::scenario"),
     }
 }
 
@@ -1303,8 +1394,9 @@ fn report(scenario: Scenario, c: Client, round: usize, input: &Input, result: &R
     }
 }
 
-/// Topic creation and watermarks on tansu, through kbus's admin client (outside the clock).
-mod tansu_admin {
+/// Topic creation and watermarks on tansu and Kafka, through kbus's admin client (outside the
+/// clock).
+mod topic_admin {
     use super::*;
     use kbus::admin::{Admin, NewTopic, OffsetSpec};
     use kbus::cluster::{Cluster, ClusterConfig};
@@ -1316,7 +1408,7 @@ mod tansu_admin {
         Ok(Admin::new(cluster))
     }
 
-    /// Creates `topic` (replication 1: tansu is one broker).
+    /// Creates `topic` (replication 1: tansu, or Kafka here, is one broker).
     pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), String> {
         runtime().block_on(async {
             admin(bootstrap)
@@ -1343,6 +1435,30 @@ mod tansu_admin {
                 .zip(&high)
                 .map(|(l, h)| (l.offset, h.offset))
                 .collect())
+        })
+    }
+
+    /// Has the broker start its group coordinator (creating `__consumer_offsets`), outside the
+    /// clock: asks for a group's description until the coordinator answers.
+    pub fn start_group_coordinator(bootstrap: &str) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        runtime().block_on(async {
+            let admin = admin(bootstrap).await?;
+            loop {
+                match admin.describe_groups(&["bench-coordinator"]).await {
+                    // Kafka 4 answers for a group it does not know with GROUP_ID_NOT_FOUND.
+                    Ok(_) => return Ok(()),
+                    Err(kbus::Error::Broker { code, .. })
+                        if code == kbus_protocol::error_code::ErrorCode::GROUP_ID_NOT_FOUND =>
+                    {
+                        return Ok(())
+                    }
+                    Err(e) if Instant::now() > deadline => {
+                        return Err(format!("describe a group: {e}"))
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
         })
     }
 
@@ -1421,10 +1537,10 @@ fn tansu_scenario(
     if consumer {
         let fill = run_on(consumer_topic.to_owned());
         let started = Instant::now();
-        tansu_admin::create_topic(&bootstrap, consumer_topic, partitions)
+        topic_admin::create_topic(&bootstrap, consumer_topic, partitions)
             .and_then(|()| rd::fill(&fill))
             .and_then(|()| {
-                tansu_admin::check(&bootstrap, consumer_topic, partitions, input.records)
+                topic_admin::check(&bootstrap, consumer_topic, partitions, input.records)
             })
             .unwrap_or_else(|e| panic!("producing the consumer input on tansu failed: {e}"));
         eprintln!(
@@ -1447,10 +1563,10 @@ fn tansu_scenario(
                     round + 1
                 ));
                 // The broker must have every record: trust no client's delivery reports alone.
-                tansu_admin::create_topic(&bootstrap, &run.topic, partitions)
+                topic_admin::create_topic(&bootstrap, &run.topic, partitions)
                     .and_then(|()| run_producer(c, &run))
                     .and_then(|sample| {
-                        tansu_admin::check(&bootstrap, &run.topic, partitions, input.records)
+                        topic_admin::check(&bootstrap, &run.topic, partitions, input.records)
                             .map(|()| sample)
                     })
             };
@@ -1512,6 +1628,9 @@ fn print_table(
             opts.partitions
         );
     }
+    if scenario.on_kafka() {
+        kafka::print_notes(scenario, opts);
+    }
     println!("| client | records/s | MB/s | CPU µs/record | broker CPU µs/record | kbus ÷ peer |");
     println!("|---|---:|---:|---:|---:|---:|");
     for (c, r) in &medians {
@@ -1524,18 +1643,29 @@ fn print_table(
                     Some(k) => format!("{:.2}x", k / rate),
                     None => "n/a".to_owned(),
                 };
+                // The Java producer's keys are shorter, and Java's CPU columns are differences of
+                // two runs, shown with their sign (see kafka::print_notes).
+                let (bytes, cpu, broker_cpu) = match s.java {
+                    Some(j) => (j.bytes, j.cpu_difference(), j.broker_cpu_difference()),
+                    None => (
+                        input.payload_bytes(),
+                        s.cpu.as_secs_f64(),
+                        s.broker_cpu.as_secs_f64(),
+                    ),
+                };
                 println!(
                     "| {} | {:.0} | {:.1} | {:.3} | {:.3} | {ratio} |",
                     c.label(scenario),
                     rate,
-                    input.payload_bytes() as f64 / secs / 1e6,
-                    s.cpu.as_secs_f64() * 1e6 / n,
-                    s.broker_cpu.as_secs_f64() * 1e6 / n,
+                    bytes as f64 / secs / 1e6,
+                    cpu * 1e6 / n,
+                    broker_cpu * 1e6 / n,
                 );
             }
             Err(e) => println!("| {} | failed: {e} | | | | |", c.label(scenario)),
         }
     }
+    kafka::print_java_details(scenario, &medians, kbus_rate);
 }
 
 fn main() {
@@ -1543,12 +1673,13 @@ fn main() {
     let opts = options();
     let input = Input::new(opts.records);
     println!(
-        "clients bench: {} records ({} on tansu), scenarios {}, clients {}, {} round(s), \
-         {} partitions ({} for the mock's consumer), {BROKERS} mock brokers, replication \
-         {REPLICATION} (1 on tansu); input gzip ratio {:.2} (compressed / plain, one 16 KiB \
-         batch); CPU = run time of this process's threads (clock tick {} ms)",
+        "clients bench: {} records ({} on tansu, {} on Kafka), scenarios {}, clients {}, \
+         {} round(s), {} partitions ({} for the mock's consumer), {BROKERS} mock brokers, \
+         replication {REPLICATION} (1 on tansu and Kafka); input gzip ratio {:.2} (compressed / \
+         plain, one 16 KiB batch); CPU = run time of this process's threads (clock tick {} ms)",
         opts.records,
         opts.tansu_records,
+        opts.kafka_records,
         opts.scenarios
             .iter()
             .map(|s| s.name())
@@ -1566,16 +1697,30 @@ fn main() {
         1000 / clock_ticks(),
     );
     let tansu_input = input.with_records(opts.tansu_records);
-    let input_of = |s: Scenario| if s.on_tansu() { &tansu_input } else { &input };
+    let kafka_input = input.with_records(opts.kafka_records);
+    let input_of = |s: Scenario| {
+        if s.on_tansu() {
+            &tansu_input
+        } else if s.on_kafka() {
+            &kafka_input
+        } else {
+            &input
+        }
+    };
+    // One Kafka node for all Kafka scenarios (the last ones), started by the first.
+    let mut kafka_broker = None;
     let mut all = Vec::new();
     for &s in &opts.scenarios {
         let results = if s.on_tansu() {
             tansu_scenario(s, &opts, input_of(s))
+        } else if s.on_kafka() {
+            kafka::scenario(s, &opts, input_of(s), &mut kafka_broker)
         } else {
             scenario(s, &opts, input_of(s))
         };
         all.push((s, results));
     }
+    drop(kafka_broker);
     for (s, results) in &all {
         print_table(*s, results, input_of(*s), &opts);
     }
