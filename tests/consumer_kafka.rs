@@ -1,0 +1,292 @@
+//! The consumer and admin client on Apache Kafka itself, where the tansu and mock-cluster tests
+//! had to tolerate a deviation:
+//! - a fetch past the log end is answered with OFFSET_OUT_OF_RANGE (tansu answers with no
+//!   records): `auto.offset.reset` earliest goes back to the start, latest to the end — observed
+//!   from a real out-of-range answer, not raced — and none is an error naming the partition and
+//!   offset, after which a seek continues;
+//! - a static member (`group.instance.id`) that closes and comes back within its session gets its
+//!   partitions again without a rebalance: the generation stays, the other member sees nothing
+//!   (the mock cluster makes the returning instance a new member);
+//! - a topic's configs are described with the values it was created with and the broker's
+//!   defaults for the rest.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use kbus::admin::{Admin, NewTopic};
+use kbus::cluster::{Cluster, ClusterConfig};
+use kbus::consumer::{
+    config_from_properties, Consumer, ConsumerConfig, Event, OffsetReset, PartitionRecords,
+};
+use kbus::producer::{Producer, ProducerConfig, ProducerRecord};
+use kbus::protocol::error_code::ErrorCode;
+use kbus::{Error, TopicPartition};
+use kbus_testkit::kafka::Kafka;
+
+use common::create_topic;
+
+/// A failure guard for each wait.
+const GUARD: Duration = Duration::from_secs(60);
+
+async fn produce(bootstrap: &str, topic: &str, n: usize) {
+    let producer = Producer::connect(ClusterConfig::new(bootstrap), ProducerConfig::default())
+        .await
+        .unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..n {
+        let r = ProducerRecord::new(topic)
+            .partition(0)
+            .value(format!("v{i}"));
+        deliveries.push(producer.send(r).await.unwrap());
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    producer.close().await.unwrap();
+}
+
+async fn consumer(bootstrap: &str, reset: OffsetReset) -> Consumer {
+    let cluster = Cluster::connect(ClusterConfig::new(bootstrap))
+        .await
+        .unwrap();
+    Consumer::new(
+        cluster,
+        ConsumerConfig {
+            auto_offset_reset: reset,
+            fetch_max_wait: Duration::from_millis(100),
+            ..Default::default()
+        },
+    )
+}
+
+/// The next records (or the error) `poll` hands out.
+async fn next_records(consumer: &mut Consumer) -> kbus::Result<PartitionRecords> {
+    tokio::time::timeout(GUARD, async {
+        loop {
+            if let Event::Records(batch) = consumer.poll().await? {
+                return Ok(batch);
+            }
+        }
+    })
+    .await
+    .expect("records in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offset_past_the_end_follows_auto_offset_reset() {
+    let kafka = Kafka::shared();
+    let _log = kafka.log_on_failure();
+    let bootstrap = kafka.bootstrap();
+    create_topic(&bootstrap, "out-of-range", 1, &[]).await;
+    produce(&bootstrap, "out-of-range", 10).await;
+    let tp = TopicPartition::new("out-of-range", 0);
+
+    // earliest: back to offset 0.
+    let mut earliest = consumer(&bootstrap, OffsetReset::Earliest).await;
+    earliest.assign([tp.clone()]).unwrap();
+    earliest.seek(&tp, 1_000).unwrap();
+    let batch = next_records(&mut earliest).await.unwrap();
+    assert_eq!(batch.records[0].offset, 0);
+
+    // latest: the out-of-range answer moves the position to the end, where the next record
+    // written is the next one read.
+    let mut latest = consumer(&bootstrap, OffsetReset::Latest).await;
+    latest.assign([tp.clone()]).unwrap();
+    latest.seek(&tp, 1_000).unwrap();
+    let deadline = Instant::now() + GUARD;
+    while latest.position(&tp) != Some(10) {
+        assert!(
+            Instant::now() < deadline,
+            "position {:?}",
+            latest.position(&tp)
+        );
+        // Nothing is to be read: poll only to let the fetch and the reset happen.
+        let _ = tokio::time::timeout(Duration::from_millis(200), latest.poll()).await;
+    }
+    produce(&bootstrap, "out-of-range", 1).await;
+    let batch = next_records(&mut latest).await.unwrap();
+    assert_eq!(batch.records[0].offset, 10);
+
+    // none: an error naming the partition and the offset; a seek then continues.
+    let mut none = consumer(&bootstrap, OffsetReset::None).await;
+    none.assign([tp.clone()]).unwrap();
+    none.seek(&tp, 1_000).unwrap();
+    let err = next_records(&mut none).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Consume { topic, partition: 0, offset: 1_000, code, .. }
+            if topic == "out-of-range" && *code == ErrorCode::OFFSET_OUT_OF_RANGE),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("out-of-range/0 at offset 1000"),
+        "{err}"
+    );
+    none.seek(&tp, 9).unwrap();
+    assert_eq!(next_records(&mut none).await.unwrap().records[0].offset, 9);
+}
+
+/// A group member following its own assignment and generation.
+async fn member(bootstrap: &str, instance: Option<&str>) -> Consumer {
+    let mut props = vec![
+        ("bootstrap.servers", bootstrap),
+        ("group.id", "static-group"),
+        ("auto.offset.reset", "earliest"),
+        ("session.timeout.ms", "30000"),
+        ("heartbeat.interval.ms", "1000"),
+    ];
+    if let Some(id) = instance {
+        props.push(("group.instance.id", id));
+    }
+    let (cluster, config) = config_from_properties(props).unwrap();
+    let mut consumer = Consumer::connect(cluster, config).await.unwrap();
+    consumer.subscribe(["static"]).unwrap();
+    consumer
+}
+
+/// Polls until `consumer` holds an assignment; returns it.
+async fn assigned(consumer: &mut Consumer) -> BTreeSet<i32> {
+    tokio::time::timeout(GUARD, async {
+        loop {
+            if let Event::Assigned(tps) = consumer.poll().await.unwrap() {
+                if !tps.is_empty() {
+                    return tps.iter().map(|tp| tp.partition).collect();
+                }
+            }
+        }
+    })
+    .await
+    .expect("an assignment in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_that_comes_back_keeps_its_partitions_without_a_rebalance() {
+    let kafka = Kafka::shared();
+    let _log = kafka.log_on_failure();
+    let bootstrap = kafka.bootstrap();
+    create_topic(&bootstrap, "static", 4, &[]).await;
+
+    let mut a = member(&bootstrap, Some("static-a")).await;
+    let alone = assigned(&mut a).await;
+    assert_eq!(alone.len(), 4);
+    let mut b = member(&bootstrap, None).await;
+    // Both poll while the group rebalances for b.
+    let (mut a_now, b_now) = (
+        alone.clone(),
+        tokio::spawn(async move {
+            let got = assigned(&mut b).await;
+            (b, got)
+        }),
+    );
+    loop {
+        match tokio::time::timeout(GUARD, a.poll())
+            .await
+            .expect("a rebalance")
+            .unwrap()
+        {
+            Event::Revoked(tps) => {
+                for tp in tps {
+                    a_now.remove(&tp.partition);
+                }
+            }
+            Event::Assigned(tps) => {
+                a_now.extend(tps.iter().map(|tp| tp.partition));
+                break;
+            }
+            _ => {}
+        }
+    }
+    let (mut b, b_now) = b_now.await.unwrap();
+    assert!(a_now.is_disjoint(&b_now) && a_now.len() + b_now.len() == 4);
+    let generation = a.generation().unwrap().generation_id;
+    assert_eq!(b.generation().unwrap().generation_id, generation);
+
+    // a goes away without leaving (a static member sends no LeaveGroup) and comes back.
+    a.close().await.unwrap();
+    let mut again = member(&bootstrap, Some("static-a")).await;
+    assert_eq!(
+        assigned(&mut again).await,
+        a_now,
+        "the same partitions come back"
+    );
+    assert_eq!(
+        again.generation().unwrap().generation_id,
+        generation,
+        "no rebalance"
+    );
+    // b saw nothing: its next events are records of its own partitions, not a rebalance.
+    produce_each(&bootstrap, "static", 4).await;
+    let mut seen = BTreeSet::new();
+    tokio::time::timeout(GUARD, async {
+        while seen != b_now {
+            match b.poll().await.unwrap() {
+                Event::Records(batch) => {
+                    seen.insert(batch.topic_partition.partition);
+                }
+                other => panic!("b was disturbed: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("b reads its partitions");
+    assert_eq!(b.generation().unwrap().generation_id, generation);
+}
+
+/// One record to each of `partitions` partitions.
+async fn produce_each(bootstrap: &str, topic: &str, partitions: i32) {
+    let producer = Producer::connect(ClusterConfig::new(bootstrap), ProducerConfig::default())
+        .await
+        .unwrap();
+    for p in 0..partitions {
+        let r = ProducerRecord::new(topic).partition(p).value("x");
+        producer.send(r).await.unwrap().await.unwrap();
+    }
+    producer.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_configs_are_described_with_created_values_and_defaults() {
+    let kafka = Kafka::shared();
+    let _log = kafka.log_on_failure();
+    let cluster = Cluster::connect(ClusterConfig::new(&kafka.bootstrap()))
+        .await
+        .unwrap();
+    let admin = Admin::new(cluster);
+    admin
+        .create_topics(&[NewTopic::new("compacted", 1, 1)
+            .config("cleanup.policy", "compact")
+            .config("max.message.bytes", "65536")])
+        .await
+        .unwrap();
+    let configs = admin.describe_topic_config("compacted").await.unwrap();
+    let value = |name: &str| {
+        configs
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.value.clone())
+    };
+    assert_eq!(
+        value("cleanup.policy").as_deref(),
+        Some("compact"),
+        "{configs:?}"
+    );
+    assert_eq!(value("max.message.bytes").as_deref(), Some("65536"));
+    // The rest are the broker's defaults (Kafka lists every topic config).
+    assert_eq!(value("retention.ms").as_deref(), Some("604800000"));
+    assert!(configs.len() > 20, "{} configs", configs.len());
+    // A second creation is refused, naming the topic; ensure_topic takes it as existing.
+    let err = admin
+        .create_topics(&[NewTopic::new("compacted", 1, 1)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Topic { topic, code, .. }
+            if topic == "compacted" && *code == ErrorCode::TOPIC_ALREADY_EXISTS),
+        "{err}"
+    );
+    assert!(!admin
+        .ensure_topic(&NewTopic::new("compacted", 1, 1))
+        .await
+        .unwrap());
+}
