@@ -1535,20 +1535,7 @@ fn tansu_scenario(
     };
     let consumer_topic = "bench-consumer-tansu";
     if consumer {
-        let fill = run_on(consumer_topic.to_owned());
-        let started = Instant::now();
-        topic_admin::create_topic(&bootstrap, consumer_topic, partitions)
-            .and_then(|()| rd::fill(&fill))
-            .and_then(|()| {
-                topic_admin::check(&bootstrap, consumer_topic, partitions, input.records)
-            })
-            .unwrap_or_else(|e| panic!("producing the consumer input on tansu failed: {e}"));
-        eprintln!(
-            "[{}] produced {} records into {partitions} partitions in {:.1?}",
-            scenario.name(),
-            input.records,
-            started.elapsed()
-        );
+        fill_consumer_topic(scenario, &run_on(consumer_topic.to_owned()), "tansu");
     }
     for round in 0..opts.rounds {
         for &c in &clients {
@@ -1556,25 +1543,49 @@ fn tansu_scenario(
                 let group = format!("bench-tansu-{}-{}-{round}", c.name(), std::process::id());
                 run_consumer(c, &run_on(consumer_topic.to_owned()), &group)
             } else {
-                let run = run_on(format!(
-                    "bench-{}-{}-{}",
-                    scenario.name(),
-                    c.name(),
-                    round + 1
-                ));
-                // The broker must have every record: trust no client's delivery reports alone.
-                topic_admin::create_topic(&bootstrap, &run.topic, partitions)
-                    .and_then(|()| run_producer(c, &run))
-                    .and_then(|sample| {
-                        topic_admin::check(&bootstrap, &run.topic, partitions, input.records)
-                            .map(|()| sample)
-                    })
+                checked_producer_run(
+                    c,
+                    &run_on(format!(
+                        "bench-{}-{}-{}",
+                        scenario.name(),
+                        c.name(),
+                        round + 1
+                    )),
+                )
             };
             report(scenario, c, round, input, &result);
             results.entry(c).or_default().push(result);
         }
     }
     results
+}
+
+/// Creates `run.topic` and fills it once with librdkafka (uncompressed) for the consumer
+/// scenarios, checking that the broker (`what`, for messages) has every record.
+fn fill_consumer_topic(scenario: Scenario, run: &Run<'_>, what: &str) {
+    let started = Instant::now();
+    let records = run.input.records;
+    topic_admin::create_topic(run.bootstrap, &run.topic, run.partitions)
+        .and_then(|()| rd::fill(run))
+        .and_then(|()| topic_admin::check(run.bootstrap, &run.topic, run.partitions, records))
+        .unwrap_or_else(|e| panic!("producing the consumer input on {what} failed: {e}"));
+    eprintln!(
+        "[{}] produced {records} records into {} partitions in {:.1?}",
+        scenario.name(),
+        run.partitions,
+        started.elapsed()
+    );
+}
+
+/// One producer run on a fresh topic `run.topic`, created before the clock starts; afterwards
+/// the broker must have every record: no client's delivery reports are trusted alone.
+fn checked_producer_run(c: Client, run: &Run<'_>) -> RunResult {
+    topic_admin::create_topic(run.bootstrap, &run.topic, run.partitions)
+        .and_then(|()| run_producer(c, run))
+        .and_then(|sample| {
+            topic_admin::check(run.bootstrap, &run.topic, run.partitions, run.input.records)
+                .map(|()| sample)
+        })
 }
 
 /// The median sample by throughput (the faster of the two middle ones for an even count), or

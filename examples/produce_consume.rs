@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --example produce_consume -- 127.0.0.1:9092 [records]
 //! ```
-//! `scripts/demo` starts a local tansu broker and runs this against it.
+//! `scripts/demo` starts a local Apache Kafka node and runs this against it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -5,7 +5,9 @@
 //!   headers (empty and null values included), every batch in the codec asked for;
 //! - what kbus writes with every codec (explicit timestamps and partitions, no headers, empty and
 //!   null ones) the Java consumer reads back exactly as kbus said it wrote it;
-//! - keys land on the partitions the Java producer's default partitioner picks, both ways.
+//! - keys land on the partitions the Java producer's default partitioner picks, both ways;
+//! - what Kafka's `VerifiableProducer` reports as acknowledged (partition and offset of each
+//!   record), kbus reads there.
 //!
 //! The Kafka jars come from scripts/install-test-deps; without them these tests fail (they do not
 //! skip).
@@ -13,14 +15,14 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kbus::cluster::{Cluster, ClusterConfig};
 use kbus::producer::{murmur2_partition, Producer, ProducerConfig, ProducerRecord};
 use kbus::protocol::compression::Compression;
 use kbus::protocol::record::Header;
 use kbus_testkit::kafka::console::{console_consume, console_produce, TextRecord, TimestampKind};
-use kbus_testkit::kafka::{Kafka, KafkaVersion};
+use kbus_testkit::kafka::{ConsumerEvent, JavaTool, Kafka, KafkaVersion};
 
 use common::{batch_codecs, blocking, create_topic, read_all, to_text};
 
@@ -80,6 +82,28 @@ fn contents(records: &[TextRecord]) -> Vec<Contents> {
         .collect();
     c.sort();
     c
+}
+
+/// Asserts that the broker serves every batch holding `records` (all of `topic`, from offset 0)
+/// compressed with `codec`, as `writer` wrote them.
+async fn assert_served_in(
+    bootstrap: &str,
+    topic: &str,
+    records: &[TextRecord],
+    codec: Compression,
+    writer: &str,
+) {
+    let cluster = Cluster::connect(ClusterConfig::new(bootstrap))
+        .await
+        .unwrap();
+    for p in 0..PARTITIONS {
+        let end = records.iter().filter(|r| r.partition == p).count() as i64;
+        let codecs = batch_codecs(&cluster, topic, p, end).await;
+        assert!(
+            codecs.iter().all(|c| *c == codec),
+            "{codec:?}: {writer}'s batches of partition {p} came as {codecs:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,17 +181,7 @@ async fn java_writes_kbus_reads_every_codec() {
                 );
             }
         }
-        let cluster = Cluster::connect(ClusterConfig::new(&bootstrap))
-            .await
-            .unwrap();
-        for p in 0..PARTITIONS {
-            let end = by_kbus.iter().filter(|r| r.partition == p).count() as i64;
-            let codecs = batch_codecs(&cluster, &topic, p, end).await;
-            assert!(
-                codecs.iter().all(|c| *c == codec),
-                "{codec:?}: the Java producer's batches of partition {p} came as {codecs:?}"
-            );
-        }
+        assert_served_in(&bootstrap, &topic, &by_kbus, codec, "the Java producer").await;
     }
 }
 
@@ -261,17 +275,7 @@ async fn kbus_writes_java_reads_every_codec() {
             "{codec:?}: the Java consumer read something else"
         );
 
-        let cluster = Cluster::connect(ClusterConfig::new(&bootstrap))
-            .await
-            .unwrap();
-        for p in 0..PARTITIONS {
-            let end = expected.iter().filter(|r| r.partition == p).count() as i64;
-            let codecs = batch_codecs(&cluster, &topic, p, end).await;
-            assert!(
-                codecs.iter().all(|c| *c == codec),
-                "{codec:?}: kbus's batches of partition {p} came as {codecs:?}"
-            );
-        }
+        assert_served_in(&bootstrap, &topic, &expected, codec, "kbus").await;
     }
 }
 
@@ -366,4 +370,62 @@ async fn keys_land_where_the_java_producer_puts_them() {
     // All partitions were used: the comparison covered every one.
     let used: std::collections::BTreeSet<i32> = java_placed.values().copied().collect();
     assert_eq!(used.len(), PARTS as usize);
+}
+
+/// Kafka's `VerifiableProducer` reports every acknowledged record with its partition and offset;
+/// kbus reads exactly those records there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kbus_reads_what_the_verifiable_producer_acknowledged() {
+    const COUNT: usize = 1_000;
+    let kafka = Kafka::shared();
+    let _log = kafka.log_on_failure();
+    let bootstrap = kafka.bootstrap();
+    create_topic(&bootstrap, "verifiable", PARTITIONS, &[]).await;
+    let out = blocking({
+        let bootstrap = bootstrap.clone();
+        move || {
+            JavaTool::new(
+                KafkaVersion::Newest,
+                "org.apache.kafka.tools.VerifiableProducer",
+            )
+            .args(["--bootstrap-server", &bootstrap, "--topic", "verifiable"])
+            .args(["--max-messages", &COUNT.to_string(), "--acks", "-1"])
+            .args(["--repeating-keys", "50", "--value-prefix", "7"])
+            .run(Duration::from_secs(120))
+        }
+    })
+    .await;
+    assert!(
+        out.success,
+        "the verifiable producer failed:\n{}",
+        out.stderr
+    );
+    let mut acked: Vec<(i32, i64, Option<String>, Option<String>)> = out
+        .lines()
+        .into_iter()
+        .filter_map(ConsumerEvent::parse)
+        .filter_map(|e| match e {
+            ConsumerEvent::Sent { at, key, value } => Some((at.partition, at.offset, key, value)),
+            _ => None,
+        })
+        .collect();
+    acked.sort();
+    assert_eq!(acked.len(), COUNT, "every record acknowledged");
+
+    let text =
+        |b: &Option<bytes::Bytes>| b.as_ref().map(|b| String::from_utf8(b.to_vec()).unwrap());
+    let mut read: Vec<(i32, i64, Option<String>, Option<String>)> =
+        read_all(&bootstrap, "verifiable", PARTITIONS)
+            .await
+            .iter()
+            .map(|r| (r.partition, r.offset, text(&r.key), text(&r.value)))
+            .collect();
+    read.sort();
+    assert_eq!(read, acked);
+    // Its keys are "0".."49" and its values "7.<n>": keys went where kbus would put them.
+    for (partition, _, key, value) in &read {
+        let key = key.as_deref().unwrap();
+        assert_eq!(*partition, murmur2_partition(key.as_bytes(), PARTITIONS));
+        assert!(value.as_deref().unwrap().starts_with("7."));
+    }
 }

@@ -606,20 +606,7 @@ pub fn scenario(
     };
     let consumer_topic = "bench-consumer-kafka";
     if consumer {
-        let fill = run_on(consumer_topic.to_owned());
-        let started = Instant::now();
-        topic_admin::create_topic(&bootstrap, consumer_topic, partitions)
-            .and_then(|()| rd::fill(&fill))
-            .and_then(|()| {
-                topic_admin::check(&bootstrap, consumer_topic, partitions, input.records)
-            })
-            .unwrap_or_else(|e| panic!("producing the consumer input on Kafka failed: {e}"));
-        eprintln!(
-            "[{}] produced {} records into {partitions} partitions in {:.1?}",
-            scenario.name(),
-            input.records,
-            started.elapsed()
-        );
+        fill_consumer_topic(scenario, &run_on(consumer_topic.to_owned()), "Kafka");
     }
     let payload = match (consumer, clients.contains(&Client::Java)) {
         (false, true) => Some(PayloadFile::write(input)),
@@ -645,21 +632,15 @@ pub fn scenario(
                     let group = format!("bench-kafka-{}-{}-{round}", c.name(), std::process::id());
                     run_consumer(c, &run_on(consumer_topic.to_owned()), &group)
                 }
-                _ => {
-                    let run = run_on(format!(
+                _ => checked_producer_run(
+                    c,
+                    &run_on(format!(
                         "bench-{}-{}-{}",
                         scenario.name(),
                         c.name(),
                         round + 1
-                    ));
-                    // The broker must have every record: trust no client's delivery reports.
-                    topic_admin::create_topic(&bootstrap, &run.topic, partitions)
-                        .and_then(|()| run_producer(c, &run))
-                        .and_then(|sample| {
-                            topic_admin::check(&bootstrap, &run.topic, partitions, input.records)
-                                .map(|()| sample)
-                        })
-                }
+                    )),
+                ),
             };
             report(scenario, c, round, input, &result);
             if let Ok(Sample { java: Some(j), .. }) = &result {

@@ -10,7 +10,8 @@
 //! - [`mock_process`]: the same mock cluster in a child process (the `mock-cluster` binary), for
 //!   benchmarks that measure the client's own CPU time;
 //! - [`kafka`]: Apache Kafka itself (KRaft, from Maven Central) — single nodes with any listeners
-//!   and users, 3-node clusters, and the Java client's tools as peers;
+//!   and users, 3-node clusters, and the Java client's tools as peers (the `kafka-node` binary runs
+//!   one node for scripts);
 //! - [`proxy`]: a TCP proxy in front of a real broker that cuts or blackholes its connections;
 //! - [`certs`]: the TLS certificates the TLS tests need, generated at run time.
 //!

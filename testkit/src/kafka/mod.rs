@@ -1,6 +1,10 @@
 //! Apache Kafka itself as the test peer: the broker in KRaft mode and the Java client's own tools,
-//! run from the jars `scripts/install-test-deps` fetches from Maven Central (one folder per version
-//! under `~/.cache/kbus/kafka-VERSION/libs`; the versions are listed in `testkit/kafka/versions`).
+//! run from the jars `scripts/install-test-deps` fetches from Maven Central with
+//! `testkit/kafka/pom.xml` (`kafka_2.13`, `kafka-tools` and their runtime dependencies): one folder
+//! per version under `~/.cache/kbus/kafka-VERSION/libs` (`$KBUS_CACHE` moves it), about 55 MB and
+//! under a minute per version the first time, skipped when present. The versions are listed in
+//! `testkit/kafka/versions`: the newest 4.x Maven Central serves, and the oldest 4.0.x. Java 17 or
+//! newer runs them (`$JAVA_HOME/bin/java`, else `java` on `PATH`).
 //!
 //! - [`Kafka`]: one node (broker and controller in one process) on free loopback ports, with any
 //!   mix of listeners ([`Security`]: PLAINTEXT, SASL_PLAINTEXT with PLAIN and SCRAM users, SSL with
@@ -13,8 +17,15 @@
 //!   producer and consumer, performance tools, transactional copier) against it, as a finished
 //!   command or as a process whose output lines arrive as they are printed.
 //!
-//! Starting a node takes about 5 s on 2 cores (a JVM); tests share one per process where they
-//! don't interfere (see [`Kafka::shared`]).
+//! Starting a node takes about 5 s on 2 cores (a JVM) and about 0.5 GB of memory; tests share one
+//! per process where they don't interfere (see [`Kafka::shared`]), and start a
+//! [`KafkaCluster`] only for failover. The `kafka-node` binary of this crate runs one node for
+//! scripts (`scripts/demo`).
+//!
+//! The node's settings are those of a small, quick test broker: `group.initial.rebalance.delay.ms=0`,
+//! 5 partitions for the offsets and transaction topics, timed-out transactions aborted within a
+//! second, a dead broker fenced within 4 s and out of the ISR within 5 s; the builder overrides any
+//! of them.
 
 mod cluster;
 pub mod console;
