@@ -388,17 +388,34 @@ impl Admin {
     }
 
     /// Looks up offsets of `partitions` of `topic` (all partitions when empty), asking each leader.
+    /// A topic the cluster does not know is an error (UNKNOWN_TOPIC_OR_PARTITION, retriable: a
+    /// topic just created may not have reached every broker's metadata yet).
     pub async fn list_offsets(
         &self,
         topic: &str,
         partitions: &[i32],
         spec: OffsetSpec,
     ) -> Result<Vec<PartitionOffset>> {
-        let md = self.cluster.metadata_for(&[topic]).await?;
         let wanted: Vec<i32> = if partitions.is_empty() {
-            md.topic(topic)
-                .map(|t| t.partitions.iter().map(|p| p.id).collect())
-                .unwrap_or_default()
+            // All partitions: a topic the metadata does not know (yet) is an error, not an
+            // empty answer.
+            let md = self.cluster.metadata_for(&[topic]).await?;
+            let known = md
+                .topic(topic)
+                .filter(|t| t.error.is_ok() && !t.partitions.is_empty());
+            let Some(t) = known else {
+                return Err(Error::Topic {
+                    topic: topic.into(),
+                    api: ApiKey::Metadata,
+                    code: md
+                        .topic(topic)
+                        .map(|t| t.error)
+                        .filter(|code| code.is_err())
+                        .unwrap_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+                    message: None,
+                });
+            };
+            t.partitions.iter().map(|p| p.id).collect()
         } else {
             partitions.to_vec()
         };

@@ -8,7 +8,8 @@
 //!   partitions again without a rebalance: the generation stays, the other member sees nothing
 //!   (the mock cluster makes the returning instance a new member);
 //! - a topic's configs are described with the values it was created with and the broker's
-//!   defaults for the rest.
+//!   defaults for the rest; offsets of a topic that does not exist are an error (they were an
+//!   empty list).
 
 mod common;
 

@@ -32,13 +32,25 @@ const GUARD: Duration = Duration::from_secs(120);
 
 /// The log-end offset of every partition of `topic`.
 async fn ends(cluster: &Cluster, topic: &str) -> BTreeMap<i32, i64> {
-    Admin::new(cluster.clone())
-        .list_offsets(topic, &[], OffsetSpec::Latest)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| (p.partition, p.offset))
-        .collect()
+    let deadline = Instant::now() + GUARD;
+    loop {
+        match Admin::new(cluster.clone())
+            .list_offsets(topic, &[], OffsetSpec::Latest)
+            .await
+        {
+            Ok(offsets) => {
+                return offsets
+                    .into_iter()
+                    .map(|p| (p.partition, p.offset))
+                    .collect()
+            }
+            Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                // A topic just created reaches every broker's metadata shortly after.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("offsets of {topic}: {e}"),
+        }
+    }
 }
 
 /// Reads `topic` from the beginning at `isolation` until every partition's position reaches
