@@ -1,26 +1,33 @@
 //! # kbus
 //!
-//! A Kafka event bus for Rust that owns its whole stack. This crate holds the async client and, on
-//! top of it, the event bus; the wire protocol lives in [`kbus_protocol`], re-exported as
-//! [`protocol`].
+//! A Kafka event bus for Rust that owns its whole stack: a hand-written, sans-IO wire protocol
+//! ([`protocol`], the `kbus-protocol` crate), an async client on tokio (the `kbus-client` crate,
+//! re-exported here module by module), and — next — the event bus on top of it, in this crate,
+//! built only on the client's public API. `docs/ARCHITECTURE.md` in the repository describes the
+//! layers.
 //!
-//! - [`net`]: connections to brokers (pipelining, timeouts, version negotiation).
-//! - [`admin`]: topics, groups, offsets and configs.
+//! - [`net`]: connections to brokers (pipelining, timeouts, version negotiation, TLS, SASL).
 //! - [`cluster`]: bootstrap, metadata, leaders, coordinators, reconnects with backoff.
-//! - [`Error`]: the crate's one error type, naming the broker and API and saying whether a retry
-//!   can help.
+//! - [`admin`]: topics, groups, offsets and configs.
+//! - [`producer`]: the batching producer (Java-compatible partitioning, idempotence).
+//! - [`consumer`] and [`group`]: the consumer, consumer groups, commits.
+//! - [`Error`]: one error type, naming the broker and API and saying whether a retry can help.
+//!
+//! ```no_run
+//! # async fn demo() -> kbus::Result<()> {
+//! use kbus::producer::{Producer, ProducerRecord};
+//!
+//! let producer = Producer::from_properties([("bootstrap.servers", "127.0.0.1:9092")]).await?;
+//! producer
+//!     .send(ProducerRecord::new("orders").key("order-17").value("created"))
+//!     .await?
+//!     .await?;
+//! producer.close().await?;
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod admin;
-pub mod cluster;
-pub mod consumer;
-pub mod error;
-pub mod group;
-pub mod net;
-pub mod producer;
-mod topic_partition;
-
-pub use error::{Error, Result};
-pub use kbus_protocol as protocol;
-pub use topic_partition::TopicPartition;
+pub use kbus_client::{
+    admin, cluster, consumer, error, group, net, producer, protocol, Error, Result, TopicPartition,
+};

@@ -2,8 +2,8 @@
 //! idempotence.
 //!
 //! ```no_run
-//! # async fn demo() -> kbus::Result<()> {
-//! use kbus::producer::{Producer, ProducerRecord};
+//! # async fn demo() -> kbus_client::Result<()> {
+//! use kbus_client::producer::{Producer, ProducerRecord};
 //!
 //! let producer = Producer::from_properties([
 //!     ("bootstrap.servers", "127.0.0.1:9092"),

@@ -10,8 +10,8 @@
 //! broker's answers were read into.
 //!
 //! ```no_run
-//! use kbus::consumer::{config_from_properties, Consumer, Event};
-//! # async fn demo() -> kbus::Result<()> {
+//! use kbus_client::consumer::{config_from_properties, Consumer, Event};
+//! # async fn demo() -> kbus_client::Result<()> {
 //! let (cluster, config) = config_from_properties([
 //!     ("bootstrap.servers", "localhost:9092"),
 //!     ("group.id", "billing"),

@@ -19,8 +19,8 @@ impl ConnectionConfig {
     /// ignored; keys of other layers (`bootstrap.servers`, `acks`, `sasl.*`, ...) are left to them.
     ///
     /// ```
-    /// use kbus::net::{ConnectionConfig, SecurityProtocol};
-    /// # fn main() -> kbus::Result<()> {
+    /// use kbus_client::net::{ConnectionConfig, SecurityProtocol};
+    /// # fn main() -> kbus_client::Result<()> {
     /// # if !cfg!(any(feature = "tls-rustcrypto", feature = "tls-ring")) { return Ok(()); }
     /// let config = ConnectionConfig::from_properties([
     ///     ("security.protocol", "SSL"),

@@ -21,9 +21,9 @@
 //!
 //! ```no_run
 //! use std::collections::BTreeSet;
-//! use kbus::cluster::{Cluster, ClusterConfig};
-//! use kbus::group::coordinator::{Group, GroupConfig, GroupEvent};
-//! # async fn demo() -> kbus::Result<()> {
+//! use kbus_client::cluster::{Cluster, ClusterConfig};
+//! use kbus_client::group::coordinator::{Group, GroupConfig, GroupEvent};
+//! # async fn demo() -> kbus_client::Result<()> {
 //! let cluster = Cluster::connect(ClusterConfig::new("localhost:9092")).await?;
 //! let topics = BTreeSet::from(["orders".to_string()]);
 //! let group = Group::start(cluster, GroupConfig::new("billing"), topics)?;

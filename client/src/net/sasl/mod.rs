@@ -12,9 +12,9 @@
 //! its own tests.
 //!
 //! ```no_run
-//! # async fn demo() -> kbus::Result<()> {
-//! use kbus::net::sasl::{authenticate, Credentials, Mechanism, SaslConfig};
-//! use kbus::net::{Connection, ConnectionConfig};
+//! # async fn demo() -> kbus_client::Result<()> {
+//! use kbus_client::net::sasl::{authenticate, Credentials, Mechanism, SaslConfig};
+//! use kbus_client::net::{Connection, ConnectionConfig};
 //!
 //! let conn = Connection::connect("127.0.0.1:9092", ConnectionConfig::default()).await?;
 //! let sasl = SaslConfig::new(Mechanism::ScramSha512, Credentials::new("alice", "secret"));

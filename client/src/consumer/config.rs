@@ -143,8 +143,8 @@ impl ConsumerConfig {
     /// other key is an [`Error::Config`] naming it.
     ///
     /// ```
-    /// use kbus::consumer::{ConsumerConfig, OffsetReset};
-    /// # fn main() -> kbus::Result<()> {
+    /// use kbus_client::consumer::{ConsumerConfig, OffsetReset};
+    /// # fn main() -> kbus_client::Result<()> {
     /// let config = ConsumerConfig::from_properties([
     ///     ("bootstrap.servers", "localhost:9092"),
     ///     ("group.id", "billing"),
@@ -318,8 +318,8 @@ pub fn is_cluster_property(key: &str) -> bool {
 /// Every key must belong to one of them: an unknown key is an [`Error::Config`] naming it.
 ///
 /// ```
-/// use kbus::consumer::config_from_properties;
-/// # fn main() -> kbus::Result<()> {
+/// use kbus_client::consumer::config_from_properties;
+/// # fn main() -> kbus_client::Result<()> {
 /// let (cluster, consumer) = config_from_properties([
 ///     ("bootstrap.servers", "k1:9092,k2:9092"),
 ///     ("client.id", "billing-1"),

@@ -1,0 +1,30 @@
+//! # kbus-client
+//!
+//! The async Kafka client under [kbus](https://example.invalid/kbus): everything between an
+//! application and the brokers, on tokio. The wire protocol lives in [`kbus_protocol`],
+//! re-exported as [`protocol`]; the `kbus` crate re-exports this one and adds the event bus on
+//! top, using only what is public here.
+//!
+//! - [`net`]: one connection to one broker (pipelining, timeouts, version negotiation, TLS, SASL).
+//! - [`cluster`]: bootstrap, metadata, leaders, coordinators, reconnects with backoff.
+//! - [`admin`]: topics, groups, offsets and configs.
+//! - [`producer`]: partitioning, batching, one request per broker, retries, idempotence.
+//! - [`consumer`]: fetching per broker, positions, commits, and consumer groups through
+//!   [`group`] (membership, assignors, offsets).
+//! - [`Error`]: the crate's one error type, naming the broker and API and saying whether a retry
+//!   can help.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod cluster;
+pub mod consumer;
+pub mod error;
+pub mod group;
+pub mod net;
+pub mod producer;
+mod topic_partition;
+
+pub use error::{Error, Result};
+pub use kbus_protocol as protocol;
+pub use topic_partition::TopicPartition;
