@@ -1,5 +1,5 @@
 //! The background driver: plans jobs from the shared state, runs each on its own task (fetches,
-//! lookups), and applies their outcomes. The logic lives in [`Positions`]; this file only moves
+//! lookups), and applies their outcomes. The logic lives in [`ConsumerState`]; this file only moves
 //! messages and spawns tasks.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,9 +11,9 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::config::{ConsumerConfig, IsolationLevel};
 use super::fetcher::{fetch, FetchSettings};
-use super::jobs::{Job, Outcome};
+use super::job::{Job, Outcome};
 use super::list_offsets;
-use super::positions::Positions;
+use super::state::ConsumerState;
 use crate::cluster::Cluster;
 use crate::group::offsets;
 
@@ -27,7 +27,7 @@ enum Msg {
 
 /// What the consumer and its engine share.
 pub(crate) struct Shared {
-    state: Mutex<Positions>,
+    state: Mutex<ConsumerState>,
     /// Wakes [`poll`](super::Consumer::poll) when records or errors are ready.
     pub ready: Notify,
     /// Wakes everyone waiting for a job's outcome to be applied (positions looked up, ...).
@@ -40,7 +40,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// The state, locked. Every critical section is short and panics in none can leave the state
     /// half-updated in a way later calls trip over, so a poisoned lock is used as is.
-    pub fn lock(&self) -> MutexGuard<'_, Positions> {
+    pub fn lock(&self) -> MutexGuard<'_, ConsumerState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -90,7 +90,7 @@ impl Drop for Engine {
 pub(crate) fn shared(config: ConsumerConfig) -> (Arc<Shared>, Receiver) {
     let (tx, rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
-        state: Mutex::new(Positions::new(config)),
+        state: Mutex::new(ConsumerState::new(config)),
         ready: Notify::new(),
         changed: Notify::new(),
         tx,

@@ -15,7 +15,7 @@ use kbus_protocol::{ApiKey, Uuid};
 
 use super::config::ConsumerConfig;
 use super::decode::{decode_partition, DecodeInput};
-use super::jobs::{FetchJob, FetchOutcome, FetchTarget, PartitionOutcome};
+use super::job::{FetchJob, FetchOutcome, FetchTarget, PartitionOutcome};
 use crate::cluster::Cluster;
 use crate::error::Error;
 

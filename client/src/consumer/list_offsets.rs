@@ -2,7 +2,7 @@
 //! without a usable offset starts. A group's committed offsets are the group layer's
 //! ([`crate::group::offsets`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use kbus_protocol::error_code::ErrorCode;
 use kbus_protocol::messages::list_offsets::{
@@ -10,20 +10,10 @@ use kbus_protocol::messages::list_offsets::{
 };
 
 use super::config::IsolationLevel;
-use super::positions::ResetTo;
+use super::job::{Listed, ResetTo};
 use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::TopicPartition;
-
-/// What a ListOffsets lookup found: offsets by partition, and the errors of the partitions it did
-/// not find, grouped by error.
-#[derive(Debug, Default)]
-pub(crate) struct Listed {
-    /// The offsets found.
-    pub offsets: HashMap<TopicPartition, i64>,
-    /// The partitions not found, with why.
-    pub errors: Vec<(Vec<TopicPartition>, Error)>,
-}
 
 /// Looks up the earliest or latest offset of each partition at its leader, one request per leader.
 /// Errors that mean the leader moved are reported to the cluster, so the next lookup refreshes

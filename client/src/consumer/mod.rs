@@ -86,10 +86,11 @@ mod config;
 mod decode;
 mod engine;
 mod fetcher;
-mod jobs;
+mod job;
 mod list_offsets;
-mod positions;
+mod plan;
 mod record;
+mod state;
 mod subscription;
 
 pub use crate::group::{is_commit_fenced, Generation};
@@ -110,7 +111,7 @@ use crate::error::{Error, Result};
 use crate::group::{offsets, Group, GroupEvent};
 use crate::TopicPartition;
 use engine::{Engine, Receiver, Shared};
-use positions::ResetTo;
+use job::ResetTo;
 use subscription::{AutoCommit, Subscribed};
 
 /// What [`Consumer::poll`] returns.
@@ -448,8 +449,8 @@ impl Consumer {
                 if let Some(position) = p.position {
                     return Ok(position);
                 }
-                if p.fetch == positions::FetchState::Stopped {
-                    return Err(positions::no_offset_error(tp));
+                if p.fetch == state::FetchState::Stopped {
+                    return Err(state::no_offset_error(tp));
                 }
             }
             changed.await;

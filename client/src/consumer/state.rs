@@ -9,7 +9,7 @@
 //!   a seek is ever delivered;
 //! - a queue of fetched, undelivered records, counted against the prefetch bound.
 //!
-//! [`jobs`](super::jobs) plans the requests this state needs and applies their outcomes.
+//! [`plan`](super::plan) plans the requests this state needs and applies their outcomes.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -18,19 +18,10 @@ use std::time::{Duration, Instant};
 use kbus_protocol::error_code::ErrorCode;
 
 use super::config::{ConsumerConfig, OffsetReset};
-use super::jobs::JobBook;
+use super::job::{JobBook, ResetTo};
 use super::record::PartitionRecords;
 use crate::error::{Error, Result};
 use crate::TopicPartition;
-
-/// Which end of a partition to start from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ResetTo {
-    /// The log start offset.
-    Earliest,
-    /// The log end offset (the last stable offset under `read_committed`).
-    Latest,
-}
 
 /// What a partition waits for before it can be fetched, or where it is fetched from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +101,7 @@ impl PartitionState {
 /// The consuming state of every assigned partition, and the queue of what is ready for the
 /// application.
 #[derive(Debug)]
-pub(crate) struct Positions {
+pub(crate) struct ConsumerState {
     /// The settings the state depends on.
     pub config: ConsumerConfig,
     /// The assigned partitions.
@@ -128,10 +119,10 @@ pub(crate) struct Positions {
     next_epoch: u64,
 }
 
-impl Positions {
+impl ConsumerState {
     /// No partitions yet.
     pub fn new(config: ConsumerConfig) -> Self {
-        Positions {
+        ConsumerState {
             config,
             partitions: HashMap::new(),
             ready: VecDeque::new(),
@@ -420,8 +411,8 @@ mod tests {
         }
     }
 
-    fn positions(reset: OffsetReset, group: bool) -> Positions {
-        Positions::new(ConsumerConfig {
+    fn positions(reset: OffsetReset, group: bool) -> ConsumerState {
+        ConsumerState::new(ConsumerConfig {
             auto_offset_reset: reset,
             group_id: group.then(|| "g".into()),
             ..Default::default()
@@ -602,7 +593,7 @@ mod tests {
 
     #[test]
     fn each_partition_may_prefetch_an_even_share_but_at_least_one_fetch() {
-        let mut s = Positions::new(ConsumerConfig {
+        let mut s = ConsumerState::new(ConsumerConfig {
             max_prefetch_bytes: 8 << 20,
             max_partition_fetch_bytes: 1 << 20,
             ..Default::default()

@@ -1,5 +1,5 @@
-//! The requests the consuming state needs ([`Positions::plan`]) and what their answers do to it
-//! ([`Positions::apply`]); sans-IO: the engine runs the jobs and passes `now`.
+//! The requests the consuming state needs ([`ConsumerState::plan`]) and what their answers do to it
+//! ([`ConsumerState::apply`]); sans-IO: the engine runs the jobs and passes `now`.
 //!
 //! - One fetch per broker at a time, covering every assigned, unpaused partition it leads whose
 //!   prefetched bytes are under its share of the bound, while the whole bound has room.
@@ -13,171 +13,22 @@
 //! offset after a backoff: nothing is lost or repeated. Corrupt data stops the partition after the
 //! records before it, with an error naming the offset.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use kbus_protocol::error_code::ErrorCode;
 
-use super::decode::Decoded;
-use super::list_offsets::Listed;
-use super::positions::{no_offset_error, FetchState, Item, Positions, ResetTo};
+use super::job::{
+    FetchJob, FetchOutcome, FetchTarget, Job, JobInfo, Outcome, PartitionOutcome, Plan,
+};
 use super::record::PartitionRecords;
+use super::state::{no_offset_error, ConsumerState, FetchState, Item};
 use crate::cluster::{needs_refresh, Metadata};
 use crate::error::{Error, Result};
 use crate::TopicPartition;
 
-/// One partition of a fetch.
-#[derive(Debug, Clone)]
-pub(crate) struct FetchTarget {
-    /// The partition.
-    pub tp: TopicPartition,
-    /// Its topic, shared with the records.
-    pub topic: Arc<str>,
-    /// The partition's epoch when planned.
-    pub epoch: u64,
-    /// The offset to fetch from.
-    pub offset: i64,
-    /// The leader epoch metadata gave, for fencing (-1: unknown).
-    pub leader_epoch: i32,
-    /// The most bytes to ask for.
-    pub max_bytes: i32,
-}
-
-/// One fetch request to one broker.
-#[derive(Debug, Clone)]
-pub(crate) struct FetchJob {
-    /// The broker id.
-    pub broker: i32,
-    /// The most bytes for the whole request.
-    pub max_bytes: i32,
-    /// The partitions.
-    pub targets: Vec<FetchTarget>,
-}
-
-/// Work for the engine to run.
-#[derive(Debug, Clone)]
-pub(crate) enum Job {
-    /// Fetch records.
-    Fetch(FetchJob),
-    /// Look up the group's committed offsets of these partitions.
-    Committed(Vec<TopicPartition>),
-    /// Look up the earliest or latest offsets.
-    Reset(Vec<(TopicPartition, ResetTo)>),
-    /// Look up the leaders of these topics; `refresh` asks the brokers even when the cached
-    /// metadata knows the topics (it named no leader, or a leader that refused).
-    Metadata {
-        /// The topics.
-        topics: Vec<String>,
-        /// Skip the cache.
-        refresh: bool,
-    },
-}
-
-/// What the engine should start now, and when to plan again at the latest.
-#[derive(Debug, Default)]
-pub(crate) struct Plan {
-    /// Jobs with their ids.
-    pub jobs: Vec<(u64, Job)>,
-    /// The earliest backoff that ends; plan again then.
-    pub wake_at: Option<Instant>,
-}
-
-/// How one partition of a fetch came back.
-#[derive(Debug)]
-pub(crate) enum PartitionOutcome {
-    /// Data (possibly none), decoded.
-    Data {
-        /// The records and where to continue.
-        decoded: Decoded,
-        /// The high watermark.
-        high_watermark: i64,
-        /// The last stable offset.
-        last_stable_offset: i64,
-        /// The log start offset.
-        log_start_offset: i64,
-    },
-    /// The broker's error code for the partition.
-    Error(ErrorCode),
-}
-
-/// How a fetch came back.
-#[derive(Debug)]
-pub(crate) enum FetchOutcome {
-    /// The request failed as a whole (no connection, a timeout, ...); `stale` when the cluster
-    /// said metadata must be refreshed.
-    Failed {
-        /// What went wrong.
-        error: Error,
-        /// True when the leader may have moved.
-        stale: bool,
-    },
-    /// Answered: the outcome of each partition the broker answered for.
-    Done {
-        /// The broker's address, to name in errors.
-        broker: String,
-        /// Per partition.
-        partitions: Vec<(FetchTarget, PartitionOutcome)>,
-    },
-}
-
-/// The result of a job.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// Of [`Job::Fetch`].
-    Fetch(FetchOutcome),
-    /// Of [`Job::Committed`]: the committed offsets found; partitions without one are left out.
-    Committed(Result<HashMap<TopicPartition, i64>>),
-    /// Of [`Job::Reset`]: the offsets found, and why others were not.
-    Reset(Listed),
-    /// Of [`Job::Metadata`].
-    Metadata(Result<Arc<Metadata>>),
-    /// The job's task ended without an answer.
-    Lost,
-}
-
-/// What is known about a job in flight.
-#[derive(Debug)]
-struct JobInfo {
-    /// The partitions it covers, with their epochs when planned.
-    partitions: Vec<(TopicPartition, u64)>,
-    /// The broker a fetch goes to.
-    broker: Option<i32>,
-    /// The prefetch bytes a fetch reserved.
-    reserved: usize,
-    /// True for the metadata lookup.
-    metadata: bool,
-}
-
-/// The jobs in flight.
-#[derive(Debug, Default)]
-pub(crate) struct JobBook {
-    jobs: HashMap<u64, JobInfo>,
-    brokers: HashSet<i32>,
-    metadata: bool,
-    next_id: u64,
-    rotation: usize,
-}
-
-impl JobBook {
-    fn start(&mut self, info: JobInfo) -> u64 {
-        self.next_id += 1;
-        if let Some(b) = info.broker {
-            self.brokers.insert(b);
-        }
-        self.metadata |= info.metadata;
-        self.jobs.insert(self.next_id, info);
-        self.next_id
-    }
-
-    /// True while no job is in flight.
-    #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty()
-    }
-}
-
-impl Positions {
+impl ConsumerState {
     /// The jobs to start at `now`; marks their partitions busy.
     pub fn plan(&mut self, now: Instant) -> Plan {
         let mut plan = Plan::default();
@@ -629,9 +480,12 @@ mod tests {
     use super::*;
     use crate::cluster::{BrokerInfo, PartitionInfo, TopicInfo};
     use crate::consumer::config::{ConsumerConfig, OffsetReset};
+    use crate::consumer::decode::Decoded;
+    use crate::consumer::job::{Listed, ResetTo};
     use crate::consumer::record::ConsumerRecord;
     use kbus_protocol::record::TimestampType;
     use kbus_protocol::{ProtocolError, Uuid};
+    use std::collections::HashMap;
     use std::time::Duration;
 
     fn tp(p: i32) -> TopicPartition {
@@ -675,15 +529,15 @@ mod tests {
         Arc::new(md)
     }
 
-    fn state(config: ConsumerConfig) -> Positions {
-        Positions::new(ConsumerConfig {
+    fn state(config: ConsumerConfig) -> ConsumerState {
+        ConsumerState::new(ConsumerConfig {
             auto_offset_reset: OffsetReset::Earliest,
             ..config
         })
     }
 
     /// Runs the metadata job of a fresh plan with `leaders`.
-    fn route(s: &mut Positions, now: Instant, leaders: &[(i32, i32)]) {
+    fn route(s: &mut ConsumerState, now: Instant, leaders: &[(i32, i32)]) {
         let plan = s.plan(now);
         let (id, _) = plan
             .jobs
@@ -910,7 +764,7 @@ mod tests {
             (OffsetReset::Latest, FetchState::Reset(ResetTo::Latest)),
             (OffsetReset::None, FetchState::Stopped),
         ] {
-            let mut s = Positions::new(ConsumerConfig {
+            let mut s = ConsumerState::new(ConsumerConfig {
                 auto_offset_reset: reset,
                 ..Default::default()
             });
@@ -950,7 +804,7 @@ mod tests {
     #[test]
     fn committed_offsets_start_partitions_and_missing_ones_follow_the_reset_policy() {
         let now = Instant::now();
-        let mut s = Positions::new(ConsumerConfig {
+        let mut s = ConsumerState::new(ConsumerConfig {
             group_id: Some("g".into()),
             auto_offset_reset: OffsetReset::Latest,
             ..Default::default()
