@@ -20,7 +20,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use kbus::cluster::{Cluster, ClusterConfig};
 use kbus::producer::{murmur2_partition, Producer, ProducerConfig, ProducerRecord};
 use kbus::protocol::compression::Compression;
-use kbus::protocol::record::Header;
 use kbus_testkit::kafka::console::{console_consume, console_produce, TextRecord, TimestampKind};
 use kbus_testkit::kafka::{ConsumerEvent, JavaTool, Kafka, KafkaVersion};
 
@@ -215,17 +214,11 @@ async fn kbus_writes_java_reads_every_codec() {
             if i % 9 == 5 {
                 r = r.partition((i % PARTITIONS as usize) as i32);
             }
-            r.headers = match i % 4 {
-                0 => vec![],
-                1 => vec![Header::new("h-first", Some(format!("n-{i}")))],
-                2 => vec![
-                    Header::new("h-empty", Some("")),
-                    Header::new("h-null", None::<&str>),
-                ],
-                _ => vec![
-                    Header::new("h-dup", Some("a")),
-                    Header::new("h-dup", Some("b")),
-                ],
+            r = match i % 4 {
+                0 => r,
+                1 => r.header("h-first", format!("n-{i}")),
+                2 => r.header("h-empty", "").null_header("h-null"),
+                _ => r.header("h-dup", "a").header("h-dup", "b"),
             };
             deliveries.push((r.clone(), producer.send(r).await.unwrap()));
         }

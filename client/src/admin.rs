@@ -397,25 +397,7 @@ impl Admin {
         spec: OffsetSpec,
     ) -> Result<Vec<PartitionOffset>> {
         let wanted: Vec<i32> = if partitions.is_empty() {
-            // All partitions: a topic the metadata does not know (yet) is an error, not an
-            // empty answer.
-            let md = self.cluster.metadata_for(&[topic]).await?;
-            let known = md
-                .topic(topic)
-                .filter(|t| t.error.is_ok() && !t.partitions.is_empty());
-            let Some(t) = known else {
-                return Err(Error::Topic {
-                    topic: topic.into(),
-                    api: ApiKey::Metadata,
-                    code: md
-                        .topic(topic)
-                        .map(|t| t.error)
-                        .filter(|code| code.is_err())
-                        .unwrap_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
-                    message: None,
-                });
-            };
-            t.partitions.iter().map(|p| p.id).collect()
+            self.cluster.partitions(topic).await?
         } else {
             partitions.to_vec()
         };

@@ -212,6 +212,28 @@ impl Cluster {
         self.refresh(topics).await
     }
 
+    /// The partition ids of `topic`, from metadata (refreshed when the topic is not known yet). A
+    /// topic the cluster does not know, or reports in error, is an error naming it
+    /// (UNKNOWN_TOPIC_OR_PARTITION, retriable: a topic just created may not have reached every
+    /// broker's metadata yet).
+    pub async fn partitions(&self, topic: &str) -> Result<Vec<i32>> {
+        let md = self.metadata_for(&[topic]).await?;
+        match md.topic(topic) {
+            Some(t) if t.error.is_ok() && !t.partitions.is_empty() => {
+                Ok(t.partitions.iter().map(|p| p.id).collect())
+            }
+            found => Err(Error::Topic {
+                topic: topic.into(),
+                api: ApiKey::Metadata,
+                code: found
+                    .map(|t| t.error)
+                    .filter(|code| code.is_err())
+                    .unwrap_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+                message: None,
+            }),
+        }
+    }
+
     /// Tells the cluster a request failed; returns true when the error means the metadata is out
     /// of date (a lost or silent connection, or an error code such as NOT_LEADER_OR_FOLLOWER), in
     /// which case the next lookup refreshes it before answering.
@@ -244,6 +266,13 @@ impl Cluster {
 
     /// Fetches fresh metadata for `topics` (none: brokers only) from any reachable broker.
     pub async fn refresh(&self, topics: &[&str]) -> Result<Arc<Metadata>> {
+        self.refresh_with(topics, false).await
+    }
+
+    /// Like [`refresh`](Self::refresh); with `auto_create`, a broker configured to create topics
+    /// on first use (`auto.create.topics.enable`) creates those that do not exist (what the Java
+    /// producer's `allow.auto.create.topics` asks for).
+    pub async fn refresh_with(&self, topics: &[&str], auto_create: bool) -> Result<Arc<Metadata>> {
         let _one_at_a_time = self.inner.refreshing.lock().await;
         let req = MetadataRequest {
             topics: Some(
@@ -252,7 +281,7 @@ impl Cluster {
                     .map(|t| MetadataRequestTopic::by_name(*t))
                     .collect(),
             ),
-            allow_auto_topic_creation: false,
+            allow_auto_topic_creation: auto_create,
             ..Default::default()
         };
         let mut last_error = None;

@@ -268,6 +268,16 @@ impl Consumer {
         Ok(())
     }
 
+    /// The partitions of `topic` (Java's `partitionsFor`): what to [`assign`](Self::assign) to
+    /// read all of it. A topic the cluster does not know is an error naming it.
+    pub async fn partitions_for(&self, topic: &str) -> Result<Vec<TopicPartition>> {
+        let ids = self.cluster.partitions(topic).await?;
+        Ok(ids
+            .into_iter()
+            .map(|p| TopicPartition::new(topic, p))
+            .collect())
+    }
+
     /// The assigned partitions (by [`assign`](Self::assign), or by the group), sorted.
     pub fn assignment(&self) -> Vec<TopicPartition> {
         self.shared.lock().assignment()

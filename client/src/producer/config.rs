@@ -63,6 +63,10 @@ pub struct ProducerConfig {
     pub partitioner: Partitioner,
     /// `max.block.ms`: how long `send` waits for a topic's metadata (60 s).
     pub max_block: Duration,
+    /// `allow.auto.create.topics`: metadata requests for a topic not known yet let the broker
+    /// create it, when the broker is configured to (`auto.create.topics.enable`). Default true, as
+    /// in Java.
+    pub allow_auto_create_topics: bool,
 }
 
 impl Default for ProducerConfig {
@@ -82,6 +86,7 @@ impl Default for ProducerConfig {
             enable_idempotence: None,
             partitioner: Partitioner::Murmur2,
             max_block: Duration::from_secs(60),
+            allow_auto_create_topics: true,
         }
     }
 }
@@ -136,6 +141,7 @@ impl ProducerConfig {
                 return Ok(false); // the connection layer reads it too
             }
             "max.block.ms" => self.max_block = millis(key, value)?,
+            "allow.auto.create.topics" => self.allow_auto_create_topics = parse(key, value)?,
             "enable.idempotence" => self.enable_idempotence = Some(parse(key, value)?),
             "partitioner" => {
                 self.partitioner =

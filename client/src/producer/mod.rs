@@ -190,12 +190,16 @@ impl Producer {
     }
 
     /// The partition count of `topic`, from metadata, waiting up to `max.block.ms` for the
-    /// topic to appear.
+    /// topic to appear (asking the broker to create it, with `allow.auto.create.topics`).
     async fn partition_count(&self, topic: &str) -> Result<i32> {
         let cluster = &self.inner.cluster;
+        let auto_create = self.inner.config.allow_auto_create_topics;
         let deadline = Instant::now() + self.inner.config.max_block;
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
         let mut md = cluster.metadata_for(&[topic]).await?;
+        if auto_create && md.topic(topic).is_none_or(|t| t.error.is_err()) {
+            md = cluster.refresh_with(&[topic], true).await?;
+        }
         loop {
             let code = match md.topic(topic) {
                 Some(t) if t.error.is_ok() && !t.partitions.is_empty() => {
@@ -213,7 +217,7 @@ impl Producer {
                 });
             }
             tokio::time::sleep(backoff.next_delay()).await;
-            md = cluster.refresh(&[topic]).await?;
+            md = cluster.refresh_with(&[topic], auto_create).await?;
         }
     }
 

@@ -61,6 +61,12 @@ impl ProducerRecord {
         self
     }
 
+    /// Adds a header whose value is null (Kafka distinguishes it from an empty value).
+    pub fn null_header(mut self, key: impl Into<Bytes>) -> Self {
+        self.headers.push(Header::new(key, None::<Bytes>));
+        self
+    }
+
     /// Sets the timestamp (ms since the epoch).
     pub fn timestamp(mut self, ms: i64) -> Self {
         self.timestamp = Some(ms);
