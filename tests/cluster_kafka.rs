@@ -161,7 +161,10 @@ async fn metadata_follows_a_broker_that_dies_and_returns() {
         matches!(err, Error::Disconnected { .. } | Error::Io { .. }),
         "{err:?}"
     );
-    assert_eq!(err.broker(), addrs[&victim]);
+    assert_eq!(
+        err.broker().expect("the error names its broker"),
+        addrs[&victim]
+    );
     assert!(err.is_retriable(), "{err}");
 
     let md = metadata_until(

@@ -103,7 +103,10 @@ async fn a_downed_brokers_partitions_fail_over_after_a_refresh() {
     // Requests to broker 1 fail, naming it; requests to broker 2 carry on.
     let err = to_one.send(&one_record()).await.unwrap_err();
     assert!(err.is_retriable(), "{err}");
-    assert_eq!(err.broker(), mock.broker_addr(1));
+    assert_eq!(
+        err.broker().expect("the error names its broker"),
+        mock.broker_addr(1)
+    );
     let md = to_two
         .send(&kbus::protocol::messages::MetadataRequest::default())
         .await

@@ -119,7 +119,10 @@ async fn reconnects_after_the_broker_restarts() {
         .await
         .unwrap_err();
     assert!(err.is_retriable(), "{err}");
-    assert_eq!(err.broker(), broker.addr());
+    assert_eq!(
+        err.broker().expect("the error names its broker"),
+        broker.addr()
+    );
     assert!(first.is_closed());
     // ...and the cluster hands out a fresh one.
     let second = cluster.broker(id).await.unwrap();

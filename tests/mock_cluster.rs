@@ -283,13 +283,16 @@ async fn a_broker_going_down_fails_its_connections_only() {
         matches!(err, Error::Disconnected { .. } | Error::Io { .. }),
         "{err:?}"
     );
-    assert_eq!(err.broker(), down_addr);
+    assert_eq!(err.broker().expect("the error names its broker"), down_addr);
     assert!(err.to_string().contains(&down_addr), "{err}");
     assert!(err.is_retriable(), "{err}");
     assert!(conns[&down].is_closed());
     // A closed connection refuses further requests at once, with the same kind of error.
     let again = conns[&down].send(&metadata_for("t")).await.unwrap_err();
-    assert_eq!(again.broker(), down_addr);
+    assert_eq!(
+        again.broker().expect("the error names its broker"),
+        down_addr
+    );
 
     for id in [1, 3] {
         let md = conns[&id].send(&metadata_for("t")).await.unwrap();
@@ -326,7 +329,7 @@ async fn a_broker_going_down_fails_its_connections_only() {
         ),
         "{err:?}"
     );
-    assert_eq!(err.broker(), down_addr);
+    assert_eq!(err.broker().expect("the error names its broker"), down_addr);
 
     // ...and accepted again, on the same address, once it is back.
     cluster.broker_up(down);
@@ -406,7 +409,10 @@ async fn injected_errors_come_back_in_the_response() {
         matches!(err, Error::Disconnected { .. } | Error::Io { .. }),
         "{err:?}"
     );
-    assert_eq!(err.broker(), cluster.broker_addr(leader));
+    assert_eq!(
+        err.broker().expect("the error names its broker"),
+        cluster.broker_addr(leader)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,7 +444,7 @@ async fn a_slow_broker_times_out_and_its_late_answer_is_discarded() {
         ),
         "{err:?}"
     );
-    assert_eq!(err.broker(), slow_addr);
+    assert_eq!(err.broker().expect("the error names its broker"), slow_addr);
     assert!(started.elapsed() < Duration::from_millis(900));
     // The other brokers are not slowed down.
     fast.send(&metadata_for("slow")).await.unwrap();

@@ -66,7 +66,7 @@ async fn an_unreachable_broker_is_a_clear_error_within_the_timeout() {
         matches!(err, Error::Io { .. } | Error::ConnectTimeout { .. }),
         "{err}"
     );
-    assert_eq!(err.broker(), addr);
+    assert_eq!(err.broker().expect("the error names its broker"), addr);
     assert!(err.to_string().contains(&addr), "{err}");
 }
 

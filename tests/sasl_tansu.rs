@@ -60,7 +60,7 @@ fn assert_authentication_error(err: &Error, mechanism: Mechanism, addr: &str) {
         other => panic!("expected an authentication error, got {other:?}"),
     }
     assert!(!err.is_retriable(), "{err}");
-    assert_eq!(err.broker(), addr);
+    assert_eq!(err.broker().expect("the error names its broker"), addr);
     let shown = err.to_string();
     assert!(shown.contains(mechanism.name()), "{shown}");
     assert!(shown.contains(addr), "{shown}");

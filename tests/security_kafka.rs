@@ -336,7 +336,11 @@ async fn tls_refusal(addr: &str, config: ConnectionConfig) -> String {
         started.elapsed()
     );
     assert!(matches!(err, Error::Tls { .. }), "not a TLS error: {err:?}");
-    assert_eq!(err.broker(), addr, "{err}");
+    assert_eq!(
+        err.broker().expect("the error names its broker"),
+        addr,
+        "{err}"
+    );
     assert!(!err.is_retriable(), "{err}");
     let shown = err.to_string();
     assert!(shown.contains(addr), "{shown}");
@@ -576,7 +580,11 @@ async fn settings_that_do_not_match_the_listener_are_named() {
                 .await
                 .expect("refused in time, not left hanging")
                 .expect_err("the connection must be refused");
-            assert_eq!(err.broker(), addr, "{err}");
+            assert_eq!(
+                err.broker().expect("the error names its broker"),
+                addr,
+                "{err}"
+            );
             assert!(!err.is_retriable(), "{err}");
             err
         }

@@ -58,7 +58,11 @@ async fn tls_error(addr: &str, config: ConnectionConfig) -> String {
         .await
         .expect_err("the connection must be refused");
     assert!(matches!(err, Error::Tls { .. }), "not a TLS error: {err:?}");
-    assert_eq!(err.broker(), addr, "{err}");
+    assert_eq!(
+        err.broker().expect("the error names its broker"),
+        addr,
+        "{err}"
+    );
     assert!(!err.is_retriable(), "{err}");
     let message = err.to_string();
     assert!(message.contains(addr), "{message}");

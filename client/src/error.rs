@@ -64,6 +64,21 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The API was used in a way it does not allow (seeking a partition that is not assigned,
+    /// assigning partitions to a subscribed consumer, ...): a bug in the calling program, not a
+    /// setting or a broker's answer.
+    Misuse {
+        /// What was done, and what is allowed.
+        message: String,
+    },
+    /// Something could not be encoded before it was sent to any broker (a record batch too large
+    /// for the protocol, say).
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// Why it failed.
+        source: ProtocolError,
+    },
     /// A broker id that metadata does not (or no longer) list.
     UnknownBroker {
         /// The broker id.
@@ -150,8 +165,9 @@ pub enum Error {
     /// offset is out of range (or there is no committed offset) and `auto.offset.reset` is `none`,
     /// or the records there are corrupt (a CRC mismatch, a malformed batch).
     Consume {
-        /// The broker the records came from; empty when no broker was asked.
-        broker: String,
+        /// The broker the records came from; `None` when no broker was asked (no committed
+        /// offset and `auto.offset.reset=none`).
+        broker: Option<String>,
         /// The topic.
         topic: String,
         /// The partition.
@@ -175,7 +191,11 @@ impl Error {
             | Error::ConnectTimeout { .. }
             | Error::RequestTimeout { .. }
             | Error::Disconnected { .. } => true,
-            Error::Protocol { .. } | Error::UnsupportedApi { .. } | Error::Config { .. } => false,
+            Error::Protocol { .. }
+            | Error::UnsupportedApi { .. }
+            | Error::Config { .. }
+            | Error::Misuse { .. }
+            | Error::Encode { .. } => false,
             Error::Authentication { .. } => false,
             Error::Tls { .. } => false,
             Error::Delivery { cause, .. } => cause.is_retriable(),
@@ -190,16 +210,19 @@ impl Error {
     }
 
     /// The broker the error concerns, when it concerns one.
-    pub fn broker(&self) -> &str {
+    pub fn broker(&self) -> Option<&str> {
         match self {
             Error::Delivery { cause, .. } => cause.broker(),
+            Error::DeliveryTimeout { last_error, .. } => last_error.as_deref()?.broker(),
             Error::Config { .. }
-            | Error::DeliveryTimeout { .. }
+            | Error::Misuse { .. }
+            | Error::Encode { .. }
             | Error::RecordTooLarge { .. }
             | Error::Closed
             | Error::UnknownBroker { .. }
             | Error::Partition { .. }
-            | Error::Topic { .. } => "",
+            | Error::Topic { .. } => None,
+            Error::Consume { broker, .. } => broker.as_deref(),
             Error::Io { broker, .. }
             | Error::ConnectTimeout { broker, .. }
             | Error::RequestTimeout { broker, .. }
@@ -208,8 +231,7 @@ impl Error {
             | Error::UnsupportedApi { broker, .. }
             | Error::Authentication { broker, .. }
             | Error::Tls { broker, .. }
-            | Error::Consume { broker, .. }
-            | Error::Broker { broker, .. } => broker,
+            | Error::Broker { broker, .. } => Some(broker),
         }
     }
 }
@@ -249,6 +271,8 @@ impl fmt::Display for Error {
                 "{broker} supports no version of {api:?} that kbus implements"
             ),
             Error::Config { message } => write!(f, "configuration: {message}"),
+            Error::Misuse { message } => write!(f, "{message}"),
+            Error::Encode { what, source } => write!(f, "encoding {what}: {source}"),
             Error::UnknownBroker { id } => write!(f, "broker {id} is not in the cluster metadata"),
             Error::Authentication {
                 broker,
@@ -317,7 +341,7 @@ impl fmt::Display for Error {
                     f,
                     "{topic}/{partition} at offset {offset}: {code}: {message}"
                 )?;
-                if !broker.is_empty() {
+                if let Some(broker) = broker {
                     write!(f, " (from {broker})")?;
                 }
                 if let Some(source) = source {
@@ -338,7 +362,12 @@ impl std::error::Error for Error {
                 source: Some(source),
                 ..
             } => Some(source),
+            Error::Encode { source, .. } => Some(source),
             Error::Delivery { cause, .. } => Some(&**cause),
+            Error::DeliveryTimeout {
+                last_error: Some(last),
+                ..
+            } => Some(&**last),
             _ => None,
         }
     }
@@ -346,3 +375,49 @@ impl std::error::Error for Error {
 
 /// Result alias of the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_delivery_timeout_leads_to_its_last_error() {
+        let last = Arc::new(Error::Broker {
+            broker: "b:9092".into(),
+            api: ApiKey::Produce,
+            code: ErrorCode::NOT_ENOUGH_REPLICAS,
+            message: None,
+        });
+        let e = Error::DeliveryTimeout {
+            after: Duration::from_secs(1),
+            last_error: Some(last),
+        };
+        let source = e.source().expect("the last attempt's error");
+        assert!(source.to_string().contains("NOT_ENOUGH_REPLICAS"), "{source}");
+        assert_eq!(e.broker(), Some("b:9092"));
+        let none = Error::DeliveryTimeout {
+            after: Duration::from_secs(1),
+            last_error: None,
+        };
+        assert!(none.source().is_none());
+        assert_eq!(none.broker(), None);
+    }
+
+    #[test]
+    fn errors_without_a_broker_say_so() {
+        for e in [
+            Error::Config {
+                message: "x".into(),
+            },
+            Error::Misuse {
+                message: "x".into(),
+            },
+            Error::Closed,
+        ] {
+            assert_eq!(e.broker(), None, "{e}");
+            assert!(!e.is_retriable(), "{e}");
+        }
+    }
+}

@@ -251,7 +251,7 @@ impl Consumer {
     /// partitions then ([`unsubscribe`](Self::unsubscribe) first).
     pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<()> {
         if matches!(self.mode, Mode::Subscribed(_)) {
-            return Err(Error::Config {
+            return Err(Error::Misuse {
                 message: "assign: the consumer is subscribed and its group assigns the \
                           partitions; unsubscribe first"
                     .into(),
@@ -298,13 +298,13 @@ impl Consumer {
     pub fn subscribe(&mut self, topics: impl IntoIterator<Item = impl Into<String>>) -> Result<()> {
         let topics: BTreeSet<String> = topics.into_iter().map(Into::into).collect();
         if topics.is_empty() {
-            return Err(Error::Config {
+            return Err(Error::Misuse {
                 message: "subscribe needs at least one topic (unsubscribe leaves the group)".into(),
             });
         }
         match &mut self.mode {
             Mode::Manual => {
-                return Err(Error::Config {
+                return Err(Error::Misuse {
                     message: "subscribe: partitions are assigned manually; a consumer either \
                               assigns or subscribes (assign an empty set first)"
                         .into(),
@@ -321,7 +321,7 @@ impl Consumer {
         }
         let group_config = self.config.group_config()?;
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(Error::Config {
+            return Err(Error::Misuse {
                 message: "subscribe must be called within a tokio runtime".into(),
             });
         }
@@ -452,7 +452,7 @@ impl Consumer {
             {
                 let state = self.shared.lock();
                 let Some(p) = state.partitions.get(tp) else {
-                    return Err(Error::Config {
+                    return Err(Error::Misuse {
                         message: format!("position: {tp} is not assigned to this consumer"),
                     });
                 };

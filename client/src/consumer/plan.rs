@@ -401,7 +401,7 @@ impl ConsumerState {
                         p.fetch = FetchState::Stopped;
                     }
                     let error = Error::Consume {
-                        broker: broker.into(),
+                        broker: Some(broker.into()),
                         topic: tp.topic.clone(),
                         partition: tp.partition,
                         offset,
@@ -423,7 +423,7 @@ impl ConsumerState {
                         p.fetch = FetchState::Stopped;
                     }
                     let error = Error::Consume {
-                        broker: broker.into(),
+                        broker: Some(broker.into()),
                         topic: tp.topic.clone(),
                         partition: tp.partition,
                         offset: target.offset,

@@ -224,7 +224,7 @@ impl ConsumerState {
     }
 
     fn get_mut(&mut self, tp: &TopicPartition, what: &str) -> Result<&mut PartitionState> {
-        self.partitions.get_mut(tp).ok_or_else(|| Error::Config {
+        self.partitions.get_mut(tp).ok_or_else(|| Error::Misuse {
             message: format!("{what}: {tp} is not assigned to this consumer"),
         })
     }
@@ -243,7 +243,7 @@ impl ConsumerState {
     /// The next record of `tp` the application gets will be at `offset`.
     pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
         if offset < 0 {
-            return Err(Error::Config {
+            return Err(Error::Misuse {
                 message: format!("seek: offset {offset} of {tp} is negative"),
             });
         }
@@ -380,7 +380,7 @@ impl ConsumerState {
 /// The error for a partition with nowhere to start under `auto.offset.reset=none`.
 pub(crate) fn no_offset_error(tp: &TopicPartition) -> Error {
     Error::Consume {
-        broker: String::new(),
+        broker: None,
         topic: tp.topic.clone(),
         partition: tp.partition,
         offset: -1,

@@ -687,7 +687,8 @@ impl Driver {
                 .await
                 .unwrap_or_else(|_| {
                     Err(Error::RequestTimeout {
-                        broker: String::new(),
+                        // A refresh asks whichever broker answers first.
+                        broker: "the cluster".into(),
                         api: ApiKey::Metadata,
                         after: limit,
                     })

@@ -712,7 +712,11 @@ mod tests {
             let err = handshake(stream, &addr, &config, Duration::from_secs(5))
                 .await
                 .expect_err("the handshake must fail");
-            assert_eq!(err.broker(), addr, "{err}");
+            assert_eq!(
+                err.broker().expect("the error names its broker"),
+                addr,
+                "{err}"
+            );
             assert!(err.to_string().contains(&addr), "{err}");
             assert!(!err.is_retriable(), "{err}");
             err

@@ -87,9 +87,8 @@ impl ProducerBatch {
         let builder = self.builder.as_mut().ok_or(Error::Closed)?;
         builder
             .push(timestamp, key, value, headers)
-            .map_err(|source| Error::Protocol {
-                broker: String::new(),
-                api: None,
+            .map_err(|source| Error::Encode {
+                what: "a record batch",
                 source,
             })?;
         self.memory += memory;
@@ -114,9 +113,8 @@ impl ProducerBatch {
         if let Some(bytes) = &self.built {
             let again =
                 restamp_producer(bytes, producer_id, epoch, base_sequence).map_err(|source| {
-                    Error::Protocol {
-                        broker: String::new(),
-                        api: None,
+                    Error::Encode {
+                        what: "a record batch",
                         source,
                     }
                 })?;
@@ -157,9 +155,8 @@ pub(crate) enum Payload {
 impl Payload {
     pub fn into_bytes(self) -> Result<Bytes> {
         match self {
-            Payload::Build(b) => b.build().map_err(|source| Error::Protocol {
-                broker: String::new(),
-                api: None,
+            Payload::Build(b) => b.build().map_err(|source| Error::Encode {
+                what: "a record batch",
                 source,
             }),
             Payload::Built(b) => Ok(b),
