@@ -11,9 +11,6 @@ use kbus_protocol::messages::create_topics::{
     CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
 };
 use kbus_protocol::messages::describe_configs::{DescribeConfigsRequest, DescribeConfigsResource};
-use kbus_protocol::messages::list_offsets::{
-    ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
-};
 use kbus_protocol::messages::{
     DeleteTopicsRequest, DescribeGroupsRequest, ListGroupsRequest, MetadataRequest,
 };
@@ -21,7 +18,10 @@ use kbus_protocol::ApiKey;
 
 use crate::cluster::{Cluster, CoordinatorType, Metadata, TopicInfo};
 use crate::error::{Error, Result};
+use crate::list_offsets;
+pub use crate::list_offsets::OffsetSpec;
 use crate::net::Connection;
+use crate::TopicPartition;
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,27 +51,6 @@ impl NewTopic {
     pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.configs.push((key.into(), value.into()));
         self
-    }
-}
-
-/// Where to look up an offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OffsetSpec {
-    /// The first offset still in the log.
-    Earliest,
-    /// The offset the next record will get (the high watermark).
-    Latest,
-    /// The first offset whose timestamp is at or after this (milliseconds since the epoch).
-    Timestamp(i64),
-}
-
-impl OffsetSpec {
-    fn wire(self) -> i64 {
-        match self {
-            OffsetSpec::Earliest => -2,
-            OffsetSpec::Latest => -1,
-            OffsetSpec::Timestamp(t) => t,
-        }
     }
 }
 
@@ -401,53 +380,23 @@ impl Admin {
         } else {
             partitions.to_vec()
         };
-        // Group the partitions by leader: one request per broker.
-        let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-        for p in &wanted {
-            let (leader, _) = self.cluster.leader(topic, *p).await?;
-            by_leader.entry(leader).or_default().push(*p);
+        let asked: Vec<(TopicPartition, OffsetSpec)> = wanted
+            .iter()
+            .map(|p| (TopicPartition::new(topic, *p), spec))
+            .collect();
+        let listed = list_offsets::list_offsets(&self.cluster, &asked, 0).await;
+        if let Some((_, e)) = listed.errors.into_iter().next() {
+            return Err(e);
         }
-        let mut out = Vec::with_capacity(wanted.len());
-        for (leader, parts) in by_leader {
-            let conn = self.cluster.broker(leader).await?;
-            let req = ListOffsetsRequest {
-                replica_id: -1,
-                isolation_level: 0,
-                topics: vec![ListOffsetsTopic {
-                    name: topic.into(),
-                    partitions: parts
-                        .iter()
-                        .map(|p| ListOffsetsPartition {
-                            partition_index: *p,
-                            current_leader_epoch: -1,
-                            timestamp: spec.wire(),
-                            ..Default::default()
-                        })
-                        .collect(),
-                    ..Default::default()
-                }],
-                timeout_ms: ADMIN_TIMEOUT_MS,
-                ..Default::default()
-            };
-            let resp = conn.send(&req).await?;
-            for t in resp.topics {
-                for p in t.partitions {
-                    let code = ErrorCode(p.error_code);
-                    if code.is_err() {
-                        return Err(Error::Partition {
-                            topic: topic.into(),
-                            partition: p.partition_index,
-                            code,
-                        });
-                    }
-                    out.push(PartitionOffset {
-                        partition: p.partition_index,
-                        offset: p.offset,
-                        timestamp: p.timestamp,
-                    });
-                }
-            }
-        }
+        let mut out: Vec<PartitionOffset> = listed
+            .offsets
+            .into_iter()
+            .map(|(tp, found)| PartitionOffset {
+                partition: tp.partition,
+                offset: found.offset,
+                timestamp: found.timestamp,
+            })
+            .collect();
         out.sort_by_key(|p| p.partition);
         Ok(out)
     }

@@ -395,7 +395,10 @@ mod tests {
             last_error: Some(last),
         };
         let source = e.source().expect("the last attempt's error");
-        assert!(source.to_string().contains("NOT_ENOUGH_REPLICAS"), "{source}");
+        assert!(
+            source.to_string().contains("NOT_ENOUGH_REPLICAS"),
+            "{source}"
+        );
         assert_eq!(e.broker(), Some("b:9092"));
         let none = Error::DeliveryTimeout {
             after: Duration::from_secs(1),

@@ -21,6 +21,7 @@ pub mod cluster;
 pub mod consumer;
 pub mod error;
 pub mod group;
+mod list_offsets;
 pub mod net;
 pub mod producer;
 mod topic_partition;

@@ -1,28 +1,6 @@
 //! The name of one partition of one topic, shared by the producer, the consumer and the groups.
+//!
+//! Defined in the protocol crate, because the consumer protocol's subscription and assignment
+//! formats carry it; re-exported here so that `kbus_client::TopicPartition` is the same type.
 
-use std::fmt;
-
-/// One partition of one topic.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    /// The topic name.
-    pub topic: String,
-    /// The partition id.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// `topic`/`partition`.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.topic, self.partition)
-    }
-}
+pub use kbus_protocol::TopicPartition;

@@ -8,9 +8,14 @@
 // Every function returns quietly on input that does not make sense for it and panics (an assertion)
 // only when the protocol crate misbehaves: a panic inside kbus-protocol, or a broken property.
 
+use std::collections::HashMap;
+
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 use kbus_protocol::compression::Compression;
+use kbus_protocol::consumer_protocol::{
+    Assignment, Subscription, ASSIGNMENT_MAX_VERSION, SUBSCRIPTION_MAX_VERSION,
+};
 use kbus_protocol::frame::DEFAULT_MAX_FRAME_SIZE;
 use kbus_protocol::record::{
     BatchDecoder, ControlRecord, ControlRecordType, DecodeOptions, Header, RecordBatch,
@@ -18,7 +23,7 @@ use kbus_protocol::record::{
 };
 use kbus_protocol::{
     encode_request, encode_response, AnyRequest, AnyResponse, ApiKey, Decoder, FrameSplitter,
-    Message, ProtocolError, RequestHeader, ResponseHeader, TaggedFields,
+    Message, ProtocolError, RequestHeader, ResponseHeader, TaggedFields, TopicPartition,
 };
 
 /// A fuzz target's check: returns on uninteresting input, panics on a broken property.
@@ -31,6 +36,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("request_decoders", request_decoders),
     ("record_batches", record_batches),
     ("message_roundtrip", message_roundtrip),
+    ("consumer_protocol", consumer_protocol),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -723,4 +729,74 @@ where
         encoded,
         "{api:?} v{version}: AnyResponse"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// consumer_protocol
+// ---------------------------------------------------------------------------------------------
+
+/// The whole input is read as a consumer-protocol [`Subscription`] and as an [`Assignment`] (the
+/// bytes other group members send through JoinGroup and SyncGroup). Neither may panic. A decoded
+/// value, encoded at the version it was read at (its first `INT16`; one above the newest is written
+/// as the newest) and decoded again, must come back equal — with its partitions grouped by topic,
+/// as the wire groups them — and encoding that must give the same bytes again.
+pub fn consumer_protocol(data: &[u8]) {
+    let bytes = Bytes::copy_from_slice(data);
+    let version = data
+        .first_chunk::<2>()
+        .map_or(0, |v| i16::from_be_bytes(*v));
+
+    if let Ok(decoded) = Subscription::decode(bytes.clone()) {
+        assert!(version >= 0, "subscription v{version} decoded");
+        let expected = Subscription {
+            owned_partitions: grouped(&decoded.owned_partitions),
+            ..decoded.clone()
+        };
+        let encoded = decoded
+            .try_encode(version)
+            .unwrap_or_else(|e| panic!("subscription v{version}: decoded, does not encode: {e}"));
+        let written = version.min(SUBSCRIPTION_MAX_VERSION);
+        assert_eq!(encoded[..2], written.to_be_bytes(), "subscription version");
+        let again = Subscription::decode(encoded.clone())
+            .unwrap_or_else(|e| panic!("subscription v{version}: re-encoded, fails: {e}"));
+        assert_eq!(again, expected, "subscription v{version}: value changed");
+        assert_eq!(again.try_encode(version).as_ref(), Ok(&encoded));
+    }
+
+    if let Ok(decoded) = Assignment::decode(bytes) {
+        if data.is_empty() {
+            // What coordinators send a member the leader gave nothing.
+            assert_eq!(decoded, Assignment::default());
+        }
+        assert!(version >= 0, "assignment v{version} decoded");
+        let expected = Assignment {
+            partitions: grouped(&decoded.partitions),
+            ..decoded.clone()
+        };
+        let encoded = decoded
+            .try_encode(version)
+            .unwrap_or_else(|e| panic!("assignment v{version}: decoded, does not encode: {e}"));
+        let written = version.min(ASSIGNMENT_MAX_VERSION);
+        assert_eq!(encoded[..2], written.to_be_bytes(), "assignment version");
+        let again = Assignment::decode(encoded.clone())
+            .unwrap_or_else(|e| panic!("assignment v{version}: re-encoded, fails: {e}"));
+        assert_eq!(again, expected, "assignment v{version}: value changed");
+        assert_eq!(again.try_encode(version).as_ref(), Ok(&encoded));
+    }
+}
+
+/// `partitions` as the wire lists them: grouped by topic, topics in order of first appearance, each
+/// topic's partitions in their order. Written out plainly, as the reference for the encoder's own
+/// grouping.
+fn grouped(partitions: &[TopicPartition]) -> Vec<TopicPartition> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut groups: Vec<Vec<TopicPartition>> = Vec::new();
+    for tp in partitions {
+        let i = *index.entry(&tp.topic).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[i].push(tp.clone());
+    }
+    groups.concat()
 }

@@ -166,8 +166,16 @@ impl Metadata {
 
     /// The leader of `topic`/`partition`, if one is known and listed among the brokers.
     pub fn leader(&self, topic: &str, partition: i32) -> Option<&BrokerInfo> {
+        let (id, _) = self.leader_of(topic, partition)?;
+        self.brokers.get(&id)
+    }
+
+    /// The leader's broker id and the leader epoch of `topic`/`partition`, if a leader is known
+    /// and listed among the brokers (a leader the broker list does not name cannot be reached).
+    pub fn leader_of(&self, topic: &str, partition: i32) -> Option<(i32, i32)> {
         let p = self.topic(topic)?.partition(partition)?;
-        self.brokers.get(&p.leader)
+        (p.leader >= 0 && self.brokers.contains_key(&p.leader))
+            .then_some((p.leader, p.leader_epoch))
     }
 
     /// A copy with `newer`'s topics merged over this snapshot's, and `newer`'s brokers.

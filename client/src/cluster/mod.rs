@@ -427,12 +427,7 @@ impl Cluster {
     pub async fn leader(&self, topic: &str, partition: i32) -> Result<(i32, Arc<Connection>)> {
         let mut md = self.metadata_for(&[topic]).await?;
         for attempt in 0..2 {
-            let leader = md
-                .topic(topic)
-                .and_then(|t| t.partition(partition))
-                .map(|p| p.leader)
-                .filter(|id| *id >= 0 && md.brokers.contains_key(id));
-            match leader {
+            match md.leader_of(topic, partition).map(|(id, _)| id) {
                 Some(id) => return Ok((id, self.broker(id).await?)),
                 None if attempt == 0 => md = self.refresh(&[topic]).await?,
                 None => {}

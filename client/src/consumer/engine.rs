@@ -12,10 +12,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::config::{ConsumerConfig, IsolationLevel};
 use super::fetcher::{fetch, FetchSettings};
 use super::job::{Job, Outcome};
-use super::list_offsets;
 use super::state::ConsumerState;
 use crate::cluster::Cluster;
 use crate::group::offsets;
+use crate::list_offsets;
 
 /// A message to the engine.
 enum Msg {
@@ -174,9 +174,9 @@ async fn run_job(
             let stable = config.isolation_level == IsolationLevel::ReadCommitted;
             Outcome::Committed(offsets::committed(cluster, group, &tps, stable).await)
         }
-        Job::Reset(tps) => {
-            Outcome::Reset(list_offsets::list_offsets(cluster, &tps, config.isolation_level).await)
-        }
+        Job::Reset(tps) => Outcome::Reset(
+            list_offsets::list_offsets(cluster, &tps, config.isolation_level.wire()).await,
+        ),
         Job::Metadata { topics, refresh } => {
             let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
             let md = if refresh {

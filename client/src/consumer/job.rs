@@ -13,16 +13,8 @@ use kbus_protocol::error_code::ErrorCode;
 use super::decode::Decoded;
 use crate::cluster::Metadata;
 use crate::error::{Error, Result};
+use crate::list_offsets::{Listed, OffsetSpec};
 use crate::TopicPartition;
-
-/// Which end of a partition to start from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ResetTo {
-    /// The log start offset.
-    Earliest,
-    /// The log end offset (the last stable offset under `read_committed`).
-    Latest,
-}
 
 /// One partition of a fetch.
 #[derive(Debug, Clone)]
@@ -60,7 +52,7 @@ pub(crate) enum Job {
     /// Look up the group's committed offsets of these partitions.
     Committed(Vec<TopicPartition>),
     /// Look up the earliest or latest offsets.
-    Reset(Vec<(TopicPartition, ResetTo)>),
+    Reset(Vec<(TopicPartition, OffsetSpec)>),
     /// Look up the leaders of these topics; `refresh` asks the brokers even when the cached
     /// metadata knows the topics (it named no leader, or a leader that refused).
     Metadata {
@@ -177,14 +169,4 @@ impl JobBook {
     pub fn is_empty(&self) -> bool {
         self.jobs.is_empty()
     }
-}
-
-/// What a ListOffsets lookup found: offsets by partition, and the errors of the partitions it did
-/// not find, grouped by error.
-#[derive(Debug, Default)]
-pub(crate) struct Listed {
-    /// The offsets found.
-    pub offsets: HashMap<TopicPartition, i64>,
-    /// The partitions not found, with why.
-    pub errors: Vec<(Vec<TopicPartition>, Error)>,
 }

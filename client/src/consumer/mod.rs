@@ -87,7 +87,6 @@ mod decode;
 mod engine;
 mod fetcher;
 mod job;
-mod list_offsets;
 mod plan;
 mod record;
 mod state;
@@ -109,9 +108,9 @@ use tokio::sync::mpsc::error::TryRecvError;
 use crate::cluster::{Cluster, ClusterConfig};
 use crate::error::{Error, Result};
 use crate::group::{offsets, Group, GroupEvent};
+use crate::list_offsets::OffsetSpec;
 use crate::TopicPartition;
 use engine::{Engine, Receiver, Shared};
-use job::ResetTo;
 use subscription::{AutoCommit, Subscribed};
 
 /// What [`Consumer::poll`] returns.
@@ -415,16 +414,16 @@ impl Consumer {
     /// Continues each of `tps` from its first offset still in the log. The position is unknown
     /// (`None`) until the offset has been looked up.
     pub fn seek_to_beginning(&mut self, tps: &[TopicPartition]) -> Result<()> {
-        self.seek_to(tps, ResetTo::Earliest)
+        self.seek_to(tps, OffsetSpec::Earliest)
     }
 
     /// Continues each of `tps` from its end: the next record produced (the last stable offset under
     /// `read_committed`). The position is unknown (`None`) until the offset has been looked up.
     pub fn seek_to_end(&mut self, tps: &[TopicPartition]) -> Result<()> {
-        self.seek_to(tps, ResetTo::Latest)
+        self.seek_to(tps, OffsetSpec::Latest)
     }
 
-    fn seek_to(&mut self, tps: &[TopicPartition], to: ResetTo) -> Result<()> {
+    fn seek_to(&mut self, tps: &[TopicPartition], to: OffsetSpec) -> Result<()> {
         let result = {
             let mut state = self.shared.lock();
             tps.iter().try_for_each(|tp| state.seek_to(tp, to))

@@ -278,7 +278,7 @@ impl ConsumerState {
                         continue;
                     }
                     match listed.offsets.get(tp) {
-                        Some(&offset) if offset >= 0 => self.start_at(tp, offset),
+                        Some(found) if found.offset >= 0 => self.start_at(tp, found.offset),
                         _ if listed.errors.iter().any(|(tps, _)| tps.contains(tp)) => {}
                         _ => unanswered.push(tp.clone()),
                     }
@@ -455,12 +455,10 @@ impl ConsumerState {
             if p.leader.is_some() || p.fetch == FetchState::Stopped {
                 continue;
             }
-            let leader = result.as_ref().ok().and_then(|md| {
-                let info = md.topic(&tp.topic)?.partition(tp.partition)?;
-                md.brokers
-                    .contains_key(&info.leader)
-                    .then_some((info.leader, info.leader_epoch))
-            });
+            let leader = result
+                .as_ref()
+                .ok()
+                .and_then(|md| md.leader_of(&tp.topic, tp.partition));
             match leader {
                 Some(l) => p.leader = Some(l),
                 None if p.retry_at.is_none_or(|at| at <= now) => p.back_off(now, base),
@@ -481,8 +479,8 @@ mod tests {
     use crate::cluster::{BrokerInfo, PartitionInfo, TopicInfo};
     use crate::consumer::config::{ConsumerConfig, OffsetReset};
     use crate::consumer::decode::Decoded;
-    use crate::consumer::job::{Listed, ResetTo};
     use crate::consumer::record::ConsumerRecord;
+    use crate::list_offsets::{Found, Listed, OffsetSpec};
     use kbus_protocol::record::TimestampType;
     use kbus_protocol::{ProtocolError, Uuid};
     use std::collections::HashMap;
@@ -760,8 +758,11 @@ mod tests {
     fn offset_out_of_range_resets_or_stops_per_policy() {
         let now = Instant::now();
         for (reset, expect) in [
-            (OffsetReset::Earliest, FetchState::Reset(ResetTo::Earliest)),
-            (OffsetReset::Latest, FetchState::Reset(ResetTo::Latest)),
+            (
+                OffsetReset::Earliest,
+                FetchState::Reset(OffsetSpec::Earliest),
+            ),
+            (OffsetReset::Latest, FetchState::Reset(OffsetSpec::Latest)),
             (OffsetReset::None, FetchState::Stopped),
         ] {
             let mut s = ConsumerState::new(ConsumerConfig {
@@ -822,7 +823,7 @@ mod tests {
         assert_eq!(s.position(&tp(0)), Some(42));
         assert_eq!(
             s.partitions[&tp(1)].fetch,
-            FetchState::Reset(ResetTo::Latest)
+            FetchState::Reset(OffsetSpec::Latest)
         );
         let plan = s.plan(now);
         let (id, _) = plan
@@ -831,7 +832,13 @@ mod tests {
             .find(|(_, j)| matches!(j, Job::Reset(_)))
             .unwrap();
         let listed = Listed {
-            offsets: HashMap::from([(tp(1), 9)]),
+            offsets: HashMap::from([(
+                tp(1),
+                Found {
+                    offset: 9,
+                    timestamp: -1,
+                },
+            )]),
             errors: Vec::new(),
         };
         s.apply(*id, Outcome::Reset(listed), now);

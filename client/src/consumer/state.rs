@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use kbus_protocol::error_code::ErrorCode;
 
 use super::config::{ConsumerConfig, OffsetReset};
-use super::job::{JobBook, ResetTo};
+use super::job::JobBook;
 use super::record::PartitionRecords;
 use crate::error::{Error, Result};
+use crate::list_offsets::OffsetSpec;
 use crate::TopicPartition;
 
 /// What a partition waits for before it can be fetched, or where it is fetched from.
@@ -29,7 +30,7 @@ pub(crate) enum FetchState {
     /// Look up the group's committed offset.
     Committed,
     /// Look up the earliest or latest offset.
-    Reset(ResetTo),
+    Reset(OffsetSpec),
     /// Fetch from this offset.
     At(i64),
     /// An error was handed to the application; nothing happens until it seeks.
@@ -151,8 +152,8 @@ impl ConsumerState {
     /// The state `auto.offset.reset` leads to; `Stopped` for `none` (the caller queues the error).
     pub fn reset_state(&self) -> FetchState {
         match self.config.auto_offset_reset {
-            OffsetReset::Earliest => FetchState::Reset(ResetTo::Earliest),
-            OffsetReset::Latest => FetchState::Reset(ResetTo::Latest),
+            OffsetReset::Earliest => FetchState::Reset(OffsetSpec::Earliest),
+            OffsetReset::Latest => FetchState::Reset(OffsetSpec::Latest),
             OffsetReset::None => FetchState::Stopped,
         }
     }
@@ -259,7 +260,7 @@ impl ConsumerState {
 
     /// The next record of `tp` will be the first (`Earliest`) or the next produced (`Latest`); the
     /// position is unknown until the offset is looked up.
-    pub fn seek_to(&mut self, tp: &TopicPartition, to: ResetTo) -> Result<()> {
+    pub fn seek_to(&mut self, tp: &TopicPartition, to: OffsetSpec) -> Result<()> {
         self.get_mut(tp, "seek")?;
         self.restart(tp);
         if let Some(p) = self.partitions.get_mut(tp) {
@@ -428,7 +429,7 @@ mod tests {
         s.assign([tp(0)]);
         assert_eq!(
             s.partitions[&tp(0)].fetch,
-            FetchState::Reset(ResetTo::Latest)
+            FetchState::Reset(OffsetSpec::Latest)
         );
         assert_eq!(s.position(&tp(0)), None);
         // With `none` and no group there is nowhere to start: the application hears it.
@@ -532,11 +533,11 @@ mod tests {
         let mut s = positions(OffsetReset::Earliest, false);
         s.assign([tp(0)]);
         s.seek(&tp(0), 7).unwrap();
-        s.seek_to(&tp(0), ResetTo::Latest).unwrap();
+        s.seek_to(&tp(0), OffsetSpec::Latest).unwrap();
         assert_eq!(s.position(&tp(0)), None);
         assert_eq!(
             s.partitions[&tp(0)].fetch,
-            FetchState::Reset(ResetTo::Latest)
+            FetchState::Reset(OffsetSpec::Latest)
         );
     }
 

@@ -56,7 +56,7 @@ use crate::error::Error;
 use crate::group::assignor::{
     Assignor, CooperativeStickyAssignor, MemberSubscription, RangeAssignor, RebalanceProtocol,
 };
-use crate::group::consumer_protocol::{Assignment, Subscription, PROTOCOL_TYPE};
+use crate::group::consumer_protocol::{Assignment, Subscription, SubscriptionExt, PROTOCOL_TYPE};
 use crate::TopicPartition;
 
 /// The consumer-protocol version of the subscriptions and assignments this member writes. Version 3

@@ -25,7 +25,7 @@ use super::batch::ProducerBatch;
 use super::config::{Acks, ProducerConfig};
 use super::idempotence::{self, ProducerIdentity};
 use super::record::BatchOutcome;
-use crate::cluster::{Cluster, Metadata};
+use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 
 /// What finished while the loop waited.
@@ -68,13 +68,6 @@ pub(crate) struct Sender {
     /// (and each partition's batches) reach the broker in the order they were drained, although
     /// they are encoded and compressed in parallel.
     last_queued: HashMap<i32, oneshot::Receiver<()>>,
-}
-
-fn leader_of(md: &Metadata, topic: &str, partition: i32) -> Option<i32> {
-    md.topic(topic)
-        .and_then(|t| t.partition(partition))
-        .map(|p| p.leader)
-        .filter(|id| *id >= 0 && md.brokers.contains_key(id))
 }
 
 impl Sender {
@@ -138,7 +131,7 @@ impl Sender {
             let sending = self.epoch == Epoch::Current;
             let drained = self.acc.drain(
                 now,
-                |t, p| leader_of(&md, t, p),
+                |t, p| md.leader_of(t, p).map(|(id, _)| id),
                 |b| sending && in_flight.get(&b).copied().unwrap_or(0) < max,
                 self.identity().map(|p| (p.id, p.epoch)),
             );

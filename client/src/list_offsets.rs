@@ -1,30 +1,68 @@
-//! The earliest and latest offsets of partitions (ListOffsets, at each leader), where a partition
-//! without a usable offset starts. A group's committed offsets are the group layer's
-//! ([`crate::group::offsets`]).
+//! ListOffsets: where a partition starts, where it ends, or where a timestamp falls in it, asked
+//! of each partition's leader (one request per leader). The one place this request is built: the
+//! admin client and the consumer (starting positions, `auto.offset.reset`) both use it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use kbus_protocol::error_code::ErrorCode;
 use kbus_protocol::messages::list_offsets::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
 };
 
-use super::config::IsolationLevel;
-use super::job::{Listed, ResetTo};
 use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::TopicPartition;
 
-/// Looks up the earliest or latest offset of each partition at its leader, one request per leader.
-/// Errors that mean the leader moved are reported to the cluster, so the next lookup refreshes
-/// metadata first.
+/// Which offset of a partition to look up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// The first offset still in the log.
+    Earliest,
+    /// The offset the next record will get (the high watermark; the last stable offset under
+    /// `read_committed`).
+    Latest,
+    /// The first offset whose timestamp is at or after this (milliseconds since the epoch).
+    Timestamp(i64),
+}
+
+impl OffsetSpec {
+    /// The value ListOffsets carries for it.
+    fn wire(self) -> i64 {
+        match self {
+            OffsetSpec::Earliest => -2,
+            OffsetSpec::Latest => -1,
+            OffsetSpec::Timestamp(t) => t,
+        }
+    }
+}
+
+/// An offset found, with the timestamp of its record (-1 when not applicable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Found {
+    pub offset: i64,
+    pub timestamp: i64,
+}
+
+/// What a lookup found: offsets by partition, and the errors of the partitions it did not find,
+/// grouped by error.
+#[derive(Debug, Default)]
+pub(crate) struct Listed {
+    /// The offsets found.
+    pub offsets: HashMap<TopicPartition, Found>,
+    /// The partitions not found, with why.
+    pub errors: Vec<(Vec<TopicPartition>, Error)>,
+}
+
+/// Looks up `spec` of each partition at its leader, one request per leader, at `isolation` (0:
+/// read_uncommitted, 1: read_committed). Errors that mean the leader moved are reported to the
+/// cluster, so the next lookup refreshes metadata first.
 pub(crate) async fn list_offsets(
     cluster: &Cluster,
-    partitions: &[(TopicPartition, ResetTo)],
-    isolation: IsolationLevel,
+    partitions: &[(TopicPartition, OffsetSpec)],
+    isolation: i8,
 ) -> Listed {
     let mut out = Listed::default();
-    let mut by_leader: BTreeMap<i32, Vec<&(TopicPartition, ResetTo)>> = BTreeMap::new();
+    let mut by_leader: BTreeMap<i32, Vec<&(TopicPartition, OffsetSpec)>> = BTreeMap::new();
     for entry in partitions {
         match cluster.leader(&entry.0.topic, entry.0.partition).await {
             Ok((leader, _)) => by_leader.entry(leader).or_default().push(entry),
@@ -45,23 +83,20 @@ pub(crate) async fn list_offsets(
             }
         };
         let mut by_topic: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
-        for (tp, to) in &entries {
+        for (tp, spec) in &entries {
             by_topic
                 .entry(&tp.topic)
                 .or_default()
                 .push(ListOffsetsPartition {
                     partition_index: tp.partition,
                     current_leader_epoch: -1,
-                    timestamp: match to {
-                        ResetTo::Earliest => -2,
-                        ResetTo::Latest => -1,
-                    },
+                    timestamp: spec.wire(),
                     ..Default::default()
                 });
         }
         let req = ListOffsetsRequest {
             replica_id: -1,
-            isolation_level: isolation.wire(),
+            isolation_level: isolation,
             topics: by_topic
                 .into_iter()
                 .map(|(name, partitions)| ListOffsetsTopic {
@@ -94,7 +129,11 @@ pub(crate) async fn list_offsets(
                     };
                     out.errors.push((vec![tp], error));
                 } else {
-                    out.offsets.insert(tp, p.offset);
+                    let found = Found {
+                        offset: p.offset,
+                        timestamp: p.timestamp,
+                    };
+                    out.offsets.insert(tp, found);
                 }
             }
         }
