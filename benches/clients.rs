@@ -1167,7 +1167,7 @@ mod kacrab_client {
 
 mod kbus_client {
     use super::*;
-    use kbus::consumer::{config_from_properties, Consumer, Event};
+    use kbus::consumer::{Consumer, Event};
     use kbus::producer::{Producer, ProducerRecord};
     use kbus::TopicPartition;
 
@@ -1216,9 +1216,7 @@ mod kbus_client {
 
     /// Manual assignment of every partition, `seek` to 0, `poll` until the last record.
     pub async fn consumer(run: &Run<'_>, group: &str) -> RunResult {
-        let (cluster, config) = config_from_properties(run.consumer_properties(group))
-            .map_err(|e| format!("config: {e}"))?;
-        let mut consumer = Consumer::connect(cluster, config)
+        let mut consumer = Consumer::from_properties(run.consumer_properties(group))
             .await
             .map_err(|e| format!("create: {e}"))?;
         let partitions: Vec<TopicPartition> = (0..run.partitions)

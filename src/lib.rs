@@ -11,6 +11,8 @@
 //! - [`admin`]: topics, groups, offsets and configs.
 //! - [`producer`]: the batching producer (Java-compatible partitioning, idempotence).
 //! - [`consumer`] and [`group`]: the consumer, consumer groups, commits.
+//! - [`config`]: settings as one map of Java-named properties ([`Properties`]) that every
+//!   component reads its own keys from.
 //! - [`Error`]: one error type, naming the broker and API and saying whether a retry can help.
 //!
 //! ```no_run
@@ -29,5 +31,6 @@
 #![warn(missing_docs)]
 
 pub use kbus_client::{
-    admin, cluster, consumer, error, group, net, producer, protocol, Error, Result, TopicPartition,
+    admin, cluster, config, consumer, error, group, net, producer, protocol, Error, Properties,
+    Result, Settings, TopicPartition,
 };

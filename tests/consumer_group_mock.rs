@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use kbus::admin::{Admin, OffsetSpec};
 use kbus::cluster::{Cluster, ClusterConfig};
+use kbus::config::Settings;
 use kbus::consumer::{is_commit_fenced, Consumer, ConsumerConfig, ConsumerRecord, Event};
 use kbus::producer::{Producer, ProducerConfig, ProducerRecord};
 use kbus::protocol::error_code::ErrorCode;
@@ -476,7 +477,7 @@ async fn assign_and_subscribe_are_mutually_exclusive() {
     mock.create_topic(TOPIC, 2, 1);
     mock.use_tested_group_versions();
     let config = ConsumerConfig {
-        group_id: Some("exclusive".into()),
+        group: kbus::group::GroupConfig::new("exclusive"),
         ..Default::default()
     };
     let mut consumer = Consumer::new(connect(&mock).await, config);

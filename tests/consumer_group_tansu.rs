@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use kbus::admin::{Admin, NewTopic};
 use kbus::cluster::{Cluster, ClusterConfig};
+use kbus::config::Settings;
 use kbus::consumer::{Consumer, ConsumerConfig, ConsumerRecord, Event};
 use kbus::producer::{Producer, ProducerConfig, ProducerRecord};
 use kbus::TopicPartition;

@@ -18,9 +18,8 @@ use std::time::{Duration, Instant};
 
 use kbus::admin::{Admin, NewTopic};
 use kbus::cluster::{Cluster, ClusterConfig};
-use kbus::consumer::{
-    config_from_properties, Consumer, ConsumerConfig, Event, OffsetReset, PartitionRecords,
-};
+use kbus::config::Properties;
+use kbus::consumer::{Consumer, ConsumerConfig, Event, OffsetReset, PartitionRecords};
 use kbus::producer::{Producer, ProducerConfig, ProducerRecord};
 use kbus::protocol::error_code::ErrorCode;
 use kbus::{Error, TopicPartition};
@@ -140,8 +139,8 @@ async fn member(bootstrap: &str, instance: Option<&str>) -> Consumer {
     if let Some(id) = instance {
         props.push(("group.instance.id", id));
     }
-    let (cluster, config) = config_from_properties(props).unwrap();
-    let mut consumer = Consumer::connect(cluster, config).await.unwrap();
+    let properties = Properties::from(props);
+    let mut consumer = Consumer::from_properties(properties).await.unwrap();
     consumer.subscribe(["static"]).unwrap();
     consumer
 }

@@ -83,7 +83,7 @@ async fn produce(cluster: &Cluster, topic: &str, p: i32, codec: Compression, fro
 
 fn config(reset: OffsetReset, group: Option<&str>) -> ConsumerConfig {
     ConsumerConfig {
-        group_id: group.map(str::to_owned),
+        group: kbus::group::GroupConfig::new(group.unwrap_or_default()),
         auto_offset_reset: reset,
         // tansu holds every fetch for about half of max_wait.
         fetch_max_wait: Duration::from_millis(50),

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kbus::cluster::{Cluster, ClusterConfig, CoordinatorType};
-use kbus::consumer::{config_from_properties, Consumer, Event};
+use kbus::config::Properties;
+use kbus::consumer::{Consumer, Event};
 use kbus::producer::{Producer, ProducerRecord};
 use kbus_testkit::kafka::Kafka;
 use tokio::sync::{oneshot, Notify};
@@ -37,16 +38,15 @@ struct Seen {
 /// partitions are revoked.
 fn member(bootstrap: &str, seen: Arc<Seen>) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let (stop, mut stopped) = oneshot::channel::<()>();
-    let (cluster, config) = config_from_properties([
+    let properties = Properties::from([
         ("bootstrap.servers", bootstrap),
         ("group.id", GROUP),
         ("auto.offset.reset", "earliest"),
         ("session.timeout.ms", "10000"),
         ("heartbeat.interval.ms", "1000"),
-    ])
-    .unwrap();
+    ]);
     let task = tokio::spawn(async move {
-        let mut consumer = Consumer::connect(cluster, config).await.unwrap();
+        let mut consumer = Consumer::from_properties(properties).await.unwrap();
         consumer.subscribe(["failover"]).unwrap();
         let mut polls = 0u64;
         loop {

@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kbus::cluster::{Cluster, ClusterConfig};
+use kbus::config::Settings;
 use kbus::group::{is_commit_fenced, Group, GroupConfig, GroupEvent};
 use kbus::protocol::error_code::ErrorCode;
 use kbus::protocol::ApiKey;

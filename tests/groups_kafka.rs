@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kbus::cluster::ClusterConfig;
-use kbus::consumer::{config_from_properties, Consumer, Event};
+use kbus::config::Properties;
+use kbus::consumer::{Consumer, Event};
 use kbus::producer::{Producer, ProducerConfig, ProducerRecord};
 use kbus::TopicPartition;
 use kbus_testkit::kafka::{ConsumerEvent, JavaProcess, JavaTool, Kafka, KafkaVersion};
@@ -125,17 +126,16 @@ impl KbusMember {
     ) -> Self {
         let (stop, mut stopped) = oneshot::channel::<()>();
         let (name, topic) = (name.to_owned(), topic.to_owned());
-        let (cluster, config) = config_from_properties([
+        let properties = Properties::from([
             ("bootstrap.servers", bootstrap),
             ("group.id", group_id),
             ("auto.offset.reset", "earliest"),
             ("partition.assignment.strategy", assignor),
             ("session.timeout.ms", "10000"),
             ("heartbeat.interval.ms", "1000"),
-        ])
-        .unwrap();
+        ]);
         let task = tokio::spawn(async move {
-            let mut consumer = Consumer::connect(cluster, config).await.unwrap();
+            let mut consumer = Consumer::from_properties(properties).await.unwrap();
             consumer.subscribe([topic.as_str()]).unwrap();
             // Partition → the next offset to read, for what this member consumed.
             let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
@@ -450,12 +450,11 @@ async fn mixed_group(kbus_assignor: &str, java_assignor: &str) {
     j2.terminate().await;
 
     // kbus reads back what the Java member committed.
-    let (cluster, config) = config_from_properties([
+    let properties = Properties::from([
         ("bootstrap.servers", bootstrap.as_str()),
         ("group.id", group_id.as_str()),
-    ])
-    .unwrap();
-    let reader = Consumer::connect(cluster, config).await.unwrap();
+    ]);
+    let reader = Consumer::from_properties(properties).await.unwrap();
     let tps: Vec<TopicPartition> = (0..PARTITIONS)
         .map(|p| TopicPartition::new(&topic, p))
         .collect();

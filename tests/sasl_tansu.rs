@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use kbus::config::Settings;
 use kbus::net::sasl::{authenticate, Credentials, Mechanism, SaslConfig};
 use kbus::net::{Connection, ConnectionConfig};
 use kbus::protocol::messages::MetadataRequest;

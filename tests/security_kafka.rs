@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 
 use kbus::admin::{Admin, NewTopic};
 use kbus::cluster::{Cluster, ClusterConfig};
-use kbus::consumer::{config_from_properties, Consumer, Event};
+use kbus::config::Settings;
+use kbus::consumer::{Consumer, Event};
 use kbus::net::sasl::{authenticate, Credentials, Mechanism, SaslConfig};
 use kbus::net::{Connection, ConnectionConfig, SecurityProtocol, TlsConfig, TlsProvider};
 use kbus::producer::{Producer, ProducerRecord};
@@ -216,11 +217,9 @@ async fn produce_and_consume(
         ("auto.offset.reset", "earliest"),
         ("fetch.max.wait.ms", "100"),
     ]));
-    let (cluster_config, consumer_config) = config_from_properties(consumer_props).unwrap();
-    let cluster = Cluster::connect(cluster_config)
+    let mut consumer = Consumer::from_properties(consumer_props)
         .await
         .unwrap_or_else(|e| panic!("consumer through {addr}: {e}"));
-    let mut consumer = Consumer::new(cluster, consumer_config);
     consumer.assign([TopicPartition::new(topic, 0)]).unwrap();
     let mut read = Vec::new();
     tokio::time::timeout(PROMPTLY, async {

@@ -6,6 +6,7 @@
 #![cfg(any(feature = "tls-ring", feature = "tls-rustcrypto"))]
 
 use kbus::cluster::{Cluster, ClusterConfig};
+use kbus::config::Settings;
 use kbus::net::{Connection, ConnectionConfig, SecurityProtocol, TlsConfig, TlsProvider};
 use kbus::protocol::messages::MetadataRequest;
 use kbus::protocol::ApiKey;

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use kbus::admin::{Admin, NewTopic, OffsetSpec};
 use kbus::cluster::{Cluster, ClusterConfig};
-use kbus::consumer::{config_from_properties, Consumer, Event};
+use kbus::config::Settings;
+use kbus::consumer::{Consumer, Event};
 use kbus::net::sasl::Mechanism;
 use kbus::net::{Connection, ConnectionConfig};
 use kbus::producer::{Producer, ProducerRecord};
@@ -134,13 +135,13 @@ async fn negotiates_and_runs_every_api(version: KafkaVersion) {
         .unwrap();
     assert_eq!(latest.iter().map(|p| p.offset).sum::<i64>(), 300);
 
-    let (group_cluster, config) = config_from_properties([
+    let mut consumer = Consumer::from_properties([
         ("bootstrap.servers", bootstrap.as_str()),
         ("group.id", "versions-group"),
         ("auto.offset.reset", "earliest"),
     ])
+    .await
     .unwrap();
-    let mut consumer = Consumer::connect(group_cluster, config).await.unwrap();
     consumer.subscribe(["versions"]).unwrap();
     let mut seen = 0;
     tokio::time::timeout(GUARD, async {

@@ -11,7 +11,6 @@
 use std::process::ExitCode;
 
 use kbus::admin::Admin;
-use kbus::cluster::{Cluster, ClusterConfig};
 
 const USAGE: &str =
     "usage: kbus --version\n       kbus metadata -b HOST:PORT[,...] [-X key=value]...";
@@ -55,8 +54,8 @@ fn parse(args: &[String]) -> Result<Command, String> {
 }
 
 async fn metadata(properties: Vec<(String, String)>) -> kbus::Result<()> {
-    let cluster = Cluster::connect(ClusterConfig::from_properties(properties)?).await?;
-    let admin = Admin::new(cluster.clone());
+    let admin = Admin::from_properties(properties).await?;
+    let cluster = admin.cluster().clone();
     let mut names = admin.list_topics().await?;
     names.sort();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();

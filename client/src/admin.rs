@@ -16,7 +16,8 @@ use kbus_protocol::messages::{
 };
 use kbus_protocol::ApiKey;
 
-use crate::cluster::{Cluster, CoordinatorType, Metadata, TopicInfo};
+use crate::cluster::{Cluster, ClusterConfig, CoordinatorType, Metadata, TopicInfo};
+use crate::config::{Properties, Settings};
 use crate::error::{Error, Result};
 use crate::list_offsets;
 pub use crate::list_offsets::OffsetSpec;
@@ -135,9 +136,22 @@ fn broker_error(conn: &Connection, api: ApiKey, code: i16, message: Option<Strin
 }
 
 impl Admin {
+    /// Connects to the cluster from Java/librdkafka-style properties (`bootstrap.servers`,
+    /// `security.protocol`, ...); other components' keys are left alone, a key no component
+    /// knows is an error naming it.
+    pub async fn from_properties(properties: impl Into<Properties>) -> Result<Admin> {
+        let cluster = ClusterConfig::from_properties(properties)?;
+        Ok(Admin::new(Cluster::connect(cluster).await?))
+    }
+
     /// Administration over `cluster`.
     pub fn new(cluster: Cluster) -> Self {
         Admin { cluster }
+    }
+
+    /// The cluster it administers.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
     }
 
     /// The controller if metadata names one, else any broker (which forwards to the controller).

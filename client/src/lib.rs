@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod cluster;
+pub mod config;
 pub mod consumer;
 pub mod error;
 pub mod group;
@@ -26,6 +27,15 @@ pub mod net;
 pub mod producer;
 mod topic_partition;
 
+pub use config::{Properties, Settings};
 pub use error::{Error, Result};
 pub use kbus_protocol as protocol;
 pub use topic_partition::TopicPartition;
+
+/// True when a component of the client has the setting `key`: the connection and cluster, the
+/// producer, the consumer (with its group). What [`Properties::check_known`] asks.
+pub(crate) fn reads_key(key: &str) -> bool {
+    <cluster::ClusterConfig as Settings>::reads(key)
+        || <producer::ProducerConfig as Settings>::reads(key)
+        || <consumer::ConsumerConfig as Settings>::reads(key)
+}

@@ -24,6 +24,7 @@ use kbus_protocol::messages::metadata::{MetadataRequest, MetadataRequestTopic};
 use kbus_protocol::ApiKey;
 use tokio::sync::Mutex;
 
+use crate::config::{self, Properties, Settings};
 use crate::error::{Error, Result};
 use crate::net::{Connection, ConnectionConfig};
 
@@ -60,69 +61,44 @@ impl ClusterConfig {
     }
 }
 
-impl ClusterConfig {
-    /// Settings from Java/librdkafka-style properties: `bootstrap.servers`,
-    /// `metadata.max.age.ms`, `reconnect.backoff.ms`, `reconnect.backoff.max.ms`, and everything
-    /// [`ConnectionConfig::from_properties`] reads. Keys of other layers (producer, consumer)
-    /// are left alone; see [`ClusterConfig::is_property`].
-    pub fn from_properties<I, K, V>(properties: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        let properties: Vec<(String, String)> = properties
-            .into_iter()
-            .map(|(k, v)| (k.as_ref().trim().to_owned(), v.as_ref().to_owned()))
-            .collect();
-        let mut config = ClusterConfig::new("");
-        let ms = |key: &str, value: &str| -> Result<Duration> {
-            value
-                .trim()
-                .parse()
-                .map(Duration::from_millis)
-                .map_err(|_| Error::Config {
-                    message: format!("{key}: cannot read {value:?} as milliseconds"),
-                })
-        };
-        for (key, value) in &properties {
-            match key.as_str() {
-                "bootstrap.servers" | "metadata.broker.list" => {
-                    config.bootstrap_servers = ClusterConfig::new(value).bootstrap_servers
-                }
-                "metadata.max.age.ms" => config.metadata_max_age = ms(key, value)?,
-                "reconnect.backoff.ms" => config.reconnect_backoff = ms(key, value)?,
-                "reconnect.backoff.max.ms" => config.reconnect_backoff_max = ms(key, value)?,
-                _ => {}
+impl Default for ClusterConfig {
+    /// No bootstrap servers yet, Kafka's defaults otherwise.
+    fn default() -> Self {
+        ClusterConfig::new("")
+    }
+}
+
+impl Settings for ClusterConfig {
+    /// Applies one property: `bootstrap.servers` (librdkafka: `metadata.broker.list`),
+    /// `metadata.max.age.ms`, `reconnect.backoff.ms`, `reconnect.backoff.max.ms`, and what
+    /// [`ConnectionConfig`] reads.
+    fn set_property(&mut self, key: &str, value: &str) -> Result<bool> {
+        match key.trim() {
+            "bootstrap.servers" | "metadata.broker.list" => {
+                self.bootstrap_servers = ClusterConfig::new(value).bootstrap_servers
             }
+            "metadata.max.age.ms" => self.metadata_max_age = config::millis(key, value)?,
+            "reconnect.backoff.ms" => self.reconnect_backoff = config::millis(key, value)?,
+            "reconnect.backoff.max.ms" => self.reconnect_backoff_max = config::millis(key, value)?,
+            _ => return self.connection.set_property(key, value),
         }
-        config.connection = ConnectionConfig::from_properties(properties)?;
-        Ok(config)
+        Ok(true)
     }
 
-    /// True when `key` is a setting of the cluster or connection layer (`bootstrap.servers`,
-    /// `metadata.max.age.ms`, `reconnect.backoff*.ms`, `client.id`, `request.timeout.ms`,
-    /// `security.protocol`, `ssl.*`, `sasl.*`, ...).
-    pub fn is_property(key: &str) -> bool {
-        let key = key.trim();
-        if matches!(
-            key,
-            "bootstrap.servers"
-                | "metadata.broker.list"
-                | "metadata.max.age.ms"
-                | "reconnect.backoff.ms"
-                | "reconnect.backoff.max.ms"
-        ) || key.starts_with("ssl.")
-            || key.starts_with("sasl.")
-        {
-            return true;
+    /// The connection settings are read as [`ConnectionConfig`] reads them (the SASL settings in
+    /// any order).
+    fn read(properties: &Properties) -> Result<Self> {
+        let mut config = ClusterConfig {
+            connection: ConnectionConfig::read(properties)?,
+            ..ClusterConfig::default()
+        };
+        for (key, value) in properties.iter() {
+            if ConnectionConfig::reads(key) {
+                continue;
+            }
+            config.set_property(key, value)?;
         }
-        // Whatever else the connection layer understands (an invalid value still means it is
-        // theirs); "1" is a value every connection setting accepts, so only the key decides.
-        !matches!(
-            ConnectionConfig::default().set_property(key, "1"),
-            Ok(false)
-        )
+        Ok(config)
     }
 }
 

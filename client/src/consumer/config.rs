@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::cluster::ClusterConfig;
+use crate::config::{boolean, invalid, millis, number, Settings};
 use crate::error::{Error, Result};
 use crate::group::GroupConfig;
 
@@ -43,9 +43,13 @@ impl IsolationLevel {
 /// Settings of a [`Consumer`](super::Consumer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerConfig {
-    /// `group.id`: the group whose committed offsets new partitions start from and
-    /// [`commit`](super::Consumer::commit) writes to. `None`: no committed offsets.
-    pub group_id: Option<String>,
+    /// The group settings: `group.id` (the group whose committed offsets new partitions start
+    /// from and [`commit`](super::Consumer::commit) writes to; empty: none), and the member's
+    /// when the consumer [subscribes](super::Consumer::subscribe): `group.instance.id`,
+    /// `session.timeout.ms`, `heartbeat.interval.ms`, `max.poll.interval.ms` (also the longest
+    /// the application may go without calling [`poll`](super::Consumer::poll)),
+    /// `partition.assignment.strategy`, `client.rack`.
+    pub group: GroupConfig,
     /// `fetch.min.bytes`: the bytes a broker waits for before answering a fetch (default 1).
     pub fetch_min_bytes: i32,
     /// `fetch.max.wait.ms`: how long a broker may wait for `fetch_min_bytes` (default 500 ms).
@@ -73,27 +77,6 @@ pub struct ConsumerConfig {
     /// `retry.backoff.max.ms`: the longest wait between retries of a group request (default 1 s).
     pub retry_backoff_max: Duration,
 
-    /// `group.instance.id`: makes the member static (KIP-345) once
-    /// [subscribed](super::Consumer::subscribe): it sends no LeaveGroup when it closes and gets its
-    /// partitions back when it restarts within the session timeout. Default: none (dynamic).
-    pub group_instance_id: Option<String>,
-    /// `session.timeout.ms`: how long the coordinator keeps a member without heartbeats (default
-    /// 45 s).
-    pub session_timeout: Duration,
-    /// `heartbeat.interval.ms`: how often a member tells the coordinator it is alive (default 3 s);
-    /// below `session.timeout.ms`.
-    pub heartbeat_interval: Duration,
-    /// `max.poll.interval.ms`: the longest the application may go without calling
-    /// [`poll`](super::Consumer::poll) before the member leaves the group and its partitions go to
-    /// others (default 300 s); also the rebalance timeout.
-    pub max_poll_interval: Duration,
-    /// `partition.assignment.strategy`: assignors by protocol name (`range`, `roundrobin`,
-    /// `cooperative-sticky`) or Java class name, in order of preference (default Java's
-    /// `range, cooperative-sticky`). The member rebalances cooperatively only when all are
-    /// cooperative.
-    pub partition_assignment_strategy: Vec<String>,
-    /// `client.rack`: sent to rack-aware assignors (default none).
-    pub client_rack: Option<String>,
     /// `enable.auto.commit`: commit what [`poll`](super::Consumer::poll) has returned every
     /// `auto.commit.interval.ms`, before partitions are revoked, and on
     /// [`close`](super::Consumer::close). **Default false**, unlike the Java client: see
@@ -106,7 +89,7 @@ pub struct ConsumerConfig {
 impl Default for ConsumerConfig {
     fn default() -> Self {
         ConsumerConfig {
-            group_id: None,
+            group: GroupConfig::default(),
             fetch_min_bytes: 1,
             fetch_max_wait: Duration::from_millis(500),
             fetch_max_bytes: 50 * 1024 * 1024,
@@ -117,12 +100,6 @@ impl Default for ConsumerConfig {
             max_prefetch_bytes: 64 * 1024 * 1024,
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_secs(1),
-            group_instance_id: None,
-            session_timeout: Duration::from_secs(45),
-            heartbeat_interval: Duration::from_secs(3),
-            max_poll_interval: Duration::from_secs(300),
-            partition_assignment_strategy: vec!["range".into(), "cooperative-sticky".into()],
-            client_rack: None,
             enable_auto_commit: false,
             auto_commit_interval: Duration::from_secs(5),
         }
@@ -130,19 +107,32 @@ impl Default for ConsumerConfig {
 }
 
 impl ConsumerConfig {
-    /// Settings from `key = value` client properties, starting from the defaults.
-    ///
-    /// Understood: `group.id`, `fetch.min.bytes`, `fetch.max.wait.ms`, `fetch.max.bytes`,
-    /// `max.partition.fetch.bytes`, `auto.offset.reset` (`earliest`, `latest`, `none`; librdkafka's
-    /// `smallest`/`largest` too), `isolation.level` (`read_uncommitted`, `read_committed`),
-    /// `check.crcs`, `queued.max.messages.kbytes`, `retry.backoff.ms`, `retry.backoff.max.ms`,
-    /// and the group settings `group.instance.id`, `session.timeout.ms`, `heartbeat.interval.ms`,
-    /// `max.poll.interval.ms`, `partition.assignment.strategy`, `client.rack`,
-    /// `enable.auto.commit` and `auto.commit.interval.ms`. Keys of the cluster and
-    /// connection layers (see [`is_cluster_property`]) are skipped, so one list can feed both; any
-    /// other key is an [`Error::Config`] naming it.
+    /// The group, when `group.id` is set.
+    pub fn group_id(&self) -> Option<&str> {
+        Some(self.group.group_id.as_str()).filter(|g| !g.is_empty())
+    }
+
+    /// The settings of the group member a [`subscribe`](super::Consumer::subscribe) starts.
+    pub(crate) fn group_config(&self) -> Result<GroupConfig> {
+        if self.group_id().is_none() {
+            return Err(Error::Config {
+                message: "subscribe needs group.id".into(),
+            });
+        }
+        Ok(self.group.clone())
+    }
+}
+
+impl Settings for ConsumerConfig {
+    /// Applies one property: `fetch.min.bytes`, `fetch.max.wait.ms`, `fetch.max.bytes`,
+    /// `max.partition.fetch.bytes`, `auto.offset.reset` (`earliest`, `latest`, `none`;
+    /// librdkafka's `smallest`/`largest` too), `isolation.level` (`read_uncommitted`,
+    /// `read_committed`), `check.crcs`, `queued.max.messages.kbytes`, `retry.backoff.ms`,
+    /// `retry.backoff.max.ms`, `enable.auto.commit`, `auto.commit.interval.ms`, and the group's
+    /// settings ([`GroupConfig`]: `group.id`, `group.instance.id`, `session.timeout.ms`, ...).
     ///
     /// ```
+    /// use kbus_client::config::Settings;
     /// use kbus_client::consumer::{ConsumerConfig, OffsetReset};
     /// # fn main() -> kbus_client::Result<()> {
     /// let config = ConsumerConfig::from_properties([
@@ -150,90 +140,80 @@ impl ConsumerConfig {
     ///     ("group.id", "billing"),
     ///     ("auto.offset.reset", "earliest"),
     /// ])?;
-    /// assert_eq!(config.group_id.as_deref(), Some("billing"));
+    /// assert_eq!(config.group_id(), Some("billing"));
     /// assert_eq!(config.auto_offset_reset, OffsetReset::Earliest);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn from_properties<I, K, V>(properties: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        let mut config = ConsumerConfig::default();
-        for (key, value) in properties {
-            let key = key.as_ref().trim();
-            if !config.set_property(key, value.as_ref())? && !is_cluster_property(key) {
-                return Err(Error::Config {
-                    message: format!("unknown consumer property {key}"),
-                });
-            }
-        }
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Applies one property; false when the key is not a consumer setting (nothing changed).
-    pub fn set_property(&mut self, key: &str, value: &str) -> Result<bool> {
+    fn set_property(&mut self, key: &str, value: &str) -> Result<bool> {
         let value = value.trim();
-        match key.trim() {
-            "group.id" => self.group_id = (!value.is_empty()).then(|| value.to_owned()),
-            "fetch.min.bytes" => self.fetch_min_bytes = number(key, value)?,
-            "fetch.max.wait.ms" => self.fetch_max_wait = Duration::from_millis(number(key, value)?),
-            "fetch.max.bytes" => self.fetch_max_bytes = number(key, value)?,
-            "max.partition.fetch.bytes" => self.max_partition_fetch_bytes = number(key, value)?,
+        let mine = match key.trim() {
+            "fetch.min.bytes" => {
+                self.fetch_min_bytes = number(key, value)?;
+                true
+            }
+            "fetch.max.wait.ms" => {
+                self.fetch_max_wait = millis(key, value)?;
+                true
+            }
+            "fetch.max.bytes" => {
+                self.fetch_max_bytes = number(key, value)?;
+                true
+            }
+            "max.partition.fetch.bytes" => {
+                self.max_partition_fetch_bytes = number(key, value)?;
+                true
+            }
             "queued.max.messages.kbytes" => {
-                self.max_prefetch_bytes = number::<usize>(key, value)?.saturating_mul(1024)
+                self.max_prefetch_bytes = number::<usize>(key, value)?.saturating_mul(1024);
+                true
             }
-            "retry.backoff.ms" => self.retry_backoff = Duration::from_millis(number(key, value)?),
+            // The group backs off by these too: both read them.
+            "retry.backoff.ms" => {
+                self.retry_backoff = millis(key, value)?;
+                false
+            }
             "retry.backoff.max.ms" => {
-                self.retry_backoff_max = Duration::from_millis(number(key, value)?)
+                self.retry_backoff_max = millis(key, value)?;
+                false
             }
-            "group.instance.id" => {
-                self.group_instance_id = (!value.is_empty()).then(|| value.to_owned())
+            "enable.auto.commit" => {
+                self.enable_auto_commit = boolean(key, value)?;
+                true
             }
-            "client.rack" => self.client_rack = (!value.is_empty()).then(|| value.to_owned()),
-            "session.timeout.ms" => {
-                self.session_timeout = Duration::from_millis(number(key, value)?)
-            }
-            "heartbeat.interval.ms" => {
-                self.heartbeat_interval = Duration::from_millis(number(key, value)?)
-            }
-            "max.poll.interval.ms" => {
-                self.max_poll_interval = Duration::from_millis(number(key, value)?)
-            }
-            "partition.assignment.strategy" => {
-                self.partition_assignment_strategy =
-                    crate::group::coordinator::parse_strategies(value)?
-            }
-            "enable.auto.commit" => self.enable_auto_commit = boolean(key, value)?,
             "auto.commit.interval.ms" => {
-                self.auto_commit_interval = Duration::from_millis(number(key, value)?)
+                self.auto_commit_interval = millis(key, value)?;
+                true
             }
-            "check.crcs" => self.check_crcs = boolean(key, value)?,
+            "check.crcs" => {
+                self.check_crcs = boolean(key, value)?;
+                true
+            }
             "auto.offset.reset" => {
                 self.auto_offset_reset = match value.to_ascii_lowercase().as_str() {
                     "earliest" | "smallest" | "beginning" => OffsetReset::Earliest,
                     "latest" | "largest" | "end" => OffsetReset::Latest,
                     "none" | "error" => OffsetReset::None,
                     _ => return Err(invalid(key, value, "earliest, latest or none")),
-                }
+                };
+                true
             }
             "isolation.level" => {
                 self.isolation_level = match value.to_ascii_lowercase().as_str() {
                     "read_uncommitted" => IsolationLevel::ReadUncommitted,
                     "read_committed" => IsolationLevel::ReadCommitted,
                     _ => return Err(invalid(key, value, "read_uncommitted or read_committed")),
-                }
+                };
+                true
             }
-            _ => return Ok(false),
-        }
-        Ok(true)
+            _ => false,
+        };
+        let group = self.group.set_property(key, value)?;
+        Ok(mine || group)
     }
 
-    /// Checks values that only make sense within bounds.
-    fn validate(&self) -> Result<()> {
+    /// Checks values that only make sense within bounds, the group's included.
+    fn finish(&mut self) -> Result<()> {
         let positive = [
             ("fetch.max.bytes", self.fetch_max_bytes),
             ("max.partition.fetch.bytes", self.max_partition_fetch_bytes),
@@ -271,114 +251,9 @@ impl ConsumerConfig {
                 "a positive number of milliseconds",
             ));
         }
-        // The group's own checks (heartbeat below the session timeout, durations that fit the
-        // wire, ...) run when the consumer subscribes; checking them here too names the problem
-        // before anything connects.
-        crate::group::membership::Membership::new(
-            self.group_config_for("group-settings-check")
-                .membership_config()?,
-        )?;
-        Ok(())
-    }
-
-    /// The settings of the group member a [`subscribe`](super::Consumer::subscribe) starts.
-    pub(crate) fn group_config(&self) -> Result<GroupConfig> {
-        let group_id = self.group_id.as_deref().ok_or_else(|| Error::Config {
-            message: "subscribe needs group.id".into(),
-        })?;
-        Ok(self.group_config_for(group_id))
-    }
-
-    fn group_config_for(&self, group_id: &str) -> GroupConfig {
-        GroupConfig {
-            group_id: group_id.to_owned(),
-            group_instance_id: self.group_instance_id.clone(),
-            session_timeout: self.session_timeout,
-            heartbeat_interval: self.heartbeat_interval,
-            max_poll_interval: self.max_poll_interval,
-            assignment_strategy: self.partition_assignment_strategy.clone(),
-            retry_backoff: self.retry_backoff,
-            retry_backoff_max: self.retry_backoff_max,
-            client_rack: self.client_rack.clone(),
-        }
-    }
-}
-
-/// True for keys the cluster and connection layers read: see [`ClusterConfig::is_property`].
-pub fn is_cluster_property(key: &str) -> bool {
-    ClusterConfig::is_property(key)
-}
-
-/// Splits one property list into the cluster's settings (`bootstrap.servers`,
-/// `metadata.max.age.ms`, `reconnect.backoff.ms`, `reconnect.backoff.max.ms`, and the
-/// connection's, read by [`ConnectionConfig::from_properties`]) and the consumer's.
-///
-/// [`ConnectionConfig::from_properties`]: crate::net::ConnectionConfig::from_properties
-///
-/// Every key must belong to one of them: an unknown key is an [`Error::Config`] naming it.
-///
-/// ```
-/// use kbus_client::consumer::config_from_properties;
-/// # fn main() -> kbus_client::Result<()> {
-/// let (cluster, consumer) = config_from_properties([
-///     ("bootstrap.servers", "k1:9092,k2:9092"),
-///     ("client.id", "billing-1"),
-///     ("group.id", "billing"),
-///     ("fetch.max.wait.ms", "100"),
-/// ])?;
-/// assert_eq!(cluster.bootstrap_servers.len(), 2);
-/// assert_eq!(consumer.group_id.as_deref(), Some("billing"));
-/// # Ok(())
-/// # }
-/// ```
-pub fn config_from_properties<I, K, V>(properties: I) -> Result<(ClusterConfig, ConsumerConfig)>
-where
-    I: IntoIterator<Item = (K, V)>,
-    K: AsRef<str>,
-    V: AsRef<str>,
-{
-    let mut consumer = ConsumerConfig::default();
-    let mut cluster_properties = Vec::new();
-    for (key, value) in properties {
-        let (key, value) = (key.as_ref().trim(), value.as_ref());
-        if consumer.set_property(key, value)? {
-            continue;
-        }
-        if !ClusterConfig::is_property(key) {
-            return Err(Error::Config {
-                message: format!("unknown consumer property {key}"),
-            });
-        }
-        cluster_properties.push((key.to_owned(), value.to_owned()));
-    }
-    consumer.validate()?;
-    let cluster = ClusterConfig::from_properties(cluster_properties)?;
-    if cluster.bootstrap_servers.is_empty() {
-        return Err(Error::Config {
-            message: "bootstrap.servers is missing".into(),
-        });
-    }
-    Ok((cluster, consumer))
-}
-
-fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| invalid(key, value, "a non-negative whole number"))
-}
-
-fn boolean(key: &str, value: &str) -> Result<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(invalid(key, value, "true or false")),
-    }
-}
-
-fn invalid(key: &str, value: &str, expected: &str) -> Error {
-    Error::Config {
-        message: format!("{key} {value:?}: expected {expected}"),
+        // The group's checks (heartbeat below the session timeout, durations that fit the wire,
+        // ...) name a problem before anything connects.
+        self.group.finish()
     }
 }
 
@@ -397,12 +272,12 @@ mod tests {
         assert_eq!(c.isolation_level, IsolationLevel::ReadUncommitted);
         assert!(c.check_crcs);
         assert_eq!(c.max_prefetch_bytes, 64 << 20);
-        assert_eq!(c.group_id, None);
-        assert_eq!(c.session_timeout, Duration::from_secs(45));
-        assert_eq!(c.heartbeat_interval, Duration::from_secs(3));
-        assert_eq!(c.max_poll_interval, Duration::from_secs(300));
+        assert_eq!(c.group_id(), None);
+        assert_eq!(c.group.session_timeout, Duration::from_secs(45));
+        assert_eq!(c.group.heartbeat_interval, Duration::from_secs(3));
+        assert_eq!(c.group.max_poll_interval, Duration::from_secs(300));
         assert_eq!(
-            c.partition_assignment_strategy,
+            c.group.assignment_strategy,
             vec!["range", "cooperative-sticky"]
         );
         assert_eq!(c.auto_commit_interval, Duration::from_secs(5));
@@ -449,7 +324,7 @@ mod tests {
         assert_eq!(g.assignment_strategy, vec!["cooperative-sticky"]);
         assert_eq!(g.retry_backoff, Duration::from_millis(7));
         assert_eq!(g.retry_backoff_max, Duration::from_millis(70));
-        assert_eq!(c.group_id.as_deref(), Some("g"));
+        assert_eq!(c.group_id(), Some("g"));
         assert_eq!(c.fetch_min_bytes, 10);
         assert_eq!(c.fetch_max_wait, Duration::from_millis(20));
         assert_eq!(c.fetch_max_bytes, 3000);
@@ -498,8 +373,11 @@ mod tests {
     }
 
     #[test]
-    fn one_list_splits_into_cluster_and_consumer_settings() {
-        let (cluster, consumer) = config_from_properties([
+    fn one_map_feeds_cluster_consumer_and_producer() {
+        use crate::cluster::ClusterConfig;
+        use crate::config::Properties;
+        use crate::producer::{Acks, ProducerConfig};
+        let props = Properties::from([
             ("bootstrap.servers", "a:1, b:2"),
             ("metadata.max.age.ms", "1500"),
             ("reconnect.backoff.ms", "5"),
@@ -508,8 +386,11 @@ mod tests {
             ("request.timeout.ms", "2500"),
             ("group.id", "g"),
             ("isolation.level", "read_committed"),
-        ])
-        .unwrap();
+            ("acks", "1"),
+            ("enable.idempotence", "false"),
+        ]);
+        props.check_known().unwrap();
+        let cluster = ClusterConfig::read(&props).unwrap();
         assert_eq!(cluster.bootstrap_servers, vec!["a:1", "b:2"]);
         assert_eq!(cluster.metadata_max_age, Duration::from_millis(1500));
         assert_eq!(cluster.reconnect_backoff, Duration::from_millis(5));
@@ -519,17 +400,27 @@ mod tests {
             cluster.connection.request_timeout,
             Duration::from_millis(2500)
         );
-        assert_eq!(consumer.group_id.as_deref(), Some("g"));
+        let consumer = ConsumerConfig::read(&props).unwrap();
+        assert_eq!(consumer.group_id(), Some("g"));
         assert_eq!(consumer.isolation_level, IsolationLevel::ReadCommitted);
+        // The producer's keys are the producer's; the request timeout is the connections' and
+        // the producer's.
+        let producer = ProducerConfig::read(&props).unwrap();
+        assert_eq!(producer.acks, Acks::Leader);
+        assert_eq!(producer.request_timeout, Duration::from_millis(2500));
 
         let err =
-            config_from_properties([("bootstrap.servers", "a:1"), ("acks", "all")]).unwrap_err();
-        assert!(err.to_string().contains("acks"), "{err}");
-        let err = config_from_properties([("group.id", "g")]).unwrap_err();
-        assert!(err.to_string().contains("bootstrap.servers"), "{err}");
-        let err =
-            config_from_properties([("bootstrap.servers", "a:1"), ("metadata.max.age.ms", "x")])
-                .unwrap_err();
+            ConsumerConfig::from_properties(props.clone().with("acks.typo", "1")).unwrap_err();
+        assert!(err.to_string().contains("acks.typo"), "{err}");
+        let err = ClusterConfig::from_properties([("metadata.max.age.ms", "x")]).unwrap_err();
         assert!(err.to_string().contains("metadata.max.age.ms"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_consumer_without_bootstrap_servers_is_refused() {
+        let err = super::super::Consumer::from_properties([("group.id", "g")])
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("bootstrap.servers"), "{err}");
     }
 }

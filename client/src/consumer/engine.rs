@@ -170,7 +170,7 @@ async fn run_job(
     match job {
         Job::Fetch(job) => Outcome::Fetch(fetch(cluster, job, settings).await),
         Job::Committed(tps) => {
-            let group = config.group_id.as_deref().unwrap_or_default();
+            let group = config.group_id().unwrap_or_default();
             let stable = config.isolation_level == IsolationLevel::ReadCommitted;
             Outcome::Committed(offsets::committed(cluster, group, &tps, stable).await)
         }

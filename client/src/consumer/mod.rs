@@ -10,14 +10,14 @@
 //! broker's answers were read into.
 //!
 //! ```no_run
-//! use kbus_client::consumer::{config_from_properties, Consumer, Event};
+//! use kbus_client::consumer::{Consumer, Event};
 //! # async fn demo() -> kbus_client::Result<()> {
-//! let (cluster, config) = config_from_properties([
+//! let mut consumer = Consumer::from_properties([
 //!     ("bootstrap.servers", "localhost:9092"),
 //!     ("group.id", "billing"),
 //!     ("auto.offset.reset", "earliest"),
-//! ])?;
-//! let mut consumer = Consumer::connect(cluster, config).await?;
+//! ])
+//! .await?;
 //! consumer.subscribe(["orders"])?;
 //! loop {
 //!     match consumer.poll().await? {
@@ -93,9 +93,7 @@ mod state;
 mod subscription;
 
 pub use crate::group::{is_commit_fenced, Generation};
-pub use config::{
-    config_from_properties, is_cluster_property, ConsumerConfig, IsolationLevel, OffsetReset,
-};
+pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use record::{ConsumerRecord, Header, PartitionRecords, TimestampType};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -106,6 +104,7 @@ use std::time::Instant;
 use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::cluster::{Cluster, ClusterConfig};
+use crate::config::{Properties, Settings};
 use crate::error::{Error, Result};
 use crate::group::{offsets, Group, GroupEvent};
 use crate::list_offsets::OffsetSpec;
@@ -184,7 +183,7 @@ impl std::fmt::Debug for Consumer {
             Mode::Subscribed(_) => "subscribed",
         };
         f.debug_struct("Consumer")
-            .field("group_id", &self.config.group_id)
+            .field("group_id", &self.config.group_id())
             .field("mode", &mode)
             .field("assigned", &state.partitions.len())
             .field("buffered_bytes", &state.buffered)
@@ -198,7 +197,7 @@ impl Consumer {
     pub fn new(cluster: Cluster, config: ConsumerConfig) -> Consumer {
         let (shared, rx) = engine::shared(config.clone());
         let auto_commit = AutoCommit::new(
-            config.enable_auto_commit && config.group_id.is_some(),
+            config.enable_auto_commit && config.group_id().is_some(),
             config.auto_commit_interval,
         );
         Consumer {
@@ -214,6 +213,17 @@ impl Consumer {
     /// Connects to the cluster (see [`Cluster::connect`]) and makes a consumer on it.
     pub async fn connect(cluster: ClusterConfig, config: ConsumerConfig) -> Result<Consumer> {
         Ok(Consumer::new(Cluster::connect(cluster).await?, config))
+    }
+
+    /// Starts a consumer from Java/librdkafka-style properties (`bootstrap.servers`,
+    /// `group.id`, `auto.offset.reset`, `security.protocol`, ...): the cluster's and the
+    /// consumer's settings are read from the same map; other components' keys (a producer's
+    /// `acks`, say) are left alone, and a key no component knows is an error naming it.
+    pub async fn from_properties(properties: impl Into<Properties>) -> Result<Consumer> {
+        let properties = properties.into();
+        properties.check_known()?;
+        let cluster = ClusterConfig::read(&properties)?;
+        Consumer::connect(cluster, ConsumerConfig::read(&properties)?).await
     }
 
     /// The consumer's settings.
@@ -330,7 +340,7 @@ impl Consumer {
         self.mode = Mode::Subscribed(Box::new(Subscribed::new(
             group,
             topics,
-            self.config.max_poll_interval,
+            self.config.group.max_poll_interval,
         )));
         self.wake();
         Ok(())
@@ -753,7 +763,7 @@ impl Consumer {
         offsets: Vec<(TopicPartition, i64)>,
     ) -> impl Future<Output = Result<()>> + Send + 'static {
         let cluster = self.cluster.clone();
-        let group = self.config.group_id.clone().unwrap_or_default();
+        let group = self.config.group_id().unwrap_or_default().to_owned();
         async move { offsets::commit(&cluster, &group, &generation, &offsets).await }
     }
 
@@ -773,11 +783,8 @@ impl Consumer {
     }
 
     fn group_id(&self, what: &str) -> Result<&str> {
-        self.config
-            .group_id
-            .as_deref()
-            .ok_or_else(|| Error::Config {
-                message: format!("{what} needs group.id"),
-            })
+        self.config.group_id().ok_or_else(|| Error::Config {
+            message: format!("{what} needs group.id"),
+        })
     }
 }

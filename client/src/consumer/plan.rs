@@ -806,7 +806,7 @@ mod tests {
     fn committed_offsets_start_partitions_and_missing_ones_follow_the_reset_policy() {
         let now = Instant::now();
         let mut s = ConsumerState::new(ConsumerConfig {
-            group_id: Some("g".into()),
+            group: crate::group::GroupConfig::new("g"),
             auto_offset_reset: OffsetReset::Latest,
             ..Default::default()
         });

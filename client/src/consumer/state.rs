@@ -142,7 +142,7 @@ impl ConsumerState {
 
     /// Where a partition without a known offset starts.
     fn initial_state(&self) -> FetchState {
-        if self.config.group_id.is_some() {
+        if self.config.group_id().is_some() {
             FetchState::Committed
         } else {
             self.reset_state()
@@ -415,7 +415,7 @@ mod tests {
     fn positions(reset: OffsetReset, group: bool) -> ConsumerState {
         ConsumerState::new(ConsumerConfig {
             auto_offset_reset: reset,
-            group_id: group.then(|| "g".into()),
+            group: crate::group::GroupConfig::new(if group { "g" } else { "" }),
             ..Default::default()
         })
     }

@@ -60,10 +60,13 @@ use tokio::sync::{mpsc, oneshot, watch, Mutex};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::cluster::{Backoff, Cluster, CoordinatorType, Metadata};
+use crate::config::{self, Settings};
 use crate::error::{Error, Result};
 use crate::group::assignor::{self, Assignor};
 use crate::group::consumer_protocol::Subscription;
-use crate::group::membership::{MemberState, Membership, MembershipConfig, Output, RequestKind};
+use crate::group::membership::{
+    check_config, MemberState, Membership, MembershipConfig, Output, RequestKind,
+};
 use crate::group::offsets::{self, Generation};
 use crate::TopicPartition;
 
@@ -73,7 +76,7 @@ pub use crate::group::offsets::is_commit_fenced;
 const JOIN_GRACE: Duration = Duration::from_secs(5);
 
 /// Settings of a group member. Names and defaults follow the Java consumer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupConfig {
     /// `group.id`.
     pub group_id: String,
@@ -114,37 +117,14 @@ impl GroupConfig {
         }
     }
 
-    /// Sets one property by its Java name: `group.id`, `group.instance.id`,
-    /// `session.timeout.ms`, `heartbeat.interval.ms`, `max.poll.interval.ms`,
-    /// `partition.assignment.strategy` (comma-separated names, or the Java assignor class names),
-    /// `retry.backoff.ms`, `retry.backoff.max.ms`, `client.rack`. Returns `Ok(false)` for a key
-    /// that is not a group setting, an error for a value that cannot be read.
-    pub fn set_property(&mut self, key: &str, value: &str) -> Result<bool> {
-        let key = key.trim();
-        let text = value.trim();
-        let ms = || -> Result<Duration> {
-            text.parse::<u64>()
-                .map(Duration::from_millis)
-                .map_err(|_| config_error(format!("{key}: cannot read {value:?} as milliseconds")))
-        };
-        let optional = || (!text.is_empty()).then(|| text.to_string());
-        match key {
-            "group.id" => self.group_id = text.to_string(),
-            "group.instance.id" => self.group_instance_id = optional(),
-            "client.rack" => self.client_rack = optional(),
-            "session.timeout.ms" => self.session_timeout = ms()?,
-            "heartbeat.interval.ms" => self.heartbeat_interval = ms()?,
-            "max.poll.interval.ms" => self.max_poll_interval = ms()?,
-            "retry.backoff.ms" => self.retry_backoff = ms()?,
-            "retry.backoff.max.ms" => self.retry_backoff_max = ms()?,
-            "partition.assignment.strategy" => self.assignment_strategy = parse_strategies(text)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-
     /// The membership machine's settings.
     pub(crate) fn membership_config(&self) -> Result<MembershipConfig> {
+        let config = self.membership_settings()?;
+        check_config(&config, true)?;
+        Ok(config)
+    }
+
+    fn membership_settings(&self) -> Result<MembershipConfig> {
         let mut assignors: Vec<Arc<dyn Assignor>> = Vec::new();
         for name in &self.assignment_strategy {
             let found = assignor::by_name(strategy_name(name)).ok_or_else(|| {
@@ -165,6 +145,45 @@ impl GroupConfig {
             assignors,
             rack_id: self.client_rack.clone(),
         })
+    }
+}
+
+impl Default for GroupConfig {
+    /// No group (empty `group.id`), the Java consumer's defaults otherwise.
+    fn default() -> Self {
+        GroupConfig::new("")
+    }
+}
+
+impl Settings for GroupConfig {
+    /// Sets one property by its Java name: `group.id`, `group.instance.id`,
+    /// `session.timeout.ms`, `heartbeat.interval.ms`, `max.poll.interval.ms`,
+    /// `partition.assignment.strategy` (comma-separated names, or the Java assignor class names),
+    /// `retry.backoff.ms`, `retry.backoff.max.ms`, `client.rack`. Returns `Ok(false)` for a key
+    /// that is not a group setting, an error for a value that cannot be read.
+    fn set_property(&mut self, key: &str, value: &str) -> Result<bool> {
+        let key = key.trim();
+        let text = value.trim();
+        let ms = || config::millis(key, text);
+        match key {
+            "group.id" => self.group_id = text.to_string(),
+            "group.instance.id" => self.group_instance_id = config::optional(text),
+            "client.rack" => self.client_rack = config::optional(text),
+            "session.timeout.ms" => self.session_timeout = ms()?,
+            "heartbeat.interval.ms" => self.heartbeat_interval = ms()?,
+            "max.poll.interval.ms" => self.max_poll_interval = ms()?,
+            "retry.backoff.ms" => self.retry_backoff = ms()?,
+            "retry.backoff.max.ms" => self.retry_backoff_max = ms()?,
+            "partition.assignment.strategy" => self.assignment_strategy = parse_strategies(text)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Checks the member's settings (but not the group id: a consumer needs one only to join a
+    /// group or commit).
+    fn finish(&mut self) -> Result<()> {
+        check_config(&self.membership_settings()?, false)
     }
 }
 

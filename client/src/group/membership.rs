@@ -237,38 +237,7 @@ impl Membership {
     /// assignors, a duration above `i32::MAX` milliseconds, or a heartbeat interval that is zero or
     /// not below the session timeout.
     pub fn new(config: MembershipConfig) -> Result<Self, Error> {
-        if config.group_id.is_empty() {
-            return Err(config_error("group.id must not be empty"));
-        }
-        if config.assignors.is_empty() {
-            return Err(config_error(
-                "partition.assignment.strategy needs at least one assignor",
-            ));
-        }
-        // The timeouts travel as INT32 milliseconds; bounding every duration also keeps the
-        // deadline arithmetic on `Instant` far from overflow.
-        let max = Duration::from_millis(i32::MAX as u64);
-        for (name, value) in [
-            ("session.timeout.ms", config.session_timeout),
-            ("max.poll.interval.ms", config.rebalance_timeout),
-            ("heartbeat.interval.ms", config.heartbeat_interval),
-            ("retry.backoff.ms", config.retry_backoff),
-            ("retry.backoff.max.ms", config.retry_backoff_max),
-        ] {
-            if value > max {
-                return Err(config_error(&format!(
-                    "{name} must be at most {} ms",
-                    i32::MAX
-                )));
-            }
-        }
-        if config.heartbeat_interval.is_zero()
-            || config.heartbeat_interval >= config.session_timeout
-        {
-            return Err(config_error(
-                "heartbeat.interval.ms must be above zero and below session.timeout.ms",
-            ));
-        }
+        check_config(&config, true)?;
         let protocol = if config
             .assignors
             .iter()
@@ -1159,6 +1128,41 @@ impl Membership {
         self.inflight = None;
         self.heartbeat_inflight = None;
     }
+}
+
+/// Checks a member's settings: a group id (when `need_group_id`), at least one assignor, every
+/// duration within what the wire carries (INT32 milliseconds, which also keeps the deadline
+/// arithmetic far from overflow), a heartbeat interval above zero and below the session timeout.
+pub(crate) fn check_config(config: &MembershipConfig, need_group_id: bool) -> Result<(), Error> {
+    if need_group_id && config.group_id.is_empty() {
+        return Err(config_error("group.id must not be empty"));
+    }
+    if config.assignors.is_empty() {
+        return Err(config_error(
+            "partition.assignment.strategy needs at least one assignor",
+        ));
+    }
+    let max = Duration::from_millis(i32::MAX as u64);
+    for (name, value) in [
+        ("session.timeout.ms", config.session_timeout),
+        ("max.poll.interval.ms", config.rebalance_timeout),
+        ("heartbeat.interval.ms", config.heartbeat_interval),
+        ("retry.backoff.ms", config.retry_backoff),
+        ("retry.backoff.max.ms", config.retry_backoff_max),
+    ] {
+        if value > max {
+            return Err(config_error(&format!(
+                "{name} must be at most {} ms",
+                i32::MAX
+            )));
+        }
+    }
+    if config.heartbeat_interval.is_zero() || config.heartbeat_interval >= config.session_timeout {
+        return Err(config_error(
+            "heartbeat.interval.ms must be above zero and below session.timeout.ms",
+        ));
+    }
+    Ok(())
 }
 
 fn config_error(message: &str) -> Error {

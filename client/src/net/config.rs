@@ -1,104 +1,89 @@
 //! Connection settings from Kafka client properties (the Java client's / librdkafka's names).
+//!
+//! ```
+//! use kbus_client::config::Settings;
+//! use kbus_client::net::{ConnectionConfig, SecurityProtocol};
+//! # fn main() -> kbus_client::Result<()> {
+//! # if !cfg!(any(feature = "tls-rustcrypto", feature = "tls-ring")) { return Ok(()); }
+//! let config = ConnectionConfig::from_properties([
+//!     ("security.protocol", "SSL"),
+//!     ("ssl.ca.location", "/etc/kafka/ca.pem"),
+//! ])?;
+//! assert_eq!(config.security_protocol, SecurityProtocol::Ssl);
+//! assert!(config.tls.verify_hostname);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use super::connection::ConnectionConfig;
 use super::sasl::{Credentials, Mechanism, SaslConfig};
 use super::tls;
+use crate::config::{self, Properties, Settings};
 use crate::error::{Error, Result};
 
-impl ConnectionConfig {
-    /// Settings from `key = value` client properties, starting from the defaults.
-    ///
-    /// Understood here: `client.id`, `request.timeout.ms`, `socket.connection.setup.timeout.ms`,
-    /// `security.protocol` (`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`, `SASL_SSL`), `ssl.ca.location`,
-    /// `ssl.certificate.location`, `ssl.key.location` and `ssl.endpoint.identification.algorithm`
-    /// (`https`, the default, checks the broker's host name; empty or `none` does not, while still
-    /// checking the certificate chain). Other `ssl.*` keys are an error, so a typo is not silently
-    /// ignored; keys of other layers (`bootstrap.servers`, `acks`, `sasl.*`, ...) are left to them.
-    ///
-    /// ```
-    /// use kbus_client::net::{ConnectionConfig, SecurityProtocol};
-    /// # fn main() -> kbus_client::Result<()> {
-    /// # if !cfg!(any(feature = "tls-rustcrypto", feature = "tls-ring")) { return Ok(()); }
-    /// let config = ConnectionConfig::from_properties([
-    ///     ("security.protocol", "SSL"),
-    ///     ("ssl.ca.location", "/etc/kafka/ca.pem"),
-    /// ])?;
-    /// assert_eq!(config.security_protocol, SecurityProtocol::Ssl);
-    /// assert!(config.tls.verify_hostname);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn from_properties<I, K, V>(properties: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        let mut config = ConnectionConfig::default();
-        let (mut mechanism, mut username, mut password) = (None, None, None);
-        for (key, value) in properties {
-            let (key, value) = (key.as_ref().trim(), value.as_ref());
-            match key {
-                "sasl.mechanism" => mechanism = Some(value.trim().parse::<Mechanism>()?),
-                "sasl.username" => username = Some(value.to_owned()),
-                "sasl.password" => password = Some(value.to_owned()),
-                _ => {
-                    config.set_property(key, value)?;
-                }
-            }
-        }
-        if config.security_protocol.uses_sasl() || mechanism.is_some() || username.is_some() {
-            match (mechanism, username, password) {
-                (Some(m), Some(u), Some(p)) => {
-                    config.sasl = Some(SaslConfig::new(m, Credentials::new(u, p)));
-                }
-                _ => {
-                    return Err(Error::Config {
-                        message: "SASL needs sasl.mechanism (PLAIN, SCRAM-SHA-256 or \
-                                  SCRAM-SHA-512), sasl.username and sasl.password together"
-                            .into(),
-                    })
-                }
-            }
-        }
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Applies one property; false when the key belongs to another layer (nothing changed).
-    pub fn set_property(&mut self, key: &str, value: &str) -> Result<bool> {
-        let value = value.trim();
-        let path = || (!value.is_empty()).then(|| PathBuf::from(value));
+impl Settings for ConnectionConfig {
+    /// Applies one property: `client.id`, `request.timeout.ms`,
+    /// `socket.connection.setup.timeout.ms`, `security.protocol` (`PLAINTEXT`, `SSL`,
+    /// `SASL_PLAINTEXT`, `SASL_SSL`), `ssl.ca.location`, `ssl.certificate.location`,
+    /// `ssl.key.location`, `ssl.endpoint.identification.algorithm` (`https`, the default, checks
+    /// the broker's host name; empty or `none` does not, while still checking the certificate
+    /// chain), `sasl.mechanism` (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`), `sasl.username`,
+    /// `sasl.password`. Other `ssl.*` and `sasl.*` keys are an error, so a typo is not silently
+    /// ignored. Applied one by one, `sasl.mechanism` comes before the credentials; from
+    /// [`Properties`] the order does not matter.
+    fn set_property(&mut self, key: &str, value: &str) -> Result<bool> {
+        let text = value.trim();
+        let path = || (!text.is_empty()).then(|| PathBuf::from(text));
         match key.trim() {
-            "client.id" => self.client_id = (!value.is_empty()).then(|| value.to_owned()),
-            "request.timeout.ms" => self.request_timeout = millis(key, value)?,
-            "socket.connection.setup.timeout.ms" => self.connect_timeout = millis(key, value)?,
-            "security.protocol" => self.security_protocol = value.parse()?,
+            "client.id" => self.client_id = config::optional(text),
+            "request.timeout.ms" => self.request_timeout = config::millis(key, text)?,
+            "socket.connection.setup.timeout.ms" => {
+                self.connect_timeout = config::millis(key, text)?
+            }
+            "security.protocol" => self.security_protocol = text.parse()?,
             "ssl.ca.location" => self.tls.ca_location = path(),
             "ssl.certificate.location" => self.tls.certificate_location = path(),
             "ssl.key.location" => self.tls.key_location = path(),
             "ssl.endpoint.identification.algorithm" => {
-                self.tls.verify_hostname = match value.to_ascii_lowercase().as_str() {
+                self.tls.verify_hostname = match text.to_ascii_lowercase().as_str() {
                     "https" => true,
                     "" | "none" => false,
                     _ => {
-                        return Err(Error::Config {
-                            message: format!(
-                                "ssl.endpoint.identification.algorithm {value:?}: use https (check \
-                                 the host name) or leave it empty (do not)"
-                            ),
-                        })
+                        return Err(config::invalid(
+                            key,
+                            text,
+                            "https (check the host name) or empty (do not)",
+                        ))
                     }
                 }
             }
-            k if k.starts_with("ssl.") => {
+            "sasl.mechanism" => {
+                let mechanism = text.parse::<Mechanism>()?;
+                match &mut self.sasl {
+                    Some(sasl) => sasl.mechanism = mechanism,
+                    None => self.sasl = Some(SaslConfig::new(mechanism, Credentials::new("", ""))),
+                }
+            }
+            // The password is kept as given, spaces included.
+            "sasl.username" | "sasl.password" => {
+                let sasl = self.sasl.as_mut().ok_or_else(|| Error::Config {
+                    message: format!("{key}: set sasl.mechanism first"),
+                })?;
+                let (user, password) = if key.trim() == "sasl.username" {
+                    (text, sasl.credentials.password())
+                } else {
+                    (sasl.credentials.username(), value)
+                };
+                sasl.credentials = Credentials::new(user, password);
+            }
+            k if k.starts_with("ssl.") || k.starts_with("sasl.") => {
                 return Err(Error::Config {
                     message: format!(
                         "{k} is not supported (known: ssl.ca.location, ssl.certificate.location, \
-                         ssl.key.location, ssl.endpoint.identification.algorithm)"
+                         ssl.key.location, ssl.endpoint.identification.algorithm, sasl.mechanism, \
+                         sasl.username, sasl.password)"
                     ),
                 })
             }
@@ -107,9 +92,37 @@ impl ConnectionConfig {
         Ok(true)
     }
 
+    /// Reads the properties in any order: the SASL mechanism is applied before the credentials.
+    fn read(properties: &Properties) -> Result<Self> {
+        let mut config = ConnectionConfig::default();
+        let sasl_order = |key: &str| match key {
+            "sasl.mechanism" => 0,
+            "sasl.username" | "sasl.password" => 1,
+            _ => 2,
+        };
+        let mut entries: Vec<(&str, &str)> = properties.iter().collect();
+        entries.sort_by_key(|(k, _)| sasl_order(k));
+        for (key, value) in entries {
+            match key {
+                // Credentials without a mechanism are reported as such by `finish`.
+                "sasl.username" | "sasl.password" if config.sasl.is_none() => {
+                    return Err(sasl_incomplete())
+                }
+                _ => config.set_property(key, value)?,
+            };
+        }
+        config.finish()?;
+        Ok(config)
+    }
+
     /// Checks settings that only make sense together.
-    fn validate(&self) -> Result<()> {
+    fn finish(&mut self) -> Result<()> {
         tls::check_available(self.security_protocol)?;
+        if let Some(sasl) = &self.sasl {
+            if sasl.credentials.username().is_empty() || sasl.credentials.password().is_empty() {
+                return Err(sasl_incomplete());
+            }
+        }
         if self.security_protocol.uses_sasl() != self.sasl.is_some() {
             return Err(Error::Config {
                 message: format!(
@@ -131,19 +144,19 @@ impl ConnectionConfig {
     }
 }
 
-fn millis(key: &str, value: &str) -> Result<Duration> {
-    value
-        .parse::<u64>()
-        .map(Duration::from_millis)
-        .map_err(|_| Error::Config {
-            message: format!("{key} {value:?} is not a number of milliseconds"),
-        })
+fn sasl_incomplete() -> Error {
+    Error::Config {
+        message: "SASL needs sasl.mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512), \
+                  sasl.username and sasl.password together"
+            .into(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::net::SecurityProtocol;
+    use std::time::Duration;
 
     #[test]
     fn defaults_are_plain_tcp_with_hostname_verification_ready() {

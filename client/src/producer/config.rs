@@ -5,6 +5,7 @@ use std::time::Duration;
 use kbus_protocol::compression::Compression;
 
 use super::partitioner::Partitioner;
+use crate::config::{boolean, millis, number, Settings};
 use crate::error::{Error, Result};
 
 /// How many replicas must have a record before the broker acknowledges it.
@@ -91,21 +92,14 @@ impl Default for ProducerConfig {
     }
 }
 
-fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
-    value.trim().parse().map_err(|_| Error::Config {
-        message: format!("{key}: cannot read {value:?}"),
-    })
-}
-
-fn millis(key: &str, value: &str) -> Result<Duration> {
-    Ok(Duration::from_millis(parse(key, value)?))
-}
-
-impl ProducerConfig {
-    /// Applies one property. Returns `Ok(false)` when the key is not a producer setting (it may
-    /// belong to the connection or cluster layer).
-    pub fn set_property(&mut self, key: &str, value: &str) -> Result<bool> {
-        match key {
+impl Settings for ProducerConfig {
+    /// Applies one property by its Java name (librdkafka's where it differs): `acks`, `linger.ms`,
+    /// `batch.size`, `buffer.memory`, `max.request.size`, `compression.type`,
+    /// `max.in.flight.requests.per.connection`, `retries`, `retry.backoff.ms`,
+    /// `delivery.timeout.ms`, `request.timeout.ms` (also the connection's), `max.block.ms`,
+    /// `allow.auto.create.topics`, `enable.idempotence`, `partitioner`.
+    fn set_property(&mut self, key: &str, value: &str) -> Result<bool> {
+        match key.trim() {
             "acks" | "request.required.acks" => {
                 self.acks = match value.trim() {
                     "0" => Acks::None,
@@ -119,9 +113,9 @@ impl ProducerConfig {
                 }
             }
             "linger.ms" | "queue.buffering.max.ms" => self.linger = millis(key, value)?,
-            "batch.size" => self.batch_size = parse(key, value)?,
-            "buffer.memory" => self.buffer_memory = parse(key, value)?,
-            "max.request.size" | "message.max.bytes" => self.max_request_size = parse(key, value)?,
+            "batch.size" => self.batch_size = number(key, value)?,
+            "buffer.memory" => self.buffer_memory = number(key, value)?,
+            "max.request.size" | "message.max.bytes" => self.max_request_size = number(key, value)?,
             "compression.type" | "compression.codec" => {
                 let name = value.trim();
                 self.compression = Compression::from_name(name).ok_or_else(|| Error::Config {
@@ -129,20 +123,17 @@ impl ProducerConfig {
                 })?;
             }
             "max.in.flight.requests.per.connection" | "max.in.flight" => {
-                self.max_in_flight = parse::<usize>(key, value)?.max(1)
+                self.max_in_flight = number::<usize>(key, value)?.max(1)
             }
-            "retries" | "message.send.max.retries" => self.retries = parse(key, value)?,
+            "retries" | "message.send.max.retries" => self.retries = number(key, value)?,
             "retry.backoff.ms" => self.retry_backoff = millis(key, value)?,
             "delivery.timeout.ms" | "message.timeout.ms" => {
                 self.delivery_timeout = millis(key, value)?
             }
-            "request.timeout.ms" => {
-                self.request_timeout = millis(key, value)?;
-                return Ok(false); // the connection layer reads it too
-            }
+            "request.timeout.ms" => self.request_timeout = millis(key, value)?,
             "max.block.ms" => self.max_block = millis(key, value)?,
-            "allow.auto.create.topics" => self.allow_auto_create_topics = parse(key, value)?,
-            "enable.idempotence" => self.enable_idempotence = Some(parse(key, value)?),
+            "allow.auto.create.topics" => self.allow_auto_create_topics = boolean(key, value)?,
+            "enable.idempotence" => self.enable_idempotence = Some(boolean(key, value)?),
             "partitioner" => {
                 self.partitioner =
                     Partitioner::parse(value.trim()).ok_or_else(|| Error::Config {
@@ -157,7 +148,7 @@ impl ProducerConfig {
     }
 
     /// Checks settings that only make sense together.
-    pub fn validate(&self) -> Result<()> {
+    fn finish(&mut self) -> Result<()> {
         if self.enable_idempotence == Some(true) && self.acks != Acks::All {
             return Err(Error::Config {
                 message: "enable.idempotence=true needs acks=all".into(),
@@ -205,6 +196,8 @@ mod tests {
         assert_eq!(c.enable_idempotence, Some(false));
         assert_eq!(c.partitioner, Partitioner::ConsistentRandom);
         assert!(!c.set_property("bootstrap.servers", "x:1").unwrap());
+        // The producer's request timeout is the connections' too: both read it.
+        assert!(c.set_property("request.timeout.ms", "5000").unwrap());
     }
 
     #[test]
@@ -226,6 +219,6 @@ mod tests {
         assert_eq!(c.compression, Compression::Zstd);
         c.acks = Acks::Leader;
         c.enable_idempotence = Some(true);
-        assert!(c.validate().is_err());
+        assert!(c.finish().is_err());
     }
 }

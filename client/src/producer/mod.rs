@@ -49,6 +49,7 @@ use kbus_protocol::error_code::ErrorCode;
 use tokio::task::JoinHandle;
 
 use crate::cluster::{Backoff, Cluster, ClusterConfig};
+use crate::config::{Properties, Settings};
 use crate::error::{Error, Result};
 use accumulator::Accumulator;
 use sender::Sender;
@@ -87,33 +88,20 @@ impl Producer {
     }
 
     /// Starts a producer from Java/librdkafka-style properties (`bootstrap.servers`, `acks`,
-    /// `linger.ms`, `compression.type`, `security.protocol`, ...). A key no layer knows is an
-    /// error naming it.
-    pub async fn from_properties<I, K, V>(properties: I) -> Result<Producer>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        let properties: Vec<(String, String)> = properties
-            .into_iter()
-            .map(|(k, v)| (k.as_ref().trim().to_owned(), v.as_ref().to_owned()))
-            .collect();
-        let mut config = ProducerConfig::default();
-        for (k, v) in &properties {
-            if !config.set_property(k, v)? && !ClusterConfig::is_property(k) {
-                return Err(Error::Config {
-                    message: format!("{k}: not a producer, connection or cluster setting"),
-                });
-            }
-        }
-        Producer::connect(ClusterConfig::from_properties(properties)?, config).await
+    /// `linger.ms`, `compression.type`, `security.protocol`, ...): the cluster's and the
+    /// producer's settings are read from the same map; other components' keys (a consumer's
+    /// `group.id`, say) are left alone, and a key no component knows is an error naming it.
+    pub async fn from_properties(properties: impl Into<Properties>) -> Result<Producer> {
+        let properties = properties.into();
+        properties.check_known()?;
+        let cluster = ClusterConfig::read(&properties)?;
+        Producer::connect(cluster, ProducerConfig::read(&properties)?).await
     }
 
     /// Starts a producer on `cluster`: gets a producer id when idempotence is on, then starts the
     /// background sender.
-    pub async fn new(cluster: Cluster, config: ProducerConfig) -> Result<Producer> {
-        config.validate()?;
+    pub async fn new(cluster: Cluster, mut config: ProducerConfig) -> Result<Producer> {
+        config.finish()?;
         let config = Arc::new(config);
         let identity = Arc::new(Mutex::new(idempotence::init(&cluster, &config).await?));
         let acc = Arc::new(Accumulator::new(config.clone()));
