@@ -13,6 +13,11 @@ pub use kbus_protocol::consumer_protocol::{
 
 use crate::group::assignor::MemberSubscription;
 
+/// The consumer-protocol version of the subscriptions and assignments this client writes.
+/// Version 3 carries owned partitions (needed by cooperative assignors), their generation and the
+/// rack; older readers read what they know and ignore the rest.
+pub(crate) const WRITE_VERSION: i16 = 3;
+
 /// What a [`Subscription`] becomes on the group leader's side. A trait, because `Subscription` is
 /// defined in the protocol crate, which knows nothing of assignors.
 pub trait SubscriptionExt {
