@@ -35,6 +35,7 @@ mod config;
 mod idempotence;
 mod partitioner;
 mod record;
+mod retry;
 mod sender;
 
 pub use config::{Acks, ProducerConfig};

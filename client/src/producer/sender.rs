@@ -25,6 +25,7 @@ use super::batch::ProducerBatch;
 use super::config::{Acks, ProducerConfig};
 use super::idempotence::{self, ProducerIdentity};
 use super::record::BatchOutcome;
+use super::retry::{self, Attempt, Fate};
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 
@@ -354,60 +355,42 @@ impl Sender {
         );
     }
 
-    /// Requeues `batch` for another attempt when the error allows it and time remains; fails it
-    /// otherwise. Asks for an epoch bump when the broker lost track of the producer's sequence,
-    /// or when a batch that held sequence numbers fails for good.
+    /// Carries out [`retry::decide`] for a batch that came back failed: requeues it for another
+    /// attempt, or fails it; asks for an epoch bump when the decision says so.
     fn retry_or_fail(&mut self, mut batch: ProducerBatch, e: Arc<Error>) {
         let now = Instant::now();
-        let code = match &*e {
-            Error::Broker { code, .. } => Some(*code),
-            _ => None,
-        };
-        let waiting_for_earlier = code == Some(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
-            && batch.base_sequence.is_some_and(|seq| {
+        let attempt = Attempt {
+            base_sequence: batch.base_sequence,
+            attempts: batch.attempts,
+            created: batch.created,
+            earlier_unacked: batch.base_sequence.is_some_and(|seq| {
                 self.acc
                     .has_earlier_unacked(&batch.topic, batch.partition, seq)
-            });
-        // The broker does not know the producer (its state expired), refuses its epoch, or
-        // expected another sequence with nothing of ours before this batch: numbering cannot
-        // go on, and the batch is resent under the next epoch.
-        let sequence_lost = batch.base_sequence.is_some()
-            && !waiting_for_earlier
-            && matches!(
-                code,
-                Some(
-                    ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
-                        | ErrorCode::UNKNOWN_PRODUCER_ID
-                        | ErrorCode::INVALID_PRODUCER_EPOCH
-                )
-            );
-        if sequence_lost {
-            self.need_bump(now);
-        }
-        let retriable = e.is_retriable() || waiting_for_earlier || sequence_lost;
-        let retry_at = now + self.config.retry_backoff;
-        let deadline = batch.created + self.config.delivery_timeout;
-        if retriable && batch.attempts <= self.config.retries && retry_at < deadline {
-            batch.retry_at = Some(retry_at);
-            batch.last_error = Some(e);
-            self.acc.requeue(batch);
-            self.acc.wake.notify_one();
-            return;
-        }
-        if batch.base_sequence.is_some() {
-            // Its sequence numbers are a gap (or, if it was written after all, used): later
-            // batches of the partition cannot follow them.
-            self.need_bump(now);
-        }
-        let cause = if retriable {
-            Arc::new(Error::DeliveryTimeout {
-                after: self.config.delivery_timeout,
-                last_error: Some(e),
-            })
-        } else {
-            e
+            }),
         };
-        self.acc.complete(batch, BatchOutcome::Failed(cause), true);
+        let decision = retry::decide(attempt, &e, &self.config, now);
+        if decision.bump_epoch {
+            self.need_bump(now);
+        }
+        match decision.fate {
+            Fate::Retry { at } => {
+                batch.retry_at = Some(at);
+                batch.last_error = Some(e);
+                self.acc.requeue(batch);
+                self.acc.wake.notify_one();
+            }
+            Fate::Fail { timed_out } => {
+                let cause = if timed_out {
+                    Arc::new(Error::DeliveryTimeout {
+                        after: self.config.delivery_timeout,
+                        last_error: Some(e),
+                    })
+                } else {
+                    e
+                };
+                self.acc.complete(batch, BatchOutcome::Failed(cause), true);
+            }
+        }
     }
 }
 
