@@ -8,8 +8,9 @@
 //!   partitions again without a rebalance: the generation stays, the other member sees nothing
 //!   (the mock cluster makes the returning instance a new member);
 //! - a topic's configs are described with the values it was created with and the broker's
-//!   defaults for the rest; offsets of a topic that does not exist are an error (they were an
-//!   empty list).
+//!   defaults for the rest;
+//! - a topic that does not exist is an error (offsets of it were an empty list), and a client that
+//!   asked for it before it existed finds it once it does (the "unknown" answer was cached).
 
 mod common;
 
@@ -289,4 +290,47 @@ async fn topic_configs_are_described_with_created_values_and_defaults() {
         .ensure_topic(&NewTopic::new("compacted", 1, 1))
         .await
         .unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_unknown_at_first_is_found_once_it_exists() {
+    let kafka = Kafka::shared();
+    let _log = kafka.log_on_failure();
+    let admin = Admin::new(
+        Cluster::connect(ClusterConfig::new(&kafka.bootstrap()))
+            .await
+            .unwrap(),
+    );
+    // Offsets of a topic that does not exist are an error naming it, not an empty list.
+    let err = admin
+        .list_offsets("no-such-topic", &[], kbus::admin::OffsetSpec::Latest)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Topic { topic, code, .. }
+            if topic == "no-such-topic" && *code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+        "{err}"
+    );
+    assert!(err.is_retriable(), "{err}");
+
+    // A client that asked for a topic before it existed finds it once it does: the "unknown"
+    // answer is not kept as the answer. The watcher is another client than the one creating it,
+    // so nothing but its own lookups tells it the topic now exists.
+    let watcher = Cluster::connect(ClusterConfig::new(&kafka.bootstrap()))
+        .await
+        .unwrap();
+    assert!(watcher.partitions("created-later").await.is_err());
+    admin
+        .create_topics(&[NewTopic::new("created-later", 2, 1)])
+        .await
+        .unwrap();
+    let deadline = Instant::now() + GUARD;
+    loop {
+        match watcher.partitions("created-later").await {
+            Ok(partitions) => break assert_eq!(partitions, vec![0, 1]),
+            Err(e) => assert!(Instant::now() < deadline, "still unknown: {e}"),
+        }
+        // The new topic reaches the broker's metadata on the controller's schedule.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

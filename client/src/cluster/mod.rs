@@ -176,13 +176,21 @@ impl Cluster {
         lock(&self.inner.metadata).clone()
     }
 
-    /// Metadata covering `topics`, refreshed first if any is unknown or the snapshot is older than
-    /// `metadata.max.age.ms`.
+    /// Metadata covering `topics`, refreshed first if any is unknown, was reported in error (a
+    /// topic being created, say) by an answer older than `reconnect.backoff.ms`, or the snapshot
+    /// is older than `metadata.max.age.ms`.
     pub async fn metadata_for(&self, topics: &[&str]) -> Result<Arc<Metadata>> {
         let md = self.metadata();
-        let stale = self.inner.stale.load(Ordering::Acquire)
-            || md.fetched_at.elapsed() > self.inner.config.metadata_max_age;
-        if !stale && topics.iter().all(|t| md.topics.contains_key(*t)) {
+        let age = md.fetched_at.elapsed();
+        let stale =
+            self.inner.stale.load(Ordering::Acquire) || age > self.inner.config.metadata_max_age;
+        // An error is not cached as the answer: it is asked again, at most once per backoff.
+        let usable = |t: &str| {
+            md.topics
+                .get(t)
+                .is_some_and(|info| info.error.is_ok() || age < self.inner.config.reconnect_backoff)
+        };
+        if !stale && topics.iter().all(|t| usable(t)) {
             return Ok(md);
         }
         self.refresh(topics).await
