@@ -544,3 +544,52 @@ async fn an_unexpected_sync_group_error_makes_the_member_rejoin() {
         .unwrap()
         .unwrap();
 }
+
+/// librdkafka's mock drops the connection on the flexible JoinGroup versions it offers but cannot
+/// read. The member keeps retrying (with backoff), and `poll` says so with an `Event::Error`
+/// rather than staying silent forever; the failures are counted in the metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_that_keeps_dropping_the_join_is_reported_by_poll() {
+    let mock = MockCluster::start(1);
+    mock.create_topic(TOPIC, 1, 1);
+    let cluster = connect(&mock).await;
+    let mut consumer = Consumer::new(
+        cluster.clone(),
+        member_config("dropped-joins", "range", false),
+    );
+    consumer.subscribe([TOPIC]).unwrap();
+    let started = Instant::now();
+    let error = match tokio::time::timeout(GUARD, consumer.poll()).await {
+        Ok(Ok(Event::Error(e))) => e,
+        Ok(Ok(Event::Assigned(p))) => {
+            panic!("the mock was expected to drop flexible JoinGroups, yet assigned {p:?}")
+        }
+        Ok(other) => panic!("unexpected {other:?}"),
+        Err(_) => panic!("poll stayed silent for {GUARD:?} while every join failed"),
+    };
+    assert!(
+        error.is_retriable(),
+        "a dropped connection is retried: {error}"
+    );
+    assert!(
+        matches!(
+            error,
+            kbus::Error::Disconnected { .. } | kbus::Error::Io { .. }
+        ),
+        "the warning says the connection was dropped: {error}"
+    );
+    let metrics = consumer.metrics();
+    let dropped = metrics.errors.get("disconnected").copied().unwrap_or(0)
+        + metrics.errors.get("io").copied().unwrap_or(0);
+    assert!(
+        dropped >= 3,
+        "three failures before the warning: {metrics:?}"
+    );
+    // Three failures with a backoff between them: retried, not spinning.
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "failures retried without backoff: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(metrics.rebalances, 0);
+}

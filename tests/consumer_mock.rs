@@ -353,3 +353,56 @@ async fn an_offset_past_the_end_resets_per_policy() {
     let batch = poll(&mut none).await.unwrap();
     assert_eq!(batch.records[0].offset, 9);
 }
+
+/// A broker slower than `request.timeout.ms` fails every fetch: the consumer keeps retrying, and
+/// `poll` says why nothing arrives (an `Event::Error` naming the timeout) instead of staying
+/// silent; once the broker is fast again, every record arrives, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_too_slow_for_the_request_timeout_is_reported_by_poll() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("slow", 1, 1);
+    let mut config = ClusterConfig::new(&mock.bootstrap());
+    config.connection.request_timeout = Duration::from_millis(800);
+    let cluster = Cluster::connect(config).await.unwrap();
+    produce(&cluster, "slow", 0, Compression::None, 0, 20).await;
+    let mut consumer = consumer(&cluster, OffsetReset::Earliest);
+    consumer.assign(tps("slow", 1)).unwrap();
+    let mut got = BTreeMap::new();
+    consume_into(&mut consumer, &mut got, 20).await;
+
+    mock.set_round_trip_time(None, Duration::from_millis(1500));
+    let error = match tokio::time::timeout(GUARD, consumer.poll()).await {
+        Ok(Ok(Event::Error(e))) => e,
+        Ok(Ok(Event::Records(r))) => panic!("records from a broker that never answers: {r:?}"),
+        Ok(other) => panic!("unexpected {other:?}"),
+        Err(_) => panic!("poll stayed silent for {GUARD:?} while every fetch timed out"),
+    };
+    assert!(
+        matches!(error, Error::RequestTimeout { .. }),
+        "the warning names the timeout: {error}"
+    );
+    assert!(error.is_retriable(), "{error}");
+    let metrics = consumer.metrics();
+    assert!(
+        metrics.errors.get("timeout").copied().unwrap_or(0) >= 3,
+        "timeouts counted: {metrics:?}"
+    );
+
+    mock.set_round_trip_time(None, Duration::ZERO);
+    produce(&cluster, "slow", 0, Compression::None, 20, 20).await;
+    loop {
+        match tokio::time::timeout(GUARD, consumer.poll()).await {
+            Ok(Ok(Event::Records(r))) => got.entry(0).or_default().extend(r.records),
+            // Warnings of the streak may still be queued.
+            Ok(Ok(Event::Error(e))) => assert!(e.is_retriable(), "{e}"),
+            other => panic!("unexpected {other:?}"),
+        }
+        if got[&0].len() >= 40 {
+            break;
+        }
+    }
+    check_exactly(&got, 1, 40);
+    let metrics = consumer.metrics();
+    assert!(metrics.records_received >= 40, "{metrics:?}");
+    assert!(metrics.bytes_received > 0, "{metrics:?}");
+}

@@ -11,6 +11,7 @@
 //! - [`producer`]: partitioning, batching, one request per broker, retries, idempotence.
 //! - [`consumer`]: fetching per broker, positions, commits, and consumer groups through
 //!   [`group`] (membership, assignors, offsets).
+//! - [`metrics`]: counters of records, bytes, requests, retries, errors and rebalances.
 //! - [`Error`]: the crate's one error type, naming the broker and API and saying whether a retry
 //!   can help.
 #![forbid(unsafe_code)]
@@ -21,8 +22,10 @@ pub mod cluster;
 pub mod config;
 pub mod consumer;
 pub mod error;
+mod failure_streak;
 pub mod group;
 mod list_offsets;
+pub mod metrics;
 pub mod net;
 pub mod producer;
 mod topic_partition;
@@ -30,6 +33,7 @@ mod topic_partition;
 pub use config::{Properties, Settings};
 pub use error::{Error, Result};
 pub use kbus_protocol as protocol;
+pub use metrics::Metrics;
 pub use topic_partition::TopicPartition;
 
 /// True when a component of the client has the setting `key`: the connection and cluster, the

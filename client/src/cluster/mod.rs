@@ -26,6 +26,7 @@ use tokio::sync::Mutex;
 
 use crate::config::{self, Properties, Settings};
 use crate::error::{Error, Result};
+use crate::metrics::{Counters, Metrics};
 use crate::net::{Connection, ConnectionConfig};
 
 /// Settings of the cluster layer.
@@ -119,6 +120,8 @@ struct Inner {
     /// Set when an error said the metadata is out of date; the next lookup refreshes first.
     stale: AtomicBool,
     coordinators: StdMutex<HashMap<(CoordinatorType, String), i32>>,
+    /// What the cluster and everything built on it did ([`Cluster::metrics`]).
+    counters: Counters,
 }
 
 /// A handle on the cluster; cheap to clone.
@@ -160,6 +163,7 @@ impl Cluster {
                 refreshing: Mutex::new(()),
                 coordinators: StdMutex::new(HashMap::new()),
                 stale: AtomicBool::new(false),
+                counters: Counters::default(),
             }),
         };
         cluster.refresh(&[]).await?;
@@ -169,6 +173,27 @@ impl Cluster {
     /// The settings this cluster was made with.
     pub fn config(&self) -> &ClusterConfig {
         &self.inner.config
+    }
+
+    /// The counters of this cluster and of the producers, consumers and groups built on it:
+    /// records and bytes sent and received, requests in flight, retries, errors by code,
+    /// rebalances.
+    pub fn metrics(&self) -> Metrics {
+        let slots: Vec<_> = lock(&self.inner.brokers).values().cloned().collect();
+        let in_flight = slots
+            .iter()
+            .filter_map(|slot| {
+                // A slot locked right now is connecting: nothing of it is in flight yet.
+                let slot = slot.try_lock().ok()?;
+                slot.conn.as_ref().map(|c| c.in_flight() as u64)
+            })
+            .sum();
+        self.inner.counters.snapshot(in_flight)
+    }
+
+    /// The live counters, for the parts of the client that count.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.inner.counters
     }
 
     /// The latest metadata snapshot.
@@ -222,6 +247,7 @@ impl Cluster {
     /// of date (a lost or silent connection, or an error code such as NOT_LEADER_OR_FOLLOWER), in
     /// which case the next lookup refreshes it before answering.
     pub fn report(&self, err: &Error) -> bool {
+        self.inner.counters.error(err);
         let stale = match err {
             Error::Broker { code, .. }
             | Error::Partition { code, .. }
@@ -241,6 +267,7 @@ impl Cluster {
 
     /// Like [`report`](Self::report), for an error code found inside a response (per partition).
     pub fn report_code(&self, code: ErrorCode) -> bool {
+        self.inner.counters.code(code);
         let stale = needs_refresh(code);
         if stale {
             self.inner.stale.store(true, Ordering::Release);
@@ -273,6 +300,7 @@ impl Cluster {
             let conn = match conn {
                 Ok(c) => c,
                 Err(e) => {
+                    self.inner.counters.error(&e);
                     last_error = Some(e);
                     continue;
                 }
@@ -281,6 +309,7 @@ impl Cluster {
                 Ok(resp) => {
                     let code = ErrorCode(resp.error_code);
                     if code.is_err() {
+                        self.inner.counters.code(code);
                         last_error = Some(Error::Broker {
                             broker: conn.broker().into(),
                             api: ApiKey::Metadata,
@@ -290,18 +319,31 @@ impl Cluster {
                         continue;
                     }
                     self.inner.stale.store(false, Ordering::Release);
+                    tracing::debug!(
+                        broker = conn.broker(),
+                        topics = ?topics,
+                        brokers = resp.brokers.len(),
+                        "metadata refreshed"
+                    );
                     let fresh = Metadata::from_response(&resp, Instant::now());
                     let merged = Arc::new(self.metadata().merged_with(fresh));
                     self.adopt_brokers(&merged);
                     *lock(&self.inner.metadata) = merged.clone();
                     return Ok(merged);
                 }
-                Err(e) => last_error = Some(e),
+                Err(e) => {
+                    self.inner.counters.error(&e);
+                    last_error = Some(e);
+                }
             }
         }
-        Err(last_error.unwrap_or_else(|| Error::Config {
+        let error = last_error.unwrap_or_else(|| Error::Config {
             message: "no broker to ask for metadata".into(),
-        }))
+        });
+        // The snapshot stays stale until a refresh succeeds.
+        self.inner.stale.store(true, Ordering::Release);
+        tracing::debug!(topics = ?topics, error = %error, "metadata refresh failed");
+        Err(error)
     }
 
     /// Connections to try for a metadata request: known brokers first, then the bootstrap list.
@@ -392,6 +434,7 @@ impl Cluster {
         }
         match Connection::connect(&slot.address, self.inner.config.connection.clone()).await {
             Ok(c) => {
+                tracing::debug!(broker_id = id, broker = %slot.address, "connected");
                 let c = Arc::new(c);
                 slot.backoff.reset();
                 slot.next_attempt = None;
@@ -401,6 +444,12 @@ impl Cluster {
             Err(e) => {
                 let delay = slot.backoff.next_delay();
                 slot.next_attempt = Some(Instant::now() + delay);
+                // The first failure in a row is worth a WARN; the retries after it, DEBUG.
+                if slot.backoff.failures() == 1 {
+                    tracing::warn!(broker_id = id, broker = %slot.address, error = %e, "connecting failed; retrying with backoff");
+                } else {
+                    tracing::debug!(broker_id = id, broker = %slot.address, error = %e, failures = slot.backoff.failures(), "connecting failed again");
+                }
                 Err(e)
             }
         }

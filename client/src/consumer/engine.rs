@@ -104,8 +104,13 @@ pub(crate) struct Receiver(mpsc::UnboundedReceiver<Msg>);
 
 /// Starts the engine on the current tokio runtime.
 pub(crate) fn start(shared: Arc<Shared>, rx: Receiver, cluster: Cluster) -> Engine {
+    let group = shared.lock().config.group_id().unwrap_or("").to_owned();
+    let span = tracing::info_span!("consumer", group = %group);
     Engine {
-        task: tokio::spawn(run(shared, rx.0, cluster)),
+        task: tokio::spawn(tracing::Instrument::instrument(
+            run(shared, rx.0, cluster),
+            span,
+        )),
     }
 }
 
@@ -142,6 +147,7 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Msg>, cluster:
         };
         // Apply everything already waiting, then plan once.
         let mut state = shared.lock();
+        let warned = state.warnings_made;
         loop {
             match msg {
                 Msg::Wake => shared.wake_queued.store(false, Ordering::Release),
@@ -151,6 +157,11 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Msg>, cluster:
                 Ok(next) => msg = next,
                 Err(_) => break,
             }
+        }
+        // New warnings are logged here, the application gets them from `poll`.
+        let new = (state.warnings_made - warned) as usize;
+        for error in state.warnings.iter().rev().take(new).rev() {
+            tracing::warn!(error = %error, "consumer requests keep failing; retrying");
         }
         let ready = state.has_ready();
         drop(state);

@@ -54,7 +54,9 @@ pub(crate) async fn fetch(
     job: FetchJob,
     settings: &FetchSettings,
 ) -> FetchOutcome {
+    let broker_id = job.broker;
     let failed = |error: Error| {
+        tracing::debug!(broker = broker_id, error = %error, "fetch failed");
         let stale = cluster.report(&error);
         FetchOutcome::Failed { error, stale }
     };
@@ -138,6 +140,7 @@ pub(crate) async fn fetch(
     }
     let mut targets: Vec<Option<FetchTarget>> = job.targets.into_iter().map(Some).collect();
     let mut partitions = Vec::with_capacity(targets.len());
+    let (mut records, mut bytes) = (0u64, 0u64);
     for t in resp.responses {
         let ti = topics.iter().position(|(name, id, _)| {
             if version >= TOPIC_IDS {
@@ -159,13 +162,23 @@ pub(crate) async fn fetch(
             };
             let code = ErrorCode(p.error_code);
             if code.is_err() {
+                tracing::debug!(
+                    broker = broker_id,
+                    topic = &*target.topic,
+                    partition = target.tp.partition,
+                    offset = target.offset,
+                    error = %code,
+                    "fetch error for a partition"
+                );
                 cluster.report_code(code);
                 partitions.push((target, PartitionOutcome::Error(code)));
                 continue;
             }
             let aborted = p.aborted_transactions.as_deref().unwrap_or_default();
+            let data = p.records.unwrap_or_default();
+            bytes += data.len() as u64;
             let decoded = decode_partition(
-                p.records.unwrap_or_default(),
+                data,
                 &DecodeInput {
                     topic: &target.topic,
                     partition: target.tp.partition,
@@ -175,6 +188,7 @@ pub(crate) async fn fetch(
                     options: settings.options,
                 },
             );
+            records += decoded.records.len() as u64;
             partitions.push((
                 target,
                 PartitionOutcome::Data {
@@ -186,6 +200,7 @@ pub(crate) async fn fetch(
             ));
         }
     }
+    cluster.counters().received(records, bytes);
     FetchOutcome::Done {
         broker: conn.broker().into(),
         partitions,

@@ -31,6 +31,8 @@
 //!         Event::Revoked(_) => consumer.commit_consumed().await?,
 //!         Event::Assigned(partitions) => println!("now also reading {partitions:?}"),
 //!         Event::Lost(partitions) => println!("lost {partitions:?} without a chance to commit"),
+//!         // Failures the consumer keeps retrying by itself (a broker down, ...).
+//!         Event::Error(e) => eprintln!("still retrying: {e}"),
 //!         _ => {}
 //!     }
 //! }
@@ -130,6 +132,13 @@ pub enum Event {
     /// These partitions were taken away without a chance to commit (session expired, member
     /// fenced, poll interval exceeded, fatal group error): another member may own them already.
     Lost(Vec<TopicPartition>),
+    /// Requests the consumer retries by itself keep failing: fetches from a broker, a
+    /// partition's data, offset or metadata lookups, the group's join, sync or heartbeats. The
+    /// consumer goes on retrying with backoff; this says why nothing arrives (a broker down, a
+    /// deleted topic, a coordinator that drops the connection) — as librdkafka's error callback
+    /// does. Given once a streak reaches three failures or thirty seconds, then once a minute
+    /// while it lasts; also logged at WARN. Errors retrying cannot fix come as `Err` instead.
+    Error(Error),
 }
 
 /// A Kafka consumer: of partitions it is assigned, or of those its group gives it.
@@ -229,6 +238,13 @@ impl Consumer {
     /// The consumer's settings.
     pub fn config(&self) -> &ConsumerConfig {
         &self.config
+    }
+
+    /// The counters of the cluster this consumer uses (shared with anything else built on it):
+    /// records and bytes sent and received, requests in flight, retries, errors by code,
+    /// rebalances.
+    pub fn metrics(&self) -> crate::Metrics {
+        self.cluster.metrics()
     }
 
     /// The cluster the consumer reads from.
@@ -540,6 +556,10 @@ impl Consumer {
             if let Some(result) = self.take_group_event().await {
                 return result;
             }
+            let warning = self.shared.lock().pop_warning();
+            if let Some(error) = warning {
+                return Ok(Event::Error(error));
+            }
             let next = self.shared.lock().pop();
             if let Some(result) = next {
                 // Records taken make room for more prefetching.
@@ -656,6 +676,7 @@ impl Consumer {
                 Some(Ok(Event::Lost(partitions)))
             }
             GroupEvent::Fatal(error) => Some(Err(error)),
+            GroupEvent::Failing(error) => Some(Ok(Event::Error(error))),
         };
         self.shared.wake();
         result

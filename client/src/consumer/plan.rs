@@ -23,7 +23,7 @@ use super::job::{
     FetchJob, FetchOutcome, FetchTarget, Job, JobInfo, Outcome, PartitionOutcome, Plan,
 };
 use super::record::PartitionRecords;
-use super::state::{no_offset_error, ConsumerState, FetchState, Item};
+use super::state::{no_offset_error, ConsumerState, FetchState, Item, Trouble};
 use crate::cluster::{needs_refresh, Metadata};
 use crate::error::{Error, Result};
 use crate::TopicPartition;
@@ -241,9 +241,11 @@ impl ConsumerState {
             .collect();
         match outcome {
             Outcome::Fetch(FetchOutcome::Failed { error, stale }) => {
-                self.failed(&current, error, stale, now)
+                let trouble = Trouble::Fetch(info.broker.unwrap_or(-1));
+                self.failed(trouble, &current, error, stale, now)
             }
             Outcome::Fetch(FetchOutcome::Done { broker, partitions }) => {
+                self.untroubled(&Trouble::Fetch(info.broker.unwrap_or(-1)));
                 for (target, outcome) in partitions {
                     let planned = self.partitions.get(&target.tp).is_some_and(|p| {
                         p.epoch == target.epoch && p.fetch == FetchState::At(target.offset)
@@ -254,6 +256,7 @@ impl ConsumerState {
                 }
             }
             Outcome::Committed(Ok(offsets)) => {
+                self.untroubled(&Trouble::Lookup);
                 for tp in current {
                     if self.partitions[&tp].fetch != FetchState::Committed {
                         continue;
@@ -264,7 +267,9 @@ impl ConsumerState {
                     }
                 }
             }
-            Outcome::Committed(Err(error)) => self.failed(&current, error, false, now),
+            Outcome::Committed(Err(error)) => {
+                self.failed(Trouble::Lookup, &current, error, false, now)
+            }
             Outcome::Reset(listed) => {
                 let waiting = |s: &Self, tp: &TopicPartition| {
                     current.contains(tp)
@@ -272,6 +277,9 @@ impl ConsumerState {
                             .get(tp)
                             .is_some_and(|p| matches!(p.fetch, FetchState::Reset(_)))
                 };
+                if listed.errors.is_empty() {
+                    self.untroubled(&Trouble::Lookup);
+                }
                 let mut unanswered = Vec::new();
                 for tp in &current {
                     if !waiting(self, tp) {
@@ -286,7 +294,7 @@ impl ConsumerState {
                 for (tps, error) in listed.errors {
                     let tps: Vec<TopicPartition> =
                         tps.into_iter().filter(|tp| waiting(self, tp)).collect();
-                    self.failed(&tps, error, false, now);
+                    self.failed(Trouble::Lookup, &tps, error, false, now);
                 }
                 for tp in unanswered {
                     let error = Error::Partition {
@@ -294,13 +302,19 @@ impl ConsumerState {
                         partition: tp.partition,
                         code: ErrorCode::OFFSET_NOT_AVAILABLE,
                     };
-                    self.failed(std::slice::from_ref(&tp), error, false, now);
+                    self.failed(
+                        Trouble::Lookup,
+                        std::slice::from_ref(&tp),
+                        error,
+                        false,
+                        now,
+                    );
                 }
             }
             Outcome::Metadata(result) => self.leaders(result, now),
             Outcome::Lost => {
-                let error = Error::Closed;
-                self.failed(&current, error, false, now)
+                let trouble = Trouble::Fetch(info.broker.unwrap_or(-1));
+                self.failed(trouble, &current, Error::Closed, false, now)
             }
         }
     }
@@ -327,8 +341,16 @@ impl ConsumerState {
     }
 
     /// A job for `tps` failed: back off; forget the leader when it may have moved; tell the
-    /// application once when retrying cannot help by itself.
-    fn failed(&mut self, tps: &[TopicPartition], error: Error, stale: bool, now: Instant) {
+    /// application once when retrying cannot help by itself, and when failures that retrying
+    /// might fix have gone on for a while.
+    fn failed(
+        &mut self,
+        trouble: Trouble,
+        tps: &[TopicPartition],
+        error: Error,
+        stale: bool,
+        now: Instant,
+    ) {
         let base = self.config.retry_backoff;
         let mut first = false;
         for tp in tps {
@@ -340,7 +362,9 @@ impl ConsumerState {
                 first |= p.failures == 1;
             }
         }
-        if first && !error.is_retriable() && !matches!(error, Error::Closed) {
+        if error.is_retriable() {
+            self.trouble(trouble, error, now);
+        } else if first && !matches!(error, Error::Closed) {
             self.errors.push_back(error);
         }
     }
@@ -363,6 +387,7 @@ impl ConsumerState {
             } => {
                 let fetch_max = self.config.fetch_max_bytes;
                 let base = self.config.retry_backoff;
+                self.untroubled(&Trouble::Partition(tp.clone()));
                 let Some(p) = self.partitions.get_mut(tp) else {
                     return;
                 };
@@ -443,7 +468,8 @@ impl ConsumerState {
                     partition: tp.partition,
                     code,
                 };
-                self.failed(std::slice::from_ref(tp), error, stale, now);
+                let trouble = Trouble::Partition(tp.clone());
+                self.failed(trouble, std::slice::from_ref(tp), error, stale, now);
             }
         }
     }
@@ -465,506 +491,13 @@ impl ConsumerState {
                 None => {}
             }
         }
-        if let Err(e) = result {
-            if !e.is_retriable() {
-                self.errors.push_back(e);
-            }
+        match result {
+            Ok(_) => self.untroubled(&Trouble::Metadata),
+            Err(e) if e.is_retriable() => self.trouble(Trouble::Metadata, e, now),
+            Err(e) => self.errors.push_back(e),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cluster::{BrokerInfo, PartitionInfo, TopicInfo};
-    use crate::consumer::config::{ConsumerConfig, OffsetReset};
-    use crate::consumer::decode::Decoded;
-    use crate::consumer::record::ConsumerRecord;
-    use crate::list_offsets::{Found, Listed, OffsetSpec};
-    use kbus_protocol::record::TimestampType;
-    use kbus_protocol::{ProtocolError, Uuid};
-    use std::collections::HashMap;
-    use std::time::Duration;
-
-    fn tp(p: i32) -> TopicPartition {
-        TopicPartition::new("t", p)
-    }
-
-    fn metadata(leaders: &[(i32, i32)]) -> Arc<Metadata> {
-        let mut md = Metadata::empty();
-        for id in 1..=3 {
-            md.brokers.insert(
-                id,
-                BrokerInfo {
-                    id,
-                    host: "h".into(),
-                    port: id,
-                    rack: None,
-                },
-            );
-        }
-        md.topics.insert(
-            "t".into(),
-            TopicInfo {
-                name: "t".into(),
-                id: Uuid::NIL,
-                internal: false,
-                error: ErrorCode::NONE,
-                partitions: leaders
-                    .iter()
-                    .map(|&(id, leader)| PartitionInfo {
-                        id,
-                        leader,
-                        leader_epoch: 4,
-                        replicas: vec![leader],
-                        in_sync: vec![leader],
-                        offline: vec![],
-                        error: ErrorCode::NONE,
-                    })
-                    .collect(),
-            },
-        );
-        Arc::new(md)
-    }
-
-    fn state(config: ConsumerConfig) -> ConsumerState {
-        ConsumerState::new(ConsumerConfig {
-            auto_offset_reset: OffsetReset::Earliest,
-            ..config
-        })
-    }
-
-    /// Runs the metadata job of a fresh plan with `leaders`.
-    fn route(s: &mut ConsumerState, now: Instant, leaders: &[(i32, i32)]) {
-        let plan = s.plan(now);
-        let (id, _) = plan
-            .jobs
-            .iter()
-            .find(|(_, j)| matches!(j, Job::Metadata { .. }))
-            .expect("a metadata job");
-        let id = *id;
-        for (other, job) in plan.jobs {
-            if other != id {
-                // Hand back whatever else was planned unanswered.
-                let _ = job;
-                s.apply(other, Outcome::Lost, now);
-            }
-        }
-        s.apply(id, Outcome::Metadata(Ok(metadata(leaders))), now);
-    }
-
-    fn fetches(plan: &Plan) -> Vec<(u64, FetchJob)> {
-        plan.jobs
-            .iter()
-            .filter_map(|(id, j)| match j {
-                Job::Fetch(f) => Some((*id, f.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn data(target: &FetchTarget, n: i64, hw: i64) -> PartitionOutcome {
-        let records = (0..n)
-            .map(|i| ConsumerRecord {
-                topic: target.topic.clone(),
-                partition: target.tp.partition,
-                offset: target.offset + i,
-                timestamp: 0,
-                timestamp_type: TimestampType::CreateTime,
-                key: None,
-                value: None,
-                headers: Vec::new(),
-            })
-            .collect();
-        PartitionOutcome::Data {
-            decoded: Decoded {
-                records,
-                next_offset: target.offset + n,
-                bytes: 100 * n as usize,
-                batches: 1,
-                truncated: false,
-                error: None,
-            },
-            high_watermark: hw,
-            last_stable_offset: -1,
-            log_start_offset: 0,
-        }
-    }
-
-    fn done(targets: &[FetchTarget], f: impl Fn(&FetchTarget) -> PartitionOutcome) -> Outcome {
-        Outcome::Fetch(FetchOutcome::Done {
-            broker: "h:1".into(),
-            partitions: targets.iter().map(|t| (t.clone(), f(t))).collect(),
-        })
-    }
-
-    #[test]
-    fn one_fetch_per_broker_covers_every_partition_it_leads() {
-        let now = Instant::now();
-        let mut s = state(ConsumerConfig::default());
-        s.assign((0..4).map(tp));
-        for p in 0..4 {
-            s.seek(&tp(p), 0).unwrap();
-        }
-        route(&mut s, now, &[(0, 1), (1, 2), (2, 1), (3, 2)]);
-        let plan = s.plan(now);
-        let f = fetches(&plan);
-        assert_eq!(f.len(), 2);
-        let mut brokers: Vec<(i32, Vec<i32>)> = f
-            .iter()
-            .map(|(_, j)| {
-                let mut ps: Vec<i32> = j.targets.iter().map(|t| t.tp.partition).collect();
-                ps.sort();
-                (j.broker, ps)
-            })
-            .collect();
-        brokers.sort();
-        assert_eq!(brokers, vec![(1, vec![0, 2]), (2, vec![1, 3])]);
-        assert_eq!(f[0].1.targets[0].leader_epoch, 4);
-        // Nothing more while those are in flight.
-        assert!(fetches(&s.plan(now)).is_empty());
-    }
-
-    #[test]
-    fn every_broker_gets_a_fetch_however_large_fetch_max_bytes_is() {
-        let now = Instant::now();
-        let mut s = state(ConsumerConfig::default());
-        s.assign((0..6).map(tp));
-        for p in 0..6 {
-            s.seek(&tp(p), 0).unwrap();
-        }
-        route(
-            &mut s,
-            now,
-            &[(0, 1), (1, 2), (2, 3), (3, 1), (4, 2), (5, 3)],
-        );
-        let f = fetches(&s.plan(now));
-        assert_eq!(f.len(), 3, "one fetch per broker at once");
-        for (_, job) in &f {
-            assert_eq!(job.max_bytes, 2 << 20, "two partitions' worth reserved");
-        }
-        assert_eq!(s.reserved, 6 << 20);
-    }
-
-    #[test]
-    fn fetched_records_are_delivered_in_order_and_fetching_continues_after_them() {
-        let now = Instant::now();
-        let mut s = state(ConsumerConfig::default());
-        s.assign([tp(0)]);
-        s.seek(&tp(0), 10).unwrap();
-        route(&mut s, now, &[(0, 1)]);
-        let (id, job) = fetches(&s.plan(now)).remove(0);
-        assert_eq!(job.targets[0].offset, 10);
-        s.apply(id, done(&job.targets, |t| data(t, 3, 20)), now);
-        let (id2, job2) = fetches(&s.plan(now)).remove(0);
-        assert_eq!(job2.targets[0].offset, 13, "prefetching continues");
-        let got = s.pop().unwrap().unwrap();
-        let offsets: Vec<i64> = got.records.iter().map(|r| r.offset).collect();
-        assert_eq!(offsets, [10, 11, 12]);
-        assert_eq!(got.high_watermark, 20);
-        assert_eq!(s.position(&tp(0)), Some(13));
-        s.apply(id2, done(&job2.targets, |t| data(t, 2, 20)), now);
-        assert_eq!(s.pop().unwrap().unwrap().records[0].offset, 13);
-        assert_eq!(s.position(&tp(0)), Some(15));
-        assert!(s.jobs.is_empty());
-        assert_eq!((s.buffered, s.reserved), (0, 0));
-    }
-
-    #[test]
-    fn a_fetch_in_flight_across_a_seek_is_discarded() {
-        let now = Instant::now();
-        let mut s = state(ConsumerConfig::default());
-        s.assign([tp(0)]);
-        s.seek(&tp(0), 0).unwrap();
-        route(&mut s, now, &[(0, 1)]);
-        let (id, job) = fetches(&s.plan(now)).remove(0);
-        s.seek(&tp(0), 100).unwrap();
-        s.apply(id, done(&job.targets, |t| data(t, 5, 200)), now);
-        assert!(
-            s.pop().is_none(),
-            "records from before the seek are never delivered"
-        );
-        let (_, job) = fetches(&s.plan(now)).remove(0);
-        assert_eq!(job.targets[0].offset, 100);
-        // The same for a pause: nothing delivered, fetched again from the position on resume.
-        let mut s = state(ConsumerConfig::default());
-        s.assign([tp(0)]);
-        s.seek(&tp(0), 0).unwrap();
-        route(&mut s, now, &[(0, 1)]);
-        let (id, job) = fetches(&s.plan(now)).remove(0);
-        s.pause(&tp(0));
-        s.apply(id, done(&job.targets, |t| data(t, 5, 200)), now);
-        assert!(s.pop().is_none());
-        assert!(
-            fetches(&s.plan(now)).is_empty(),
-            "a paused partition is not fetched"
-        );
-        s.resume(&tp(0));
-        let (_, job) = fetches(&s.plan(now)).remove(0);
-        assert_eq!(job.targets[0].offset, 0);
-    }
-
-    #[test]
-    fn a_moved_leader_is_looked_up_again_and_fetching_resumes_at_the_same_offset() {
-        let now = Instant::now();
-        let mut s = state(ConsumerConfig::default());
-        s.assign([tp(0)]);
-        s.seek(&tp(0), 7).unwrap();
-        route(&mut s, now, &[(0, 1)]);
-        let (id, job) = fetches(&s.plan(now)).remove(0);
-        s.apply(
-            id,
-            done(&job.targets, |_| {
-                PartitionOutcome::Error(ErrorCode::NOT_LEADER_OR_FOLLOWER)
-            }),
-            now,
-        );
-        assert!(
-            s.pop().is_none(),
-            "a retriable error is not the application's business"
-        );
-        assert_eq!(s.partitions[&tp(0)].leader, None);
-        // After the backoff, metadata first, then the new leader from the same offset.
-        let later = now + Duration::from_millis(150);
-        assert!(s.plan(now).jobs.is_empty(), "backing off");
-        route(&mut s, later, &[(0, 3)]);
-        let (_, job) = fetches(&s.plan(later)).remove(0);
-        assert_eq!((job.broker, job.targets[0].offset), (3, 7));
-        assert_eq!(s.position(&tp(0)), Some(7));
-    }
-
-    #[test]
-    fn a_lost_connection_forgets_the_leader_and_keeps_the_offset() {
-        let now = Instant::now();
-        let mut s = state(ConsumerConfig::default());
-        s.assign([tp(0)]);
-        s.seek(&tp(0), 3).unwrap();
-        route(&mut s, now, &[(0, 1)]);
-        let (id, _) = fetches(&s.plan(now)).remove(0);
-        let error = Error::Disconnected {
-            broker: "h:1".into(),
-        };
-        s.apply(
-            id,
-            Outcome::Fetch(FetchOutcome::Failed { error, stale: true }),
-            now,
-        );
-        assert!(s.pop().is_none());
-        assert_eq!(s.partitions[&tp(0)].leader, None);
-        assert_eq!(s.partitions[&tp(0)].fetch, FetchState::At(3));
-    }
-
-    #[test]
-    fn offset_out_of_range_resets_or_stops_per_policy() {
-        let now = Instant::now();
-        for (reset, expect) in [
-            (
-                OffsetReset::Earliest,
-                FetchState::Reset(OffsetSpec::Earliest),
-            ),
-            (OffsetReset::Latest, FetchState::Reset(OffsetSpec::Latest)),
-            (OffsetReset::None, FetchState::Stopped),
-        ] {
-            let mut s = ConsumerState::new(ConsumerConfig {
-                auto_offset_reset: reset,
-                ..Default::default()
-            });
-            s.assign([tp(0)]);
-            s.seek(&tp(0), 1000).unwrap();
-            route(&mut s, now, &[(0, 1)]);
-            let (id, job) = fetches(&s.plan(now)).remove(0);
-            s.apply(
-                id,
-                done(&job.targets, |_| {
-                    PartitionOutcome::Error(ErrorCode::OFFSET_OUT_OF_RANGE)
-                }),
-                now,
-            );
-            assert_eq!(s.partitions[&tp(0)].fetch, expect);
-            if reset == OffsetReset::None {
-                let err = s.pop().unwrap().unwrap_err();
-                assert!(
-                    matches!(&err, Error::Consume { topic, partition: 0, offset: 1000, .. } if topic == "t"),
-                    "{err}"
-                );
-                assert!(err.to_string().contains("t/0 at offset 1000"), "{err}");
-                assert!(s.plan(now).jobs.is_empty(), "stopped until a seek");
-            } else {
-                let plan = s.plan(now);
-                let resets: Vec<&Job> = plan
-                    .jobs
-                    .iter()
-                    .map(|(_, j)| j)
-                    .filter(|j| matches!(j, Job::Reset(_)))
-                    .collect();
-                assert_eq!(resets.len(), 1);
-            }
-        }
-    }
-
-    #[test]
-    fn committed_offsets_start_partitions_and_missing_ones_follow_the_reset_policy() {
-        let now = Instant::now();
-        let mut s = ConsumerState::new(ConsumerConfig {
-            group: crate::group::GroupConfig::new("g"),
-            auto_offset_reset: OffsetReset::Latest,
-            ..Default::default()
-        });
-        s.assign([tp(0), tp(1)]);
-        let plan = s.plan(now);
-        let (id, job) = plan
-            .jobs
-            .iter()
-            .find(|(_, j)| matches!(j, Job::Committed(_)))
-            .unwrap();
-        assert!(matches!(job, Job::Committed(tps) if tps.len() == 2));
-        let offsets = HashMap::from([(tp(0), 42)]);
-        s.apply(*id, Outcome::Committed(Ok(offsets)), now);
-        assert_eq!(s.position(&tp(0)), Some(42));
-        assert_eq!(
-            s.partitions[&tp(1)].fetch,
-            FetchState::Reset(OffsetSpec::Latest)
-        );
-        let plan = s.plan(now);
-        let (id, _) = plan
-            .jobs
-            .iter()
-            .find(|(_, j)| matches!(j, Job::Reset(_)))
-            .unwrap();
-        let listed = Listed {
-            offsets: HashMap::from([(
-                tp(1),
-                Found {
-                    offset: 9,
-                    timestamp: -1,
-                },
-            )]),
-            errors: Vec::new(),
-        };
-        s.apply(*id, Outcome::Reset(listed), now);
-        assert_eq!(s.position(&tp(1)), Some(9));
-    }
-
-    #[test]
-    fn a_corrupt_batch_stops_the_partition_after_the_records_before_it() {
-        let now = Instant::now();
-        let mut s = state(ConsumerConfig::default());
-        s.assign([tp(0)]);
-        s.seek(&tp(0), 0).unwrap();
-        route(&mut s, now, &[(0, 1)]);
-        let (id, job) = fetches(&s.plan(now)).remove(0);
-        s.apply(
-            id,
-            done(&job.targets, |t| {
-                let PartitionOutcome::Data { mut decoded, .. } = data(t, 2, 10) else {
-                    unreachable!()
-                };
-                decoded.error = Some((
-                    2,
-                    ProtocolError::CrcMismatch {
-                        expected: 1,
-                        computed: 2,
-                        base_offset: 2,
-                    },
-                ));
-                PartitionOutcome::Data {
-                    decoded,
-                    high_watermark: 10,
-                    last_stable_offset: -1,
-                    log_start_offset: 0,
-                }
-            }),
-            now,
-        );
-        assert_eq!(s.pop().unwrap().unwrap().records.len(), 2);
-        let err = s.pop().unwrap().unwrap_err();
-        assert!(err.to_string().contains("t/0 at offset 2"), "{err}");
-        assert!(err.to_string().contains("h:1"), "{err}");
-        assert!(fetches(&s.plan(now)).is_empty());
-        s.seek(&tp(0), 3).unwrap();
-        assert_eq!(fetches(&s.plan(now))[0].1.targets[0].offset, 3);
-    }
-
-    #[test]
-    fn no_whole_batch_doubles_the_partition_limit_up_to_fetch_max_bytes() {
-        let now = Instant::now();
-        let mut s = state(ConsumerConfig {
-            max_partition_fetch_bytes: 1000,
-            fetch_max_bytes: 3000,
-            ..Default::default()
-        });
-        s.assign([tp(0)]);
-        s.seek(&tp(0), 0).unwrap();
-        route(&mut s, now, &[(0, 1)]);
-        let mut asked = Vec::new();
-        for _ in 0..3 {
-            let (id, job) = fetches(&s.plan(now)).remove(0);
-            asked.push(job.targets[0].max_bytes);
-            let outcome = PartitionOutcome::Data {
-                decoded: Decoded {
-                    next_offset: 0,
-                    truncated: true,
-                    ..Default::default()
-                },
-                high_watermark: 10,
-                last_stable_offset: -1,
-                log_start_offset: 0,
-            };
-            s.apply(
-                id,
-                Outcome::Fetch(FetchOutcome::Done {
-                    broker: "h:1".into(),
-                    partitions: vec![(job.targets[0].clone(), outcome)],
-                }),
-                now,
-            );
-        }
-        assert_eq!(asked, [1000, 2000, 3000]);
-    }
-
-    #[test]
-    fn prefetching_stops_at_the_bound_and_resumes_when_the_application_catches_up() {
-        let now = Instant::now();
-        let mut s = state(ConsumerConfig {
-            max_prefetch_bytes: 1000,
-            max_partition_fetch_bytes: 400,
-            fetch_max_bytes: 10_000,
-            ..Default::default()
-        });
-        s.assign([tp(0)]);
-        s.seek(&tp(0), 0).unwrap();
-        route(&mut s, now, &[(0, 1)]);
-        let (id, job) = fetches(&s.plan(now)).remove(0);
-        assert!(job.max_bytes <= 1000);
-        // 10 records of 100 bytes fill the bound.
-        s.apply(id, done(&job.targets, |t| data(t, 10, 100)), now);
-        assert_eq!(s.buffered, 1000);
-        assert!(fetches(&s.plan(now)).is_empty(), "the bound is reached");
-        s.pop().unwrap().unwrap();
-        assert_eq!(s.buffered, 0);
-        assert_eq!(fetches(&s.plan(now))[0].1.targets[0].offset, 10);
-    }
-
-    #[test]
-    fn control_only_data_moves_the_position_without_delivering_anything() {
-        let now = Instant::now();
-        let mut s = state(ConsumerConfig::default());
-        s.assign([tp(0)]);
-        s.seek(&tp(0), 5).unwrap();
-        route(&mut s, now, &[(0, 1)]);
-        let (id, job) = fetches(&s.plan(now)).remove(0);
-        let outcome = |_: &FetchTarget| PartitionOutcome::Data {
-            decoded: Decoded {
-                next_offset: 6,
-                batches: 1,
-                ..Default::default()
-            },
-            high_watermark: 6,
-            last_stable_offset: 6,
-            log_start_offset: 0,
-        };
-        s.apply(id, done(&job.targets, outcome), now);
-        assert!(s.pop().is_none());
-        assert_eq!(s.position(&tp(0)), Some(6));
-    }
-}
+mod tests;

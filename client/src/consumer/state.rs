@@ -21,6 +21,7 @@ use super::config::{ConsumerConfig, OffsetReset};
 use super::job::JobBook;
 use super::record::PartitionRecords;
 use crate::error::{Error, Result};
+use crate::failure_streak::FailureStreak;
 use crate::list_offsets::OffsetSpec;
 use crate::TopicPartition;
 
@@ -99,6 +100,23 @@ impl PartitionState {
     }
 }
 
+/// What keeps failing, for [`FailureStreak`]s: the fetches to one broker, one partition's data,
+/// the offset lookups, the metadata lookups.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Trouble {
+    /// Fetch requests to this broker id.
+    Fetch(i32),
+    /// Error codes for this partition in fetch answers.
+    Partition(TopicPartition),
+    /// Committed-offset and earliest/latest lookups.
+    Lookup,
+    /// Metadata lookups for leaders.
+    Metadata,
+}
+
+/// The most warnings kept for the application; older ones are dropped first.
+const MAX_WARNINGS: usize = 64;
+
 /// The consuming state of every assigned partition, and the queue of what is ready for the
 /// application.
 #[derive(Debug)]
@@ -111,6 +129,13 @@ pub(crate) struct ConsumerState {
     pub ready: VecDeque<(TopicPartition, u64)>,
     /// Errors for the application that concern no single partition.
     pub errors: VecDeque<Error>,
+    /// Failures the consumer keeps retrying by itself that went on long enough for the
+    /// application to hear of them ([`Event::Error`](super::Event::Error)).
+    pub warnings: VecDeque<Error>,
+    /// Warnings made so far (the driver logs the new ones).
+    pub warnings_made: u64,
+    /// Failures in a row, by what failed.
+    pub streaks: HashMap<Trouble, FailureStreak>,
     /// Bytes held by every partition's queue.
     pub buffered: usize,
     /// Bytes that fetches in flight may still bring.
@@ -128,6 +153,9 @@ impl ConsumerState {
             partitions: HashMap::new(),
             ready: VecDeque::new(),
             errors: VecDeque::new(),
+            warnings: VecDeque::new(),
+            warnings_made: 0,
+            streaks: HashMap::new(),
             buffered: 0,
             reserved: 0,
             jobs: JobBook::default(),
@@ -335,9 +363,32 @@ impl ConsumerState {
         self.ready.push_back((tp.clone(), p.epoch));
     }
 
-    /// True when [`pop`](Self::pop) has something to return.
+    /// True when [`pop`](Self::pop) or [`pop_warning`](Self::pop_warning) has something to
+    /// return.
     pub fn has_ready(&self) -> bool {
-        !self.errors.is_empty() || !self.ready.is_empty()
+        !self.errors.is_empty() || !self.warnings.is_empty() || !self.ready.is_empty()
+    }
+
+    /// Counts a retriable failure of `trouble` at `now`; a streak long enough for the
+    /// application to hear of becomes a warning.
+    pub fn trouble(&mut self, trouble: Trouble, error: Error, now: Instant) {
+        if self.streaks.entry(trouble).or_default().failed(now) {
+            if self.warnings.len() == MAX_WARNINGS {
+                self.warnings.pop_front();
+            }
+            self.warnings.push_back(error);
+            self.warnings_made += 1;
+        }
+    }
+
+    /// Ends the failure streak of `trouble`.
+    pub fn untroubled(&mut self, trouble: &Trouble) {
+        self.streaks.remove(trouble);
+    }
+
+    /// The oldest warning not handed out yet.
+    pub fn pop_warning(&mut self) -> Option<Error> {
+        self.warnings.pop_front()
     }
 
     /// The next records or error for the application, in fetch order across partitions and offset

@@ -17,7 +17,13 @@
 //!   partitions from their committed offsets ([`Group::committed`]).
 //! - [`GroupEvent::Lost`]: these partitions were taken away without a chance to commit (session
 //!   expired, member fenced): drop them, do not commit.
+//! - [`GroupEvent::Failing`]: the member's requests keep failing (it goes on retrying); for the
+//!   application to show or log.
 //! - [`GroupEvent::Fatal`]: the member cannot go on; the event stream ends after it.
+//!
+//! The task logs (with `tracing`) the coordinator it finds, each join and rebalance (INFO, with
+//! group, generation and partitions), lost partitions and streaks of failures (WARN), and fatal
+//! errors (ERROR); every request at DEBUG.
 //!
 //! ```no_run
 //! use std::collections::BTreeSet;
@@ -39,7 +45,9 @@
 //!             drop(done);
 //!         }
 //!         GroupEvent::Lost { partitions } => println!("lost {partitions:?}"),
+//!         GroupEvent::Failing(e) => eprintln!("the member keeps retrying: {e}"),
 //!         GroupEvent::Fatal(e) => return Err(e),
+//!         _ => {}
 //!     }
 //! }
 //! # Ok(())
@@ -62,6 +70,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::cluster::{Backoff, Cluster, CoordinatorType, Metadata};
 use crate::config::{self, Settings};
 use crate::error::{Error, Result};
+use crate::failure_streak::FailureStreak;
 use crate::group::assignor::{self, Assignor};
 use crate::group::consumer_protocol::Subscription;
 use crate::group::membership::{
@@ -225,6 +234,7 @@ fn config_error(message: String) -> Error {
 
 /// What the group asks of the application, from [`Group::next_event`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum GroupEvent {
     /// A rebalance completed in `generation`, and these partitions were added to the member's
     /// assignment (possibly none): fetch their committed offsets and start consuming them.
@@ -250,6 +260,11 @@ pub enum GroupEvent {
         /// The partitions lost.
         partitions: Vec<TopicPartition>,
     },
+    /// The member's requests keep failing — the coordinator cannot be found, drops the
+    /// connection, times out, answers with an error — and it goes on retrying with backoff. Given
+    /// once a streak reaches three failures or thirty seconds, then once a minute while it
+    /// lasts.
+    Failing(Error),
     /// The member cannot go on; everything it owned was reported [`GroupEvent::Lost`] first. No
     /// event follows.
     Fatal(Error),
@@ -353,8 +368,14 @@ impl Group {
             seen_metadata: None,
             counts: BTreeMap::new(),
             group_topics: BTreeSet::new(),
+            failures: FailureStreak::default(),
+            metadata_failures: FailureStreak::default(),
         };
-        let task = tokio::spawn(driver.run(command_rx));
+        let span = tracing::info_span!("group", group = %config.group_id);
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            driver.run(command_rx),
+            span,
+        ));
         Ok(Group {
             cluster,
             group_id: config.group_id,
@@ -535,6 +556,9 @@ struct Driver {
     counts: BTreeMap<String, i32>,
     /// Leader only, while its JoinGroup answer waits for fresh metadata: every member's topics.
     group_topics: BTreeSet<String>,
+    /// Failures in a row of the member's requests, and of its metadata refreshes.
+    failures: FailureStreak,
+    metadata_failures: FailureStreak,
 }
 
 impl Driver {
@@ -610,11 +634,24 @@ impl Driver {
         let now = Instant::now();
         match done {
             Done::Coordinator(Ok((id, address))) => {
+                tracing::debug!(group = %self.group_id, coordinator = %address, "group coordinator found");
                 self.coordinator = Some((id, address.clone()));
                 self.membership.coordinator_found(address, now);
             }
             Done::Coordinator(Err(e)) => self.failed_request(RequestKind::FindCoordinator, e),
-            Done::Join(Ok(r)) => self.joined(r),
+            Done::Join(Ok(r)) => {
+                self.answered(ApiKey::JoinGroup, r.error_code);
+                if r.error_code == 0 {
+                    tracing::debug!(
+                        group = %self.group_id,
+                        generation = r.generation_id,
+                        member_id = %r.member_id,
+                        leader = r.leader == r.member_id,
+                        "joined group"
+                    );
+                }
+                self.joined(r)
+            }
             Done::LeaderMetadata(r, result) => {
                 match result {
                     Ok(md) => self.read_metadata(md),
@@ -627,9 +664,15 @@ impl Driver {
                 self.membership.on_join_response(*r, now);
             }
             Done::Join(Err(e)) => self.failed_request(RequestKind::JoinGroup, e),
-            Done::Sync(Ok(r)) => self.membership.on_sync_response(r, now),
+            Done::Sync(Ok(r)) => {
+                self.answered(ApiKey::SyncGroup, r.error_code);
+                self.membership.on_sync_response(r, now)
+            }
             Done::Sync(Err(e)) => self.failed_request(RequestKind::SyncGroup, e),
-            Done::Heartbeat(Ok(r)) => self.membership.on_heartbeat_response(r, now),
+            Done::Heartbeat(Ok(r)) => {
+                self.answered(ApiKey::Heartbeat, r.error_code);
+                self.membership.on_heartbeat_response(r, now)
+            }
             Done::Heartbeat(Err(e)) => self.failed_request(RequestKind::Heartbeat, e),
             Done::Leave(result) => {
                 self.leaves_in_flight = self.leaves_in_flight.saturating_sub(1);
@@ -651,6 +694,7 @@ impl Driver {
                                 info.error.is_err() || info.partitions.is_empty()
                             })
                         });
+                        self.metadata_failures.succeeded();
                         self.next_refresh = Some(if missing {
                             now + self.metadata_backoff.next_delay()
                         } else {
@@ -660,8 +704,17 @@ impl Driver {
                         self.read_metadata(md);
                     }
                     Err(e) => {
-                        self.cluster.report(&e);
+                        // The cluster counted it and keeps its metadata marked stale.
                         self.next_refresh = Some(now + self.metadata_backoff.next_delay());
+                        if self.metadata_failures.failed(now) {
+                            tracing::warn!(
+                                group = %self.group_id,
+                                error = %e,
+                                failures = self.metadata_failures.failures(),
+                                "group metadata refreshes keep failing; retrying"
+                            );
+                            self.emit(GroupEvent::Failing(e));
+                        }
                     }
                 }
                 // Asked about (answered or not): the machine gets the subscription now.
@@ -733,6 +786,7 @@ impl Driver {
             e => !e.is_retriable(),
         };
         if hopeless {
+            tracing::error!(group = %self.group_id, request = ?kind, error = %error, "group member failed");
             let owned: Vec<TopicPartition> = self.membership.assignment().iter().cloned().collect();
             if !owned.is_empty() {
                 self.emit(GroupEvent::Lost { partitions: owned });
@@ -741,7 +795,62 @@ impl Driver {
             self.failed = true;
             return;
         }
-        self.membership.on_request_failed(kind, Instant::now());
+        let now = Instant::now();
+        self.membership.on_request_failed(kind, now);
+        self.count_failure(kind, error, now);
+    }
+
+    /// An answer from the coordinator: a success ends the failure streak; an error code other
+    /// than the protocol's ordinary steps (a new member asked for its id, a rebalance under way)
+    /// counts as a failure of the request.
+    fn answered(&mut self, api: ApiKey, error_code: i16) {
+        let code = ErrorCode(error_code);
+        self.cluster.counters().code(code);
+        if code.is_ok() {
+            if self.failures.succeeded() {
+                tracing::info!(group = %self.group_id, "group requests succeed again");
+            }
+            return;
+        }
+        if matches!(
+            code,
+            ErrorCode::MEMBER_ID_REQUIRED | ErrorCode::REBALANCE_IN_PROGRESS
+        ) {
+            return;
+        }
+        let broker = self
+            .coordinator
+            .as_ref()
+            .map_or_else(|| "the coordinator".to_string(), |c| c.1.clone());
+        let error = Error::Broker {
+            broker,
+            api,
+            code,
+            message: None,
+        };
+        let kind = match api {
+            ApiKey::JoinGroup => RequestKind::JoinGroup,
+            ApiKey::SyncGroup => RequestKind::SyncGroup,
+            _ => RequestKind::Heartbeat,
+        };
+        self.count_failure(kind, error, Instant::now());
+    }
+
+    /// One more failure in a row of the member's requests: logged, and told the application when
+    /// the streak has gone on long enough.
+    fn count_failure(&mut self, kind: RequestKind, error: Error, now: Instant) {
+        if self.failures.failed(now) {
+            tracing::warn!(
+                group = %self.group_id,
+                request = ?kind,
+                error = %error,
+                failures = self.failures.failures(),
+                "group requests keep failing; retrying"
+            );
+            self.emit(GroupEvent::Failing(error));
+        } else {
+            tracing::debug!(group = %self.group_id, request = ?kind, error = %error, "group request failed");
+        }
     }
 
     /// Carries out every output the machine has, then publishes its status.
@@ -753,16 +862,19 @@ impl Driver {
             match output {
                 Output::FindCoordinator => self.find_coordinator(),
                 Output::SendJoin(req) => {
+                    tracing::debug!(group = %self.group_id, "joining group");
                     let timeout = self.join_timeout;
                     self.send(req, Some(timeout), Done::Join);
                 }
                 Output::SendSync(req) => self.send(req, None, Done::Sync),
                 Output::SendHeartbeat(req) => self.send(req, None, Done::Heartbeat),
                 Output::SendLeave(req) => {
+                    tracing::info!(group = %self.group_id, "leaving group");
                     self.leaves_in_flight += 1;
                     self.send(req, None, Done::Leave);
                 }
                 Output::Revoke(partitions) => {
+                    tracing::info!(group = %self.group_id, partitions = ?partitions, "partitions revoked");
                     let (tx, rx) = oneshot::channel();
                     self.revokes.push(rx);
                     self.emit(GroupEvent::Revoked {
@@ -772,13 +884,26 @@ impl Driver {
                 }
                 Output::Assigned(partitions) => {
                     let generation = self.membership.generation().map_or(-1, |g| g.0);
+                    tracing::info!(
+                        group = %self.group_id,
+                        generation,
+                        partitions = ?partitions,
+                        "rebalance done: partitions assigned"
+                    );
+                    self.cluster.counters().rebalanced();
                     self.emit(GroupEvent::Assigned {
                         partitions,
                         generation,
                     });
                 }
-                Output::Lost(partitions) => self.emit(GroupEvent::Lost { partitions }),
-                Output::Fatal(error) => self.emit(GroupEvent::Fatal(error)),
+                Output::Lost(partitions) => {
+                    tracing::warn!(group = %self.group_id, partitions = ?partitions, "partitions lost");
+                    self.emit(GroupEvent::Lost { partitions })
+                }
+                Output::Fatal(error) => {
+                    tracing::error!(group = %self.group_id, error = %error, "group member failed");
+                    self.emit(GroupEvent::Fatal(error))
+                }
             }
         }
         self.publish_status();
@@ -962,64 +1087,4 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn properties_use_the_java_names() {
-        let mut c = GroupConfig::new("g");
-        assert_eq!(c.assignment_strategy, vec!["range", "cooperative-sticky"]);
-        assert!(c.set_property("group.id", "billing").unwrap());
-        assert!(c.set_property("group.instance.id", "i-1").unwrap());
-        assert!(c.set_property("session.timeout.ms", "6000").unwrap());
-        assert!(c.set_property("heartbeat.interval.ms", "300").unwrap());
-        assert!(c.set_property("max.poll.interval.ms", "60000").unwrap());
-        assert!(c.set_property("retry.backoff.ms", "50").unwrap());
-        assert!(c.set_property("retry.backoff.max.ms", "500").unwrap());
-        assert!(c
-            .set_property(
-                "partition.assignment.strategy",
-                "org.apache.kafka.clients.consumer.CooperativeStickyAssignor, roundrobin"
-            )
-            .unwrap());
-        assert_eq!(c.group_id, "billing");
-        assert_eq!(c.group_instance_id.as_deref(), Some("i-1"));
-        assert_eq!(c.session_timeout, Duration::from_secs(6));
-        assert_eq!(c.heartbeat_interval, Duration::from_millis(300));
-        assert_eq!(c.max_poll_interval, Duration::from_secs(60));
-        assert_eq!(c.retry_backoff, Duration::from_millis(50));
-        assert_eq!(c.retry_backoff_max, Duration::from_millis(500));
-        assert_eq!(
-            c.assignment_strategy,
-            vec!["cooperative-sticky", "roundrobin"]
-        );
-        assert!(!c.set_property("bootstrap.servers", "x:9092").unwrap());
-        assert!(c.set_property("session.timeout.ms", "soon").is_err());
-        assert!(c
-            .set_property("partition.assignment.strategy", "sticky-ish")
-            .is_err());
-        assert!(c.set_property("group.instance.id", "").unwrap());
-        assert_eq!(c.group_instance_id, None);
-    }
-
-    #[test]
-    fn membership_settings_follow_the_group_settings() {
-        let mut c = GroupConfig::new("g");
-        c.max_poll_interval = Duration::from_secs(10);
-        c.assignment_strategy = vec!["cooperative-sticky".into()];
-        let m = c.membership_config().unwrap();
-        assert_eq!(m.rebalance_timeout, Duration::from_secs(10));
-        assert_eq!(m.assignors.len(), 1);
-        assert_eq!(m.assignors[0].name(), "cooperative-sticky");
-    }
-
-    #[test]
-    fn a_dropped_revoke_ack_acknowledges() {
-        let (tx, mut rx) = oneshot::channel();
-        drop(RevokeAck(Some(tx)));
-        assert_eq!(rx.try_recv(), Ok(()));
-        let (tx, mut rx) = oneshot::channel();
-        RevokeAck(Some(tx)).ack();
-        assert_eq!(rx.try_recv(), Ok(()));
-    }
-}
+mod tests;

@@ -186,7 +186,7 @@ pub(crate) async fn commit(
             .collect(),
         ..Default::default()
     };
-    at_coordinator(cluster, group_id, |conn| {
+    let result = at_coordinator(cluster, group_id, |conn| {
         let request = &request;
         async move {
             let response = conn.send(request).await?;
@@ -217,7 +217,23 @@ pub(crate) async fn commit(
             }
         }
     })
-    .await
+    .await;
+    match &result {
+        Ok(()) => tracing::debug!(
+            group = group_id,
+            generation = who.generation_id,
+            partitions = offsets.len(),
+            "offsets committed"
+        ),
+        Err(e) => tracing::warn!(
+            group = group_id,
+            generation = who.generation_id,
+            partitions = offsets.len(),
+            error = %e,
+            "offset commit failed"
+        ),
+    }
+    result
 }
 
 /// The offsets group `group_id` committed for `partitions`; partitions without a committed offset

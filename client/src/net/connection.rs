@@ -251,8 +251,14 @@ impl Connection {
         let mut conn = conn;
         if let Some(sasl) = sasl {
             let session = authenticate(&conn, &sasl).await?;
+            tracing::debug!(broker, mechanism = %sasl.mechanism, "authenticated");
             conn.renew_sessions(sasl, &session);
         }
+        tracing::debug!(
+            broker,
+            security_protocol = ?conn.config.security_protocol,
+            "connection ready"
+        );
         Ok(conn)
     }
 
@@ -289,7 +295,11 @@ impl Connection {
             state: Mutex::new(State::default()),
         });
         let (tx, rx) = mpsc::unbounded_channel();
-        let reader = tokio::spawn(read_loop(read, shared.clone(), config.max_frame_size));
+        let span = tracing::debug_span!("connection", broker);
+        let reader = tokio::spawn(tracing::Instrument::instrument(
+            read_loop(read, shared.clone(), config.max_frame_size),
+            span,
+        ));
         let writer = tokio::spawn(write_loop(write, rx, shared.clone()));
         Connection {
             shared,
@@ -334,6 +344,11 @@ impl Connection {
             }
             return Ok(negotiate_all(resp.ranges()).into_iter().collect());
         }
+    }
+
+    /// Requests sent on this connection and waiting for their answers.
+    pub fn in_flight(&self) -> usize {
+        self.shared.lock().waiting.len()
     }
 
     /// The broker this connection talks to.
@@ -616,6 +631,12 @@ async fn read_loop<R: AsyncRead + Unpin>(mut read: R, shared: Arc<Shared>, max_f
             break why;
         }
     };
+    match &why {
+        Closed::HungUp => {
+            tracing::debug!(broker = %shared.broker, "connection closed by the broker")
+        }
+        why => tracing::debug!(broker = %shared.broker, reason = ?why, "connection lost"),
+    }
     shared.close(why);
 }
 

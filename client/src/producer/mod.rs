@@ -112,7 +112,16 @@ impl Producer {
             config.clone(),
             identity.clone(),
         );
-        let handle = tokio::spawn(sender.run());
+        let span = tracing::info_span!(
+            "producer",
+            client_id = cluster
+                .config()
+                .connection
+                .client_id
+                .as_deref()
+                .unwrap_or("")
+        );
+        let handle = tokio::spawn(tracing::Instrument::instrument(sender.run(), span));
         Ok(Producer {
             inner: Arc::new(Inner {
                 cluster,
@@ -127,6 +136,13 @@ impl Producer {
     /// The settings in use.
     pub fn config(&self) -> &ProducerConfig {
         &self.inner.config
+    }
+
+    /// The counters of the cluster this producer uses (shared with anything else built on it):
+    /// records and bytes sent and received, requests in flight, retries, errors by code,
+    /// rebalances.
+    pub fn metrics(&self) -> crate::Metrics {
+        self.cluster().metrics()
     }
 
     /// The cluster the producer writes to.

@@ -145,6 +145,13 @@ impl Sender {
                     after: self.config.delivery_timeout,
                     last_error: batch.last_error.clone(),
                 });
+                tracing::warn!(
+                    topic = &*batch.topic,
+                    partition = batch.partition,
+                    records = batch.records,
+                    error = %cause,
+                    "produce expired"
+                );
                 self.acc.complete(batch, BatchOutcome::Failed(cause), false);
             }
             if drained.missing_leader {
@@ -154,6 +161,7 @@ impl Sender {
                 return self.maybe_bump(now, drained.next_wake);
             }
             for (broker, batches) in drained.requests {
+                tracing::trace!(broker, batches = batches.len(), "produce request");
                 *self.in_flight.entry(broker).or_default() += 1;
                 let (queued, turn) = oneshot::channel();
                 let previous = self.last_queued.insert(broker, turn);
@@ -207,6 +215,11 @@ impl Sender {
     fn bumped(&mut self, result: Result<ProducerIdentity>) {
         match result {
             Ok(identity) => {
+                tracing::info!(
+                    producer_id = identity.id,
+                    epoch = identity.epoch,
+                    "producer epoch bumped"
+                );
                 for (batch, e) in self.acc.reset_sequences(identity.id, identity.epoch) {
                     self.acc
                         .complete(batch, BatchOutcome::Failed(Arc::new(e)), false);
@@ -214,7 +227,8 @@ impl Sender {
                 *self.producer.lock().unwrap_or_else(|e| e.into_inner()) = Some(identity);
                 self.epoch = Epoch::Current;
             }
-            Err(_) => {
+            Err(e) => {
+                tracing::warn!(error = %e, "bumping the producer epoch failed; trying again");
                 self.epoch = Epoch::BumpNeeded {
                     not_before: Instant::now() + self.config.retry_backoff,
                 };
@@ -244,7 +258,10 @@ impl Sender {
                     }
                 }
                 // No broker answered: try again after the backoff rather than spinning.
-                Err(_) => tokio::time::sleep(backoff).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "producer metadata refresh failed");
+                    tokio::time::sleep(backoff).await
+                }
             }
             let _ = tx.send(Event::Refreshed);
         });
@@ -345,6 +362,16 @@ impl Sender {
     }
 
     fn written(&self, batch: ProducerBatch, base_offset: i64, log_append_time: i64) {
+        tracing::trace!(
+            topic = &*batch.topic,
+            partition = batch.partition,
+            base_offset,
+            records = batch.records,
+            "produce acknowledged"
+        );
+        self.cluster
+            .counters()
+            .sent(batch.records.max(0) as u64, batch.size() as u64);
         self.acc.complete(
             batch,
             BatchOutcome::Written {
@@ -370,10 +397,26 @@ impl Sender {
         };
         let decision = retry::decide(attempt, &e, &self.config, now);
         if decision.bump_epoch {
+            if self.epoch == Epoch::Current {
+                tracing::warn!(
+                    topic = &*batch.topic,
+                    partition = batch.partition,
+                    error = %e,
+                    "idempotent sequences cannot continue: bumping the producer epoch"
+                );
+            }
             self.need_bump(now);
         }
         match decision.fate {
             Fate::Retry { at } => {
+                tracing::debug!(
+                    topic = &*batch.topic,
+                    partition = batch.partition,
+                    attempt = batch.attempts,
+                    error = %e,
+                    "produce retried"
+                );
+                self.cluster.counters().retried();
                 batch.retry_at = Some(at);
                 batch.last_error = Some(e);
                 self.acc.requeue(batch);
@@ -388,6 +431,13 @@ impl Sender {
                 } else {
                     e
                 };
+                tracing::warn!(
+                    topic = &*batch.topic,
+                    partition = batch.partition,
+                    records = batch.records,
+                    error = %cause,
+                    "produce failed"
+                );
                 self.acc.complete(batch, BatchOutcome::Failed(cause), true);
             }
         }
