@@ -13,6 +13,8 @@
 //! - [`consumer`] and [`group`]: the consumer, consumer groups, commits.
 //! - [`config`]: settings as one map of Java-named properties ([`Properties`]) that every
 //!   component reads its own keys from.
+//! - [`metrics`]: counters of records, bytes, requests in flight, retries, errors and
+//!   rebalances ([`Metrics`]); the client also logs through `tracing`.
 //! - [`Error`]: one error type, naming the broker and API and saying whether a retry can help.
 //!
 //! ```no_run
@@ -31,6 +33,6 @@
 #![warn(missing_docs)]
 
 pub use kbus_client::{
-    admin, cluster, config, consumer, error, group, net, producer, protocol, Error, Properties,
-    Result, Settings, TopicPartition,
+    admin, cluster, config, consumer, error, group, metrics, net, producer, protocol, Error,
+    Metrics, Properties, Result, Settings, TopicPartition,
 };

@@ -39,6 +39,11 @@
 //! # }
 //! ```
 //!
+//! Failures the consumer retries by itself (a broker down or too slow for `request.timeout.ms`,
+//! a deleted topic, a coordinator that drops the connection) come out of `poll` as
+//! [`Event::Error`] once they repeat, and are logged at WARN; [`Consumer::metrics`] counts them by
+//! error code.
+//!
 //! Delivery: within a partition, records come in offset order, each once; after a
 //! [`seek`](Consumer::seek) the next record is the one sought, never one fetched before. When a
 //! partition's leader moves or a connection is lost, fetching goes on from the same offset at the
@@ -533,6 +538,10 @@ impl Consumer {
     /// concerning one partition ([`Error::Consume`]: offset out of range without a reset policy,
     /// corrupt data) comes after that partition's records before it, and stops the partition until
     /// the application seeks; other partitions go on.
+    ///
+    /// When requests the consumer retries by itself keep failing (fetches, offset or metadata
+    /// lookups, the group's join or heartbeats), it returns an [`Event::Error`] saying why nothing
+    /// arrives, and goes on retrying.
     ///
     /// Subscribed, it also returns the group's [`Event::Assigned`], [`Event::Revoked`] and
     /// [`Event::Lost`] (ahead of records), tells the group the application is alive

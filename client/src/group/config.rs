@@ -23,7 +23,7 @@ pub struct GroupConfig {
     /// `heartbeat.interval.ms` (3 s); below the session timeout.
     pub heartbeat_interval: Duration,
     /// `max.poll.interval.ms` (300 s): the rebalance timeout, and the longest gap allowed between
-    /// two [`Group::polled`] calls once the application has called it.
+    /// two [`Group::polled`](crate::group::Group::polled) calls once the application has called it.
     pub max_poll_interval: Duration,
     /// `partition.assignment.strategy`, by protocol name, in order of preference (Java's default
     /// `range,cooperative-sticky`). Known names: `range`, `roundrobin`, `cooperative-sticky`.
