@@ -422,9 +422,6 @@ impl ConsumerState {
                     }
                 }
                 if let Some((offset, source)) = decoded.error {
-                    if let Some(p) = self.partitions.get_mut(tp) {
-                        p.fetch = FetchState::Stopped;
-                    }
                     let error = Error::Consume {
                         broker: Some(broker.into()),
                         topic: tp.topic.clone(),
@@ -434,7 +431,7 @@ impl ConsumerState {
                         message: "corrupt record batch: seek past it to continue".into(),
                         source: Some(source),
                     };
-                    self.push(tp, Item::Error(error));
+                    self.stop(tp, error);
                 }
             }
             PartitionOutcome::Error(ErrorCode::OFFSET_OUT_OF_RANGE) => match self.reset_state() {
@@ -444,9 +441,6 @@ impl ConsumerState {
                     self.seek_to(tp, to).ok();
                 }
                 _ => {
-                    if let Some(p) = self.partitions.get_mut(tp) {
-                        p.fetch = FetchState::Stopped;
-                    }
                     let error = Error::Consume {
                         broker: Some(broker.into()),
                         topic: tp.topic.clone(),
@@ -458,7 +452,7 @@ impl ConsumerState {
                             .into(),
                         source: None,
                     };
-                    self.push(tp, Item::Error(error));
+                    self.stop(tp, error);
                 }
             },
             PartitionOutcome::Error(code) => {
@@ -472,6 +466,15 @@ impl ConsumerState {
                 self.failed(trouble, std::slice::from_ref(tp), error, stale, now);
             }
         }
+    }
+
+    /// Stops fetching `tp` until the application seeks, and hands it `error` after the records
+    /// before it.
+    fn stop(&mut self, tp: &TopicPartition, error: Error) {
+        if let Some(p) = self.partitions.get_mut(tp) {
+            p.fetch = FetchState::Stopped;
+        }
+        self.push(tp, Item::Error(error));
     }
 
     /// Takes the leaders of leaderless partitions from fresh metadata.

@@ -145,14 +145,7 @@ impl Sender {
                     after: self.config.delivery_timeout,
                     last_error: batch.last_error.clone(),
                 });
-                tracing::warn!(
-                    topic = &*batch.topic,
-                    partition = batch.partition,
-                    records = batch.records,
-                    error = %cause,
-                    "produce expired"
-                );
-                self.acc.complete(batch, BatchOutcome::Failed(cause), false);
+                self.fail(batch, cause, false);
             }
             if drained.missing_leader {
                 self.refresh();
@@ -431,16 +424,21 @@ impl Sender {
                 } else {
                     e
                 };
-                tracing::warn!(
-                    topic = &*batch.topic,
-                    partition = batch.partition,
-                    records = batch.records,
-                    error = %cause,
-                    "produce failed"
-                );
-                self.acc.complete(batch, BatchOutcome::Failed(cause), true);
+                self.fail(batch, cause, true);
             }
         }
+    }
+
+    /// Fails `batch` for good with `cause` (`sent`: it was in a request), and says so in the log.
+    fn fail(&self, batch: ProducerBatch, cause: Arc<Error>, sent: bool) {
+        tracing::warn!(
+            topic = &*batch.topic,
+            partition = batch.partition,
+            records = batch.records,
+            error = %cause,
+            "produce failed"
+        );
+        self.acc.complete(batch, BatchOutcome::Failed(cause), sent);
     }
 }
 
