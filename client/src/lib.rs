@@ -5,6 +5,8 @@
 //! re-exported as [`protocol`]; the `kbus` crate re-exports this one and adds the event bus on
 //! top, using only what is public here.
 //!
+//! - [`config`]: settings as one map of Java-named properties ([`Properties`]) that every
+//!   component ([`Settings`]) reads its own keys from.
 //! - [`net`]: one connection to one broker (pipelining, timeouts, version negotiation, TLS, SASL).
 //! - [`cluster`]: bootstrap, metadata, leaders, coordinators, reconnects with backoff.
 //! - [`admin`]: topics, groups, offsets and configs.

@@ -5,6 +5,9 @@
 //! exponential backoff and jitter after a connection is lost. Metadata is refreshed on demand, when it
 //! is older than `metadata.max.age.ms`, and after errors reported with [`Cluster::report`] /
 //! [`Cluster::report_code`] that say it is stale (lost connections, [`needs_refresh`] codes).
+//! Every refresh — the producer's, the consumer's, a group member's, admin's — goes through
+//! [`Cluster::refresh_with`], one at a time, and callers that waited while a refresh of their
+//! topics went out and came back share its answer: a burst of errors causes one refresh.
 
 mod backoff;
 mod coordinator;
@@ -14,7 +17,7 @@ pub use backoff::Backoff;
 pub use coordinator::CoordinatorType;
 pub use metadata::{needs_refresh, BrokerInfo, Metadata, PartitionInfo, TopicInfo};
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
@@ -115,13 +118,23 @@ struct Inner {
     config: ClusterConfig,
     metadata: StdMutex<Arc<Metadata>>,
     brokers: StdMutex<HashMap<i32, Arc<Mutex<BrokerSlot>>>>,
-    /// Serialises metadata refreshes, so a burst of errors causes one refresh, not many.
+    /// Serialises metadata refreshes; with `last_refresh`, a burst of callers causes one refresh
+    /// each time, not one per caller.
     refreshing: Mutex<()>,
+    /// The last refresh that succeeded: when it was sent, what it asked.
+    last_refresh: StdMutex<Option<LastRefresh>>,
     /// Set when an error said the metadata is out of date; the next lookup refreshes first.
     stale: AtomicBool,
     coordinators: StdMutex<HashMap<(CoordinatorType, String), i32>>,
     /// What the cluster and everything built on it did ([`Cluster::metrics`]).
     counters: Counters,
+}
+
+/// A metadata refresh that succeeded.
+struct LastRefresh {
+    sent_at: Instant,
+    topics: BTreeSet<String>,
+    auto_create: bool,
 }
 
 /// A handle on the cluster; cheap to clone.
@@ -161,6 +174,7 @@ impl Cluster {
                 metadata: StdMutex::new(Arc::new(Metadata::empty())),
                 brokers: StdMutex::new(HashMap::new()),
                 refreshing: Mutex::new(()),
+                last_refresh: StdMutex::new(None),
                 coordinators: StdMutex::new(HashMap::new()),
                 stale: AtomicBool::new(false),
                 counters: Counters::default(),
@@ -283,8 +297,18 @@ impl Cluster {
     /// Like [`refresh`](Self::refresh); with `auto_create`, a broker configured to create topics
     /// on first use (`auto.create.topics.enable`) creates those that do not exist (what the Java
     /// producer's `allow.auto.create.topics` asks for).
+    ///
+    /// Every refresh of the client goes through here, one at a time. A caller that waited while
+    /// another refresh went out and came back with at least its topics gets that answer instead
+    /// of sending its own: it is as fresh as any this caller could get, so a burst of errors from
+    /// many partitions (or many components) causes one more refresh, not one per caller.
     pub async fn refresh_with(&self, topics: &[&str], auto_create: bool) -> Result<Arc<Metadata>> {
+        let asked_at = Instant::now();
         let _one_at_a_time = self.inner.refreshing.lock().await;
+        if self.answered_since(asked_at, topics, auto_create) {
+            return Ok(self.metadata());
+        }
+        let sent_at = Instant::now();
         let req = MetadataRequest {
             topics: Some(
                 topics
@@ -329,6 +353,11 @@ impl Cluster {
                     let merged = Arc::new(self.metadata().merged_with(fresh));
                     self.adopt_brokers(&merged);
                     *lock(&self.inner.metadata) = merged.clone();
+                    *lock(&self.inner.last_refresh) = Some(LastRefresh {
+                        sent_at,
+                        topics: topics.iter().map(|t| t.to_string()).collect(),
+                        auto_create,
+                    });
                     return Ok(merged);
                 }
                 Err(e) => {
@@ -344,6 +373,16 @@ impl Cluster {
         self.inner.stale.store(true, Ordering::Release);
         tracing::debug!(topics = ?topics, error = %error, "metadata refresh failed");
         Err(error)
+    }
+
+    /// True when a refresh sent after `asked_at` succeeded and asked about every topic of
+    /// `topics` (allowing auto-creation if asked to).
+    fn answered_since(&self, asked_at: Instant, topics: &[&str], auto_create: bool) -> bool {
+        lock(&self.inner.last_refresh).as_ref().is_some_and(|last| {
+            last.sent_at >= asked_at
+                && (last.auto_create || !auto_create)
+                && topics.iter().all(|t| last.topics.contains(*t))
+        })
     }
 
     /// Connections to try for a metadata request: known brokers first, then the bootstrap list.
@@ -505,3 +544,6 @@ impl Cluster {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,296 @@
+//! Tests of [`super`].
+
+use super::*;
+use std::time::Duration;
+
+fn acc(batch_size: usize, linger_ms: u64) -> Accumulator {
+    Accumulator::new(Arc::new(ProducerConfig {
+        batch_size,
+        linger: Duration::from_millis(linger_ms),
+        ..Default::default()
+    }))
+}
+
+fn rec(key: &str) -> ProducerRecord {
+    ProducerRecord::new("t")
+        .key(key.to_owned())
+        .value(vec![7u8; 100])
+}
+
+fn push(a: &Accumulator, r: &ProducerRecord, now: Instant) -> DeliveryFuture {
+    let m = Accumulator::record_size(r);
+    a.append(r, 1, m, now).unwrap().unwrap()
+}
+
+#[test]
+fn unknown_topic_asks_for_metadata() {
+    let a = acc(16384, 5);
+    assert!(a
+        .append(&rec("k"), 1, 10, Instant::now())
+        .unwrap()
+        .is_none());
+    a.set_partition_count("t", 3);
+    assert!(a
+        .append(&rec("k"), 1, 10, Instant::now())
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn a_new_batch_wakes_the_sender_so_its_linger_deadline_is_kept() {
+    let a = acc(16384, 5);
+    a.set_partition_count("t", 1);
+    drop(push(&a, &rec("k"), Instant::now()));
+    let woken = tokio::time::timeout(Duration::ZERO, a.wake.notified()).await;
+    assert!(woken.is_ok(), "the sender must learn of the first batch");
+    // A record joining the open batch does not wake it again.
+    drop(push(&a, &rec("k"), Instant::now()));
+    let woken = tokio::time::timeout(Duration::ZERO, a.wake.notified()).await;
+    assert!(woken.is_err());
+}
+
+#[test]
+fn a_batch_is_ready_after_linger_or_when_full() {
+    let a = acc(1000, 5);
+    a.set_partition_count("t", 1);
+    let t0 = Instant::now();
+    drop(push(&a, &rec("k"), t0));
+    let d = a.drain(t0, |_, _| Some(1), |_| true, None);
+    assert!(d.requests.is_empty());
+    assert_eq!(d.next_wake, Some(t0 + Duration::from_millis(5)));
+    let d = a.drain(
+        t0 + Duration::from_millis(5),
+        |_, _| Some(1),
+        |_| true,
+        None,
+    );
+    assert_eq!(d.requests.len(), 1);
+    // Ten 100-byte records overflow a 1000-byte batch: the first batch is ready at once.
+    for _ in 0..10 {
+        drop(push(&a, &rec("k"), t0));
+    }
+    let d = a.drain(t0, |_, _| Some(1), |_| true, None);
+    assert_eq!(d.requests.len(), 1);
+    assert_eq!(d.requests[0].1.len(), 1);
+    assert!(d.requests[0].1[0].records >= 8);
+}
+
+#[test]
+fn one_request_per_broker_holds_every_ready_partition_it_leads() {
+    let a = acc(16384, 0);
+    a.set_partition_count("t", 4);
+    for i in 0..40 {
+        drop(push(&a, &rec(&format!("key-{i}")), Instant::now()));
+    }
+    let d = a.drain(Instant::now(), |_, p| Some(p % 2), |_| true, None);
+    assert_eq!(d.requests.len(), 2);
+    for (broker, batches) in &d.requests {
+        assert!(batches.iter().all(|b| b.partition % 2 == *broker));
+    }
+    let total: i32 = d
+        .requests
+        .iter()
+        .flat_map(|r| &r.1)
+        .map(|b| b.records)
+        .sum();
+    assert_eq!(total, 40);
+}
+
+/// Drains until nothing more is sent now, as the sender would.
+fn drain_all(a: &Accumulator, producer: Option<(i64, i16)>) -> Vec<ProducerBatch> {
+    let mut sent = Vec::new();
+    loop {
+        let d = a.drain(Instant::now(), |_, _| Some(0), |_| true, producer);
+        if d.requests.is_empty() {
+            return sent;
+        }
+        sent.extend(d.requests.into_iter().flat_map(|r| r.1));
+    }
+}
+
+fn written() -> BatchOutcome {
+    BatchOutcome::Written {
+        base_offset: 0,
+        log_append_time: -1,
+    }
+}
+
+fn failed() -> BatchOutcome {
+    BatchOutcome::Failed(Arc::new(Error::Closed))
+}
+
+#[test]
+fn sequences_follow_batches_and_retries_go_first_in_order() {
+    let a = acc(300, 0);
+    a.set_partition_count("t", 1);
+    for _ in 0..8 {
+        drop(push(&a, &rec("k"), Instant::now()));
+    }
+    let first = drain_all(&a, Some((9, 0)));
+    assert_eq!(
+        first.len(),
+        1,
+        "one batch until the broker knows the producer"
+    );
+    a.complete(first.into_iter().next().unwrap(), written(), true);
+    let sent = drain_all(&a, Some((9, 0)));
+    let seqs: Vec<_> = sent.iter().map(|b| b.base_sequence.unwrap()).collect();
+    assert_eq!(seqs, vec![2, 4, 6]);
+    // The first two fail; they come back in sequence order regardless of requeue order,
+    // and wait until nothing of the partition is in flight.
+    let mut it = sent.into_iter();
+    let (b2, b4, b6) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+    a.requeue(b4);
+    assert!(
+        drain_all(&a, Some((9, 0))).is_empty(),
+        "two batches still in flight"
+    );
+    a.requeue(b2);
+    a.complete(b6, failed(), true);
+    let d = a.drain(Instant::now(), |_, _| Some(0), |_| true, Some((9, 0)));
+    assert_eq!(d.requests[0].1[0].base_sequence, Some(2));
+}
+
+#[test]
+fn until_a_first_batch_is_acknowledged_one_batch_is_in_flight() {
+    let a = acc(300, 0);
+    a.set_partition_count("t", 1);
+    for _ in 0..8 {
+        drop(push(&a, &rec("k"), Instant::now()));
+    }
+    let first = drain_all(&a, Some((9, 0)));
+    assert_eq!(first.len(), 1);
+    // A retriable failure of the first batch: it goes again, still alone.
+    a.requeue(first.into_iter().next().unwrap());
+    let again = drain_all(&a, Some((9, 0)));
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].base_sequence, Some(0));
+    a.complete(again.into_iter().next().unwrap(), written(), true);
+    assert_eq!(
+        drain_all(&a, Some((9, 0))).len(),
+        3,
+        "then the pipeline opens"
+    );
+    // Without idempotence there is nothing to wait for.
+    let b = acc(300, 0);
+    b.set_partition_count("t", 1);
+    for _ in 0..8 {
+        drop(push(&b, &rec("k"), Instant::now()));
+    }
+    assert_eq!(drain_all(&b, None).len(), 4);
+}
+
+#[test]
+fn retries_keep_sequence_order_across_the_wrap_to_zero() {
+    let a = acc(300, 0);
+    a.set_partition_count("t", 1);
+    {
+        let mut st = a.lock();
+        let q = &mut st.topics.get_mut("t").unwrap().partitions[0];
+        q.next_sequence = i32::MAX - 2;
+        q.acked_sequence = i32::MAX - 2;
+        q.confirmed = true;
+    }
+    for _ in 0..6 {
+        drop(push(&a, &rec("k"), Instant::now()));
+    }
+    let sent = drain_all(&a, Some((9, 0)));
+    let seqs: Vec<_> = sent.iter().map(|b| b.base_sequence.unwrap()).collect();
+    assert_eq!(seqs, vec![i32::MAX - 2, i32::MAX, 1]);
+    // All three come back, the last first: they go again from the one before the wrap.
+    for b in sent.into_iter().rev() {
+        a.requeue(b);
+    }
+    let mut order = Vec::new();
+    loop {
+        let d = a.drain(Instant::now(), |_, _| Some(0), |_| true, Some((9, 0)));
+        let Some(b) = d.requests.into_iter().flat_map(|r| r.1).next() else {
+            break;
+        };
+        order.push(b.base_sequence.unwrap());
+        a.complete(b, written(), true);
+    }
+    assert_eq!(order, vec![i32::MAX - 2, i32::MAX, 1]);
+}
+
+#[test]
+fn an_epoch_bump_numbers_waiting_batches_again_from_zero() {
+    let a = acc(300, 0);
+    a.set_partition_count("t", 1);
+    for _ in 0..6 {
+        drop(push(&a, &rec("k"), Instant::now()));
+    }
+    let first = drain_all(&a, Some((9, 0)));
+    a.complete(first.into_iter().next().unwrap(), written(), true);
+    let mut sent = drain_all(&a, Some((9, 0))).into_iter();
+    let (b2, b4) = (sent.next().unwrap(), sent.next().unwrap());
+    // The batch at sequence 2 fails for good; the one after it comes back for a retry.
+    a.complete(b2, failed(), true);
+    let mut b4 = b4;
+    let bytes = b4.take_payload().into_bytes().unwrap();
+    b4.set_built(bytes);
+    a.requeue(b4);
+    assert!(a.reset_sequences(9, 1).is_empty());
+    let mut again = drain_all(&a, Some((9, 1))).into_iter();
+    let mut b = again.next().expect("the retried batch goes first, alone");
+    assert_eq!(b.base_sequence, Some(0));
+    let batch = kbus_protocol::record::BatchDecoder::new(b.take_payload().into_bytes().unwrap())
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (batch.producer_id, batch.producer_epoch, batch.base_sequence),
+        (9, 1, 0)
+    );
+    assert!(again.next().is_none());
+    a.complete(b, written(), true);
+    drop(push(&a, &rec("k"), Instant::now()));
+    let next = drain_all(&a, Some((9, 1)));
+    assert_eq!(
+        next[0].base_sequence,
+        Some(2),
+        "new batches continue after it"
+    );
+}
+
+#[tokio::test]
+async fn memory_is_bounded_and_freed_on_completion() {
+    let a = Arc::new(Accumulator::new(Arc::new(ProducerConfig {
+        buffer_memory: 1000,
+        batch_size: 500,
+        ..Default::default()
+    })));
+    a.reserve(900).await.unwrap();
+    let waiting = tokio::spawn({
+        let a = a.clone();
+        async move { a.reserve(200).await }
+    });
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished());
+    a.release(900);
+    waiting.await.unwrap().unwrap();
+}
+
+#[test]
+fn keyless_records_stick_to_one_partition_per_batch() {
+    let a = acc(16384, 5);
+    a.set_partition_count("t", 6);
+    let r = ProducerRecord::new("t").value(vec![1u8; 100]);
+    let first = push(&a, &r, Instant::now()).partition();
+    for _ in 0..50 {
+        assert_eq!(push(&a, &r, Instant::now()).partition(), first);
+    }
+}
+
+#[test]
+fn expired_batches_are_handed_back() {
+    let a = Accumulator::new(Arc::new(ProducerConfig {
+        delivery_timeout: Duration::from_millis(10),
+        ..Default::default()
+    }));
+    a.set_partition_count("t", 1);
+    let t0 = Instant::now();
+    drop(push(&a, &rec("k"), t0));
+    let d = a.drain(t0 + Duration::from_millis(10), |_, _| None, |_| true, None);
+    assert_eq!(d.expired.len(), 1);
+}
