@@ -25,16 +25,28 @@ pub mod proxy;
 pub mod stunnel;
 pub mod tansu;
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
-/// A free loopback port (bound, then released).
+/// A free loopback port (bound, then released), never one this process handed out before: the
+/// kernel may give a port it just released to the next bind, and two listeners of one broker on
+/// the same port fail its start.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr()
-        .expect("a bound socket has an address")
-        .port()
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = l
+            .local_addr()
+            .expect("a bound socket has an address")
+            .port();
+        if given.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A fresh directory under the system temp dir, named for `what`, this process and a counter.
