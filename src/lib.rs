@@ -15,6 +15,7 @@
 //!   component reads its own keys from.
 //! - [`metrics`]: counters of records, bytes, requests in flight, retries, errors and
 //!   rebalances ([`Metrics`]); the client also logs through `tracing`.
+//! - [`bus`]: the event bus (being built): typed events in eventsource-py's envelope.
 //! - [`Error`]: one error type, naming the broker and API and saying whether a retry can help.
 //!
 //! ```no_run
@@ -31,6 +32,8 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod bus;
 
 pub use kbus_client::{
     admin, cluster, config, consumer, error, group, metrics, net, producer, protocol, Error,

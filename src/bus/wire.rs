@@ -1,0 +1,317 @@
+//! How an event travels in a Kafka record, byte for byte as eventsource-py 0.8 writes and reads
+//! it: the key, the flat JSON value and the headers.
+//!
+//! - Key: the aggregate id, lowercase and hyphenated.
+//! - Value: one compact JSON object: the base fields in [`EventMeta`]'s order, then the payload's
+//!   fields at the same level, in the order the payload writes them. Text is raw UTF-8 (only
+//!   control characters escaped), `occurred_at` ends in `Z` with a six-digit fraction only when it
+//!   has microseconds.
+//! - Headers, all UTF-8 text, none twice, none null: `event_id`, `event_type`, `aggregate_id`,
+//!   `aggregate_type`, `aggregate_version`, `occurred_at` (`+00:00` form), `correlation_id`, then
+//!   `tenant_id`, `causation_id` and `actor_id` when they are not empty.
+//!
+//! Reading is as lenient as eventsource-py's: unknown fields are kept in the payload, a missing
+//! `event_id` or `correlation_id` gets a fresh one, a missing `event_type` is taken from the
+//! header, missing versions are 1, a missing `occurred_at` is now, and timestamps come in any
+//! spelling [`Timestamp::parse`] reads. It refuses what Python refuses: a missing `aggregate_id`
+//! or `aggregate_type`, ids that are not UUIDs, versions below 1, `metadata: null`.
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::event::{new_uuid, EventMeta, RawEnvelope, Uuid};
+use super::time::Timestamp;
+
+/// The base fields, in the order they are written; each one also a header name.
+pub const BASE_FIELDS: [&str; 12] = [
+    "event_id",
+    "event_type",
+    "event_version",
+    "occurred_at",
+    "aggregate_id",
+    "aggregate_type",
+    "aggregate_version",
+    "tenant_id",
+    "actor_id",
+    "correlation_id",
+    "causation_id",
+    "metadata",
+];
+
+/// An event as a Kafka record's key, value and headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    /// The aggregate id as text.
+    pub key: Bytes,
+    /// The JSON object.
+    pub value: Bytes,
+    /// The headers, in order.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// An event that could not be written or read, naming the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeError {
+    field: Option<String>,
+    message: String,
+}
+
+impl EnvelopeError {
+    fn field(field: &str, message: impl Into<String>) -> EnvelopeError {
+        EnvelopeError {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    fn whole(message: impl Into<String>) -> EnvelopeError {
+        EnvelopeError {
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// The field at fault, when one is.
+    pub fn field_name(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+}
+
+impl fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "event field `{field}`: {}", self.message),
+            None => write!(f, "event: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for EnvelopeError {}
+
+/// The base fields as written: their order is the wire order.
+#[derive(Serialize)]
+struct BaseOut<'a> {
+    event_id: &'a Uuid,
+    event_type: &'a str,
+    event_version: u32,
+    occurred_at: String,
+    aggregate_id: &'a Uuid,
+    aggregate_type: &'a str,
+    aggregate_version: u64,
+    tenant_id: &'a Option<Uuid>,
+    actor_id: &'a Option<String>,
+    correlation_id: &'a Uuid,
+    causation_id: &'a Option<Uuid>,
+    metadata: &'a Map<String, Value>,
+}
+
+/// Writes the event `meta` + `payload` as a record. Fails when the payload is not a JSON object,
+/// or has a field named like a base field.
+pub fn encode<P: Serialize + ?Sized>(
+    meta: &EventMeta,
+    payload: &P,
+) -> Result<EventRecord, EnvelopeError> {
+    let base = BaseOut {
+        event_id: &meta.event_id,
+        event_type: &meta.event_type,
+        event_version: meta.event_version,
+        occurred_at: meta.occurred_at.to_json_string(),
+        aggregate_id: &meta.aggregate_id,
+        aggregate_type: &meta.aggregate_type,
+        aggregate_version: meta.aggregate_version,
+        tenant_id: &meta.tenant_id,
+        actor_id: &meta.actor_id,
+        correlation_id: &meta.correlation_id,
+        causation_id: &meta.causation_id,
+        metadata: &meta.metadata,
+    };
+    let mut value = serde_json::to_vec(&base).map_err(|e| EnvelopeError::whole(e.to_string()))?;
+    let fields = serde_json::to_vec(payload)
+        .map_err(|e| EnvelopeError::whole(format!("the payload cannot be written: {e}")))?;
+    // Both are objects: the payload's members go in before the closing brace.
+    let inner = match (fields.first(), fields.last()) {
+        (Some(b'{'), Some(b'}')) => &fields[1..fields.len() - 1],
+        _ => {
+            return Err(EnvelopeError::whole(
+                "the payload must be written as a JSON object",
+            ))
+        }
+    };
+    if !inner.is_empty() {
+        check_payload_names(&fields)?;
+        value.pop();
+        value.push(b',');
+        value.extend_from_slice(inner);
+        value.push(b'}');
+    }
+    Ok(EventRecord {
+        key: Bytes::from(meta.aggregate_id.to_string()),
+        value: Bytes::from(value),
+        headers: headers(meta),
+    })
+}
+
+/// Refuses a payload with a field named like a base field: it would be written twice.
+fn check_payload_names(payload: &[u8]) -> Result<(), EnvelopeError> {
+    let names: Map<String, Value> = serde_json::from_slice(payload)
+        .map_err(|e| EnvelopeError::whole(format!("the payload is not a JSON object: {e}")))?;
+    match BASE_FIELDS.iter().find(|f| names.contains_key(**f)) {
+        Some(clash) => Err(EnvelopeError::field(
+            clash,
+            "the payload has a field named like a base field; rename it",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The headers of an event, in order.
+pub fn headers(meta: &EventMeta) -> Vec<(&'static str, String)> {
+    let mut h = vec![
+        ("event_id", meta.event_id.to_string()),
+        ("event_type", meta.event_type.clone()),
+        ("aggregate_id", meta.aggregate_id.to_string()),
+        ("aggregate_type", meta.aggregate_type.clone()),
+        ("aggregate_version", meta.aggregate_version.to_string()),
+        ("occurred_at", meta.occurred_at.to_header_string()),
+        ("correlation_id", meta.correlation_id.to_string()),
+    ];
+    if let Some(tenant) = meta.tenant_id {
+        h.push(("tenant_id", tenant.to_string()));
+    }
+    if let Some(cause) = meta.causation_id {
+        h.push(("causation_id", cause.to_string()));
+    }
+    if let Some(actor) = meta.actor_id.as_ref().filter(|a| !a.is_empty()) {
+        h.push(("actor_id", actor.clone()));
+    }
+    h
+}
+
+/// Reads a record's value as an event of any type; `event_type_header` is the record's
+/// `event_type` header, used when the JSON has no `event_type`.
+pub fn decode(value: &[u8], event_type_header: Option<&str>) -> Result<RawEnvelope, EnvelopeError> {
+    let mut fields: Map<String, Value> = serde_json::from_slice(value)
+        .map_err(|e| EnvelopeError::whole(format!("the value is not a JSON object: {e}")))?;
+    let mut take = |name: &str| fields.shift_remove(name);
+    let event_id = optional_uuid(take("event_id"), "event_id")?.unwrap_or_else(new_uuid);
+    let event_type = match take("event_type") {
+        Some(Value::String(t)) => t,
+        None | Some(Value::Null) => event_type_header
+            .map(str::to_owned)
+            .ok_or_else(|| EnvelopeError::field("event_type", "missing"))?,
+        Some(other) => return Err(EnvelopeError::field("event_type", not_text(&other))),
+    };
+    let event_version = version(take("event_version"), "event_version")?;
+    let occurred_at = match take("occurred_at") {
+        None | Some(Value::Null) => Timestamp::now(),
+        Some(v) => serde_json::from_value(v)
+            .map_err(|e| EnvelopeError::field("occurred_at", e.to_string()))?,
+    };
+    let aggregate_id = optional_uuid(take("aggregate_id"), "aggregate_id")?
+        .ok_or_else(|| EnvelopeError::field("aggregate_id", "missing"))?;
+    let aggregate_type = match take("aggregate_type") {
+        Some(Value::String(t)) => t,
+        None | Some(Value::Null) => return Err(EnvelopeError::field("aggregate_type", "missing")),
+        Some(other) => return Err(EnvelopeError::field("aggregate_type", not_text(&other))),
+    };
+    let aggregate_version = version(take("aggregate_version"), "aggregate_version")?;
+    let tenant_id = optional_uuid(take("tenant_id"), "tenant_id")?;
+    let actor_id = match take("actor_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(a)) => Some(a),
+        Some(other) => return Err(EnvelopeError::field("actor_id", not_text(&other))),
+    };
+    let correlation_id = match take("correlation_id") {
+        None => new_uuid(),
+        Some(v) => optional_uuid(Some(v), "correlation_id")?
+            .ok_or_else(|| EnvelopeError::field("correlation_id", "null is not a UUID"))?,
+    };
+    let causation_id = optional_uuid(take("causation_id"), "causation_id")?;
+    let metadata = match take("metadata") {
+        None => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(Value::Null) => {
+            return Err(EnvelopeError::field("metadata", "null (must be an object)"))
+        }
+        Some(other) => {
+            return Err(EnvelopeError::field(
+                "metadata",
+                format!("{} is not an object", kind(&other)),
+            ))
+        }
+    };
+    Ok(RawEnvelope {
+        meta: EventMeta {
+            event_id,
+            event_type,
+            event_version: u32::try_from(event_version)
+                .map_err(|_| EnvelopeError::field("event_version", "too large"))?,
+            occurred_at,
+            aggregate_id,
+            aggregate_type,
+            aggregate_version,
+            tenant_id,
+            actor_id,
+            correlation_id,
+            causation_id,
+            metadata,
+        },
+        event: fields,
+    })
+}
+
+/// A UUID field: absent or null is `None`; text must be a UUID (any spelling the `uuid` crate
+/// reads: upper case, braces, no hyphens, a URN).
+fn optional_uuid(value: Option<Value>, field: &str) -> Result<Option<Uuid>, EnvelopeError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Uuid::parse_str(&s)
+            .map(Some)
+            .map_err(|_| EnvelopeError::field(field, format!("not a UUID: {s:?}"))),
+        Some(other) => Err(EnvelopeError::field(
+            field,
+            format!("{} is not a UUID", kind(&other)),
+        )),
+    }
+}
+
+/// A version field: absent or null is 1; an integer (or integer text, as pydantic reads it) of at
+/// least 1.
+fn version(value: Option<Value>, field: &str) -> Result<u64, EnvelopeError> {
+    let n = match value {
+        None | Some(Value::Null) => return Ok(1),
+        Some(Value::Number(n)) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                .map(|f| f as i64)
+        }),
+        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+        Some(_) => None,
+    };
+    match n {
+        Some(n) if n >= 1 => Ok(n as u64),
+        Some(n) => Err(EnvelopeError::field(field, format!("{n} is below 1"))),
+        None => Err(EnvelopeError::field(field, "not an integer")),
+    }
+}
+
+fn not_text(v: &Value) -> String {
+    format!("{} is not text", kind(v))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests;
