@@ -3,8 +3,10 @@
 //!
 //! - [`event`]: the [`Event`] trait, the base fields ([`EventMeta`]) and [`Envelope`].
 //! - [`wire`]: an event as a Kafka record's key, value and headers.
+//! - [`dead_letter`]: the headers of dead letters and replays, and the guard on replays.
 //! - [`time`]: [`Timestamp`], written and read in eventsource-py's spellings.
 
+pub mod dead_letter;
 pub mod event;
 pub mod time;
 pub mod wire;
