@@ -1,16 +1,37 @@
-//! The event bus (in progress): typed events in eventsource-py's envelope, written and read byte for
-//! byte as eventsource-py 0.8 writes and reads them.
+//! The event bus (being built): typed events in eventsource-py's envelope, handlers, and buses that
+//! keep one contract ([`EventBus`]).
 //!
 //! - [`event`]: the [`Event`] trait, the base fields ([`EventMeta`]) and [`Envelope`].
-//! - [`wire`]: an event as a Kafka record's key, value and headers.
+//! - [`handler`]: [`Handler`]s (async closures or objects) and [`Subscriber`] objects.
+//! - [`event_bus`]: the [`EventBus`] contract and what can be published ([`Publish`]).
+//! - [`in_memory`]: [`InMemoryEventBus`], the bus within one process.
+//! - [`registry`]: subscriptions and the dispatch of one event to its handlers.
+//! - [`wire`]: an event as a Kafka record's key, value and headers, byte for byte as
+//!   eventsource-py 0.8 writes them.
 //! - [`dead_letter`]: the headers of dead letters and replays, and the guard on replays.
+//! - [`stats`]: the bus's counters ([`BusStats`]).
 //! - [`time`]: [`Timestamp`], written and read in eventsource-py's spellings.
+//! - `conformance` (feature `conformance`): the contract as a test suite to run against any bus.
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod dead_letter;
+pub mod error;
 pub mod event;
+pub mod event_bus;
+pub mod handler;
+pub mod in_memory;
+pub mod registry;
+pub mod stats;
 pub mod time;
 pub mod wire;
 
+pub use error::BusError;
 pub use event::{new_uuid, Envelope, Event, EventMeta, RawEnvelope, RawPayload, Uuid};
+pub use event_bus::{EventBus, Publish};
+pub use handler::{named, Handler, HandlerError, HandlerResult, Registration, Subscriber};
+pub use in_memory::InMemoryEventBus;
+pub use registry::{Dispatched, HandlerFailure, Subscription};
+pub use stats::BusStats;
 pub use time::Timestamp;
 pub use wire::{EnvelopeError, EventRecord};

@@ -1,0 +1,157 @@
+//! The subscriptions of a bus and the dispatch of one event to its handlers, shared by every bus.
+//!
+//! An event goes to the handlers of its type in the order they subscribed, then to the wildcard
+//! handlers in theirs, one after the other (as eventsource-py runs them). Every handler runs even
+//! when one before it failed; the failures are reported together.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use super::event::RawEnvelope;
+use super::handler::{HandlerError, Prepared, Route};
+
+/// What [`subscribe`](super::EventBus::subscribe) returns: pass it to
+/// [`unsubscribe`](super::EventBus::unsubscribe) to remove the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subscription(u64);
+
+/// The handlers of a bus.
+#[derive(Default)]
+pub struct Registry {
+    routes: RwLock<Vec<(Subscription, Route)>>,
+    next: AtomicU64,
+}
+
+/// One handler's failure in a dispatch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerFailure {
+    /// The handler's name.
+    pub handler: String,
+    /// What it returned.
+    pub error: HandlerError,
+}
+
+/// How a dispatch went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dispatched {
+    /// Every handler (at least one) succeeded.
+    Handled,
+    /// No handler takes events of this type.
+    NoHandler,
+    /// Handlers failed (the others succeeded).
+    Failed(Vec<HandlerFailure>),
+    /// A handler's type cannot read the payload.
+    Undecodable(String),
+}
+
+impl Dispatched {
+    /// The error type a dead letter names: the failing handler's, or `HandlerDispatchError`
+    /// when several failed.
+    pub fn error_type(failures: &[HandlerFailure]) -> String {
+        match failures {
+            [one] => one.error.type_name().to_string(),
+            _ => "HandlerDispatchError".to_string(),
+        }
+    }
+
+    /// The error text a dead letter carries: the failing handler's, or
+    /// `N handler(s) failed during dispatch: a, b` when several failed.
+    pub fn error_message(failures: &[HandlerFailure]) -> String {
+        match failures {
+            [one] => one.error.message().to_string(),
+            many => format!(
+                "{} handler(s) failed during dispatch: {}",
+                many.len(),
+                many.iter()
+                    .map(|f| f.error.message())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+impl Registry {
+    /// Adds a handler.
+    pub fn add(&self, route: Route) -> Subscription {
+        let id = Subscription(self.next.fetch_add(1, Ordering::Relaxed));
+        self.write().push((id, route));
+        id
+    }
+
+    /// Removes a handler; false when it was not there.
+    pub fn remove(&self, id: Subscription) -> bool {
+        let mut routes = self.write();
+        let before = routes.len();
+        routes.retain(|(s, _)| *s != id);
+        routes.len() != before
+    }
+
+    /// True when some handler takes events of `event_type` (a wildcard handler takes all).
+    pub fn handles(&self, event_type: &str) -> bool {
+        self.read()
+            .iter()
+            .any(|(_, r)| r.event_type.is_none_or(|t| t == event_type))
+    }
+
+    /// The event types handlers subscribed to by type.
+    pub fn event_types(&self) -> Vec<&'static str> {
+        let mut types: Vec<&'static str> = self
+            .read()
+            .iter()
+            .filter_map(|(_, r)| r.event_type)
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        types
+    }
+
+    /// Runs every handler of `event`; see the module docs for the order.
+    pub async fn dispatch(&self, event: &Arc<RawEnvelope>) -> Dispatched {
+        let event_type = event.meta.event_type.as_str();
+        // The handlers as they are now; subscribing or unsubscribing meanwhile does not change
+        // this dispatch.
+        let calls: Vec<(String, Prepared)> = {
+            let routes = self.read();
+            let typed = routes
+                .iter()
+                .filter(|(_, r)| r.event_type == Some(event_type));
+            let wildcard = routes.iter().filter(|(_, r)| r.event_type.is_none());
+            typed
+                .chain(wildcard)
+                .map(|(_, r)| (r.name.clone(), r.call.prepare(event)))
+                .collect()
+        };
+        if calls.is_empty() {
+            return Dispatched::NoHandler;
+        }
+        // An event a handler's type cannot read is handled by none: it goes to the dead letters
+        // whole. (The prepared calls have not started; dropping them runs nothing.)
+        let mut ready = Vec::with_capacity(calls.len());
+        for (handler, call) in calls {
+            match call {
+                Prepared::Call(call) => ready.push((handler, call)),
+                Prepared::Undecodable(why) => return Dispatched::Undecodable(why),
+            }
+        }
+        let mut failures = Vec::new();
+        for (handler, call) in ready {
+            if let Err(error) = call.await {
+                failures.push(HandlerFailure { handler, error });
+            }
+        }
+        if failures.is_empty() {
+            Dispatched::Handled
+        } else {
+            Dispatched::Failed(failures)
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<(Subscription, Route)>> {
+        self.routes.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<(Subscription, Route)>> {
+        self.routes.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
