@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use kbus::admin::{Admin, NewTopic};
 use kbus::cluster::{Cluster, ClusterConfig};
 use kbus::config::Properties;
-use kbus::consumer::{Consumer, ConsumerConfig, Event, OffsetReset, PartitionRecords};
+use kbus::consumer::{
+    Consumer, ConsumerConfig, Event, OffsetAndMetadata, OffsetReset, PartitionRecords,
+};
 use kbus::producer::{Producer, ProducerConfig, ProducerRecord};
 use kbus::protocol::error_code::ErrorCode;
 use kbus::{Error, TopicPartition};
@@ -333,4 +335,58 @@ async fn a_topic_unknown_at_first_is_found_once_it_exists() {
         // The new topic reaches the broker's metadata on the controller's schedule.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Metadata committed beside an offset comes back with it, from Kafka itself, to another consumer
+/// of the group; committing an offset alone clears it. (The event bus keeps the offsets finished
+/// above its commit there.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_committed_with_an_offset_comes_back_with_it() {
+    let kafka = Kafka::shared();
+    let bootstrap = kafka.bootstrap();
+    create_topic(&bootstrap, "with-metadata", 2, &[]).await;
+    let props = [
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("group.id", "metadata-group"),
+    ];
+    let tp0 = TopicPartition::new("with-metadata", 0);
+    let tp1 = TopicPartition::new("with-metadata", 1);
+    let mut a = Consumer::from_properties(props).await.unwrap();
+    a.assign([tp0.clone(), tp1.clone()]).unwrap();
+    let text = "kbus:finished=3,5-7 ✓".to_string();
+    a.commit_with_metadata(&[
+        (
+            tp0.clone(),
+            OffsetAndMetadata {
+                offset: 2,
+                metadata: text.clone(),
+            },
+        ),
+        (tp1.clone(), OffsetAndMetadata::new(9)),
+    ])
+    .await
+    .unwrap();
+
+    let b = Consumer::from_properties(props).await.unwrap();
+    let found = b
+        .committed_with_metadata(&[
+            tp0.clone(),
+            tp1.clone(),
+            TopicPartition::new("with-metadata", 7),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        found[&tp0],
+        Some(OffsetAndMetadata {
+            offset: 2,
+            metadata: text
+        })
+    );
+    assert_eq!(found[&tp1], Some(OffsetAndMetadata::new(9)));
+    assert_eq!(found[&TopicPartition::new("with-metadata", 7)], None);
+
+    a.commit(&[(tp0.clone(), 4)]).await.unwrap();
+    let found = b.committed_with_metadata(&[tp0.clone()]).await.unwrap();
+    assert_eq!(found[&tp0], Some(OffsetAndMetadata::new(4)));
 }

@@ -99,7 +99,7 @@ mod record;
 mod state;
 mod subscription;
 
-pub use crate::group::{is_commit_fenced, Generation};
+pub use crate::group::{is_commit_fenced, Generation, OffsetAndMetadata};
 pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use record::{ConsumerRecord, Header, PartitionRecords, TimestampType};
 
@@ -730,6 +730,20 @@ impl Consumer {
         self.commit_task(generation, offsets.to_vec()).await
     }
 
+    /// Commits `offsets` as [`commit`](Self::commit) does, each with a metadata string the
+    /// group keeps beside it (read back with
+    /// [`committed_with_metadata`](Self::committed_with_metadata)); the broker refuses strings
+    /// longer than its `offset.metadata.max.bytes` (4096 bytes by default).
+    pub async fn commit_with_metadata(
+        &mut self,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+    ) -> Result<()> {
+        self.auto_commit.settle().await;
+        let generation = self.commit_generation()?;
+        let group = self.group_id("commit")?;
+        offsets::commit_with_metadata(&self.cluster, group, &generation, offsets).await
+    }
+
     /// Commits the [`position`](Self::position) of every assigned partition that has one — what
     /// `poll` has returned so far — and, while the application handles an [`Event::Revoked`], the
     /// positions the revoked partitions had. See [`commit`](Self::commit).
@@ -809,6 +823,21 @@ impl Consumer {
         Ok(tps
             .iter()
             .map(|tp| (tp.clone(), found.get(tp).copied()))
+            .collect())
+    }
+
+    /// The group's committed offsets of `tps` with the metadata committed beside them: `None`
+    /// for a partition without one. Needs `group.id`.
+    pub async fn committed_with_metadata(
+        &self,
+        tps: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, Option<OffsetAndMetadata>>> {
+        let group = self.group_id("committed")?;
+        let stable = self.config.isolation_level == IsolationLevel::ReadCommitted;
+        let mut found = offsets::committed_with_metadata(&self.cluster, group, tps, stable).await?;
+        Ok(tps
+            .iter()
+            .map(|tp| (tp.clone(), found.remove(tp)))
             .collect())
     }
 

@@ -11,4 +11,4 @@ pub(crate) mod offsets;
 
 pub use config::GroupConfig;
 pub use coordinator::{Group, GroupEvent, RevokeAck};
-pub use offsets::{is_commit_fenced, Generation};
+pub use offsets::{is_commit_fenced, Generation, OffsetAndMetadata};

@@ -145,6 +145,27 @@ where
     }
 }
 
+/// A committed offset with the metadata string committed beside it (Java's
+/// `OffsetAndMetadata`). The broker keeps the string with the offset (up to its
+/// `offset.metadata.max.bytes`, 4096 by default) and returns it with the offset.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OffsetAndMetadata {
+    /// The offset of the next record to consume.
+    pub offset: i64,
+    /// Free text kept with it.
+    pub metadata: String,
+}
+
+impl OffsetAndMetadata {
+    /// `offset` with empty metadata.
+    pub fn new(offset: i64) -> Self {
+        OffsetAndMetadata {
+            offset,
+            metadata: String::new(),
+        }
+    }
+}
+
 /// Commits `offsets` (each the offset of the next record to consume) to group `group_id` as
 /// `who`. Fails with the first partition the coordinator refused, naming it; fencing wins over
 /// other refusals, as it says the most.
@@ -154,19 +175,33 @@ pub(crate) async fn commit(
     who: &Generation,
     offsets: &[(TopicPartition, i64)],
 ) -> Result<()> {
+    let entries: Vec<(TopicPartition, OffsetAndMetadata)> = offsets
+        .iter()
+        .map(|(tp, offset)| (tp.clone(), OffsetAndMetadata::new(*offset)))
+        .collect();
+    commit_with_metadata(cluster, group_id, who, &entries).await
+}
+
+/// Like [`commit`], with a metadata string per partition.
+pub(crate) async fn commit_with_metadata(
+    cluster: &Cluster,
+    group_id: &str,
+    who: &Generation,
+    offsets: &[(TopicPartition, OffsetAndMetadata)],
+) -> Result<()> {
     if offsets.is_empty() {
         return Ok(());
     }
     let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-    for (tp, offset) in offsets {
+    for (tp, entry) in offsets {
         topics
             .entry(tp.topic.as_str())
             .or_default()
             .push(OffsetCommitRequestPartition {
                 partition_index: tp.partition,
-                committed_offset: *offset,
+                committed_offset: entry.offset,
                 committed_leader_epoch: -1,
-                committed_metadata: Some(String::new()),
+                committed_metadata: Some(entry.metadata.clone()),
                 ..Default::default()
             });
     }
@@ -248,6 +283,17 @@ pub(crate) async fn committed(
     partitions: &[TopicPartition],
     require_stable: bool,
 ) -> Result<HashMap<TopicPartition, i64>> {
+    let found = committed_with_metadata(cluster, group_id, partitions, require_stable).await?;
+    Ok(found.into_iter().map(|(tp, e)| (tp, e.offset)).collect())
+}
+
+/// Like [`committed`], with the metadata committed beside each offset.
+pub(crate) async fn committed_with_metadata(
+    cluster: &Cluster,
+    group_id: &str,
+    partitions: &[TopicPartition],
+    require_stable: bool,
+) -> Result<HashMap<TopicPartition, OffsetAndMetadata>> {
     if partitions.is_empty() {
         return Ok(HashMap::new());
     }
@@ -323,7 +369,7 @@ fn read_committed(
     broker: &str,
     group_id: &str,
     topics: Vec<OffsetFetchResponseTopic>,
-) -> Result<HashMap<TopicPartition, i64>> {
+) -> Result<HashMap<TopicPartition, OffsetAndMetadata>> {
     let mut found = HashMap::new();
     for topic in topics {
         for p in topic.partitions {
@@ -342,7 +388,10 @@ fn read_committed(
             if p.committed_offset >= 0 {
                 found.insert(
                     TopicPartition::new(topic.name.clone(), p.partition_index),
-                    p.committed_offset,
+                    OffsetAndMetadata {
+                        offset: p.committed_offset,
+                        metadata: p.metadata.unwrap_or_default(),
+                    },
                 );
             }
         }
