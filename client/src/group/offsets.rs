@@ -437,6 +437,7 @@ mod tests {
                 OffsetFetchResponsePartition {
                     partition_index: 0,
                     committed_offset: 42,
+                    metadata: Some("m".into()),
                     ..Default::default()
                 },
                 OffsetFetchResponsePartition {
@@ -449,6 +450,12 @@ mod tests {
         }];
         let found = read_committed("b:9092", "g", topics).unwrap();
         assert_eq!(found.len(), 1);
-        assert_eq!(found[&TopicPartition::new("t", 0)], 42);
+        assert_eq!(
+            found[&TopicPartition::new("t", 0)],
+            OffsetAndMetadata {
+                offset: 42,
+                metadata: "m".into()
+            }
+        );
     }
 }
