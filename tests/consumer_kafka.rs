@@ -387,6 +387,9 @@ async fn metadata_committed_with_an_offset_comes_back_with_it() {
     assert_eq!(found[&TopicPartition::new("with-metadata", 7)], None);
 
     a.commit(&[(tp0.clone(), 4)]).await.unwrap();
-    let found = b.committed_with_metadata(&[tp0.clone()]).await.unwrap();
+    let found = b
+        .committed_with_metadata(std::slice::from_ref(&tp0))
+        .await
+        .unwrap();
     assert_eq!(found[&tp0], Some(OffsetAndMetadata::new(4)));
 }
