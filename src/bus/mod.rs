@@ -21,6 +21,7 @@ pub mod event;
 pub mod event_bus;
 pub mod handler;
 pub mod in_memory;
+pub mod kafka;
 pub mod registry;
 pub mod stats;
 pub mod time;
