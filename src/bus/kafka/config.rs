@@ -356,7 +356,8 @@ mod tests {
 
     #[test]
     fn validation_names_what_is_wrong() {
-        let cases: Vec<(fn(&mut KafkaEventBusConfig), &str)> = vec![
+        type Change = fn(&mut KafkaEventBusConfig);
+        let cases: Vec<(Change, &str)> = vec![
             (
                 |c| c.security_protocol = "SASL_SSL".into(),
                 "sasl_mechanism",
