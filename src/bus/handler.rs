@@ -129,6 +129,36 @@ impl<E, H: Handler<E>> Handler<E> for Named<H> {
     }
 }
 
+/// Awaits a handler's call; a panic inside it becomes a failure (`Panic` and its message)
+/// instead of tearing down the task that runs it, so the bus retries or dead-letters the event
+/// like any other failure.
+pub(super) async fn catching_panics(call: BoxFuture<HandlerResult>) -> HandlerResult {
+    CatchUnwind(call).await
+}
+
+struct CatchUnwind(BoxFuture<HandlerResult>);
+
+impl Future for CatchUnwind {
+    type Output = HandlerResult;
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<HandlerResult> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(poll) => poll,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a handler panicked".into());
+                std::task::Poll::Ready(Err(HandlerError::new("Panic", message)))
+            }
+        }
+    }
+}
+
 /// A subscriber object: it declares the event types it handles and registers a handler for each
 /// ([`EventBus::register`](super::EventBus::register)).
 pub trait Subscriber: Send + Sync + 'static {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::event::RawEnvelope;
-use super::handler::{HandlerError, Prepared, Route};
+use super::handler::{catching_panics, HandlerError, Prepared, Route};
 
 /// What [`subscribe`](super::EventBus::subscribe) returns: pass it to
 /// [`unsubscribe`](super::EventBus::unsubscribe) to remove the handler.
@@ -25,6 +25,8 @@ pub struct Registry {
 /// One handler's failure in a dispatch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandlerFailure {
+    /// The handler's subscription (to run it alone again).
+    pub subscription: Subscription,
     /// The handler's name.
     pub handler: String,
     /// What it returned.
@@ -108,10 +110,21 @@ impl Registry {
 
     /// Runs every handler of `event`; see the module docs for the order.
     pub async fn dispatch(&self, event: &Arc<RawEnvelope>) -> Dispatched {
+        self.dispatch_to(event, None).await
+    }
+
+    /// Runs the handlers of `event` among `only` (all, when `None`), for a retry of those that
+    /// failed: handlers that succeeded are not run again. Handlers unsubscribed since are skipped.
+    pub async fn dispatch_to(
+        &self,
+        event: &Arc<RawEnvelope>,
+        only: Option<&[Subscription]>,
+    ) -> Dispatched {
         let event_type = event.meta.event_type.as_str();
+        let chosen = |id: &Subscription| only.is_none_or(|ids| ids.contains(id));
         // The handlers as they are now; subscribing or unsubscribing meanwhile does not change
         // this dispatch.
-        let calls: Vec<(String, Prepared)> = {
+        let calls: Vec<(Subscription, String, Prepared)> = {
             let routes = self.read();
             let typed = routes
                 .iter()
@@ -119,7 +132,8 @@ impl Registry {
             let wildcard = routes.iter().filter(|(_, r)| r.event_type.is_none());
             typed
                 .chain(wildcard)
-                .map(|(_, r)| (r.name.clone(), r.call.prepare(event)))
+                .filter(|(id, _)| chosen(id))
+                .map(|(id, r)| (*id, r.name.clone(), r.call.prepare(event)))
                 .collect()
         };
         if calls.is_empty() {
@@ -128,16 +142,20 @@ impl Registry {
         // An event a handler's type cannot read is handled by none: it goes to the dead letters
         // whole. (The prepared calls have not started; dropping them runs nothing.)
         let mut ready = Vec::with_capacity(calls.len());
-        for (handler, call) in calls {
+        for (subscription, handler, call) in calls {
             match call {
-                Prepared::Call(call) => ready.push((handler, call)),
+                Prepared::Call(call) => ready.push((subscription, handler, call)),
                 Prepared::Undecodable(why) => return Dispatched::Undecodable(why),
             }
         }
         let mut failures = Vec::new();
-        for (handler, call) in ready {
-            if let Err(error) = call.await {
-                failures.push(HandlerFailure { handler, error });
+        for (subscription, handler, call) in ready {
+            if let Err(error) = catching_panics(call).await {
+                failures.push(HandlerFailure {
+                    subscription,
+                    handler,
+                    error,
+                });
             }
         }
         if failures.is_empty() {

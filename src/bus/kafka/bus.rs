@@ -1,0 +1,290 @@
+//! [`KafkaEventBus`]: the event bus on Kafka, wire-compatible with eventsource-py 0.8's.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kbus_client::admin::{Admin, NewTopic};
+use kbus_client::consumer::Consumer;
+use kbus_client::producer::{DeliveryFuture, Producer, ProducerRecord};
+use kbus_client::protocol::record::Header;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use super::config::KafkaEventBusConfig;
+use super::consume::ConsumeLoop;
+use super::handle::Context;
+use crate::bus::error::BusError;
+use crate::bus::event::{Event, RawPayload};
+use crate::bus::event_bus::{EventBus, Publish};
+use crate::bus::handler::{Handler, Registration, Route, Subscriber};
+use crate::bus::registry::{Registry, Subscription};
+use crate::bus::stats::{BusStats, Counters};
+use crate::bus::wire::EventRecord;
+use crate::config::Properties;
+
+/// The event bus on Kafka.
+///
+/// [`connect`](Self::connect) makes sure the topics exist and starts the producer: enough to
+/// publish. [`start`](Self::start) joins the consumer group and handles events in the
+/// background; a bus that only publishes never joins a group.
+#[derive(Clone)]
+pub struct KafkaEventBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<KafkaEventBusConfig>,
+    properties: Properties,
+    topic: String,
+    registry: Arc<Registry>,
+    counters: Arc<Counters>,
+    producer: Producer,
+    /// Room for background publishes.
+    background: Arc<Semaphore>,
+    stop: watch::Sender<bool>,
+    consuming: Mutex<Option<JoinHandle<Result<(), BusError>>>>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for KafkaEventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaEventBus")
+            .field("topic", &self.inner.topic)
+            .field("group", &self.inner.config.consumer_group)
+            .field("stats", &self.inner.counters.snapshot())
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl KafkaEventBus {
+    /// Checks `config`, makes sure the topics exist (creating them when `create_topics` is on)
+    /// and starts the producer.
+    pub async fn connect(config: KafkaEventBusConfig) -> Result<KafkaEventBus, BusError> {
+        config.validate()?;
+        let member = config.member_name();
+        let mut properties = config.client_properties();
+        if !config.properties.contains_key("client.id") {
+            properties.set("client.id", &member);
+        }
+        properties.check_known()?;
+        let topic = config.topic();
+        ensure_topics(&config, &properties, &[topic.clone(), config.dlq_topic()]).await?;
+        let producer = Producer::from_properties(&properties).await?;
+        let counters = Counters::new();
+        counters.connected();
+        let (stop, _) = watch::channel(false);
+        Ok(KafkaEventBus {
+            inner: Arc::new(Inner {
+                background: Arc::new(Semaphore::new(config.publish_queue_size.max(1))),
+                config: Arc::new(config),
+                properties,
+                topic,
+                registry: Arc::new(Registry::default()),
+                counters: Arc::new(counters),
+                producer,
+                stop,
+                consuming: Mutex::new(None),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &KafkaEventBusConfig {
+        &self.inner.config
+    }
+
+    /// The main topic.
+    pub fn topic(&self) -> &str {
+        &self.inner.topic
+    }
+
+    /// Joins the consumer group and handles events in the background, until
+    /// [`shutdown`](EventBus::shutdown). Subscribe handlers first: events of types without a
+    /// handler here are skipped (and committed). Starting twice does nothing.
+    pub async fn start(&self) -> Result<(), BusError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(BusError::Closed);
+        }
+        if lock(&self.inner.consuming).is_some() {
+            return Ok(());
+        }
+        let mut consumer = Consumer::from_properties(&self.inner.properties).await?;
+        consumer.subscribe([self.inner.topic.clone()])?;
+        let ctx = Arc::new(Context {
+            registry: self.inner.registry.clone(),
+            counters: self.inner.counters.clone(),
+            producer: self.inner.producer.clone(),
+            config: self.inner.config.clone(),
+            dlq_topic: self.inner.config.dlq_topic(),
+            stopping: self.inner.stop.subscribe(),
+        });
+        let run = ConsumeLoop::new(ctx, consumer, self.inner.stop.subscribe()).run();
+        let span = tracing::info_span!(
+            "kbus.bus",
+            group = %self.inner.config.consumer_group,
+            topic = %self.inner.topic
+        );
+        let mut consuming = lock(&self.inner.consuming);
+        if consuming.is_none() {
+            *consuming = Some(tokio::spawn(tracing::Instrument::instrument(run, span)));
+        }
+        Ok(())
+    }
+
+    /// Sends `records` (in order) and returns their deliveries.
+    async fn send(&self, records: Vec<EventRecord>) -> Result<Vec<DeliveryFuture>, BusError> {
+        let mut deliveries = Vec::with_capacity(records.len());
+        for r in records {
+            let mut record = ProducerRecord::new(self.inner.topic.clone())
+                .key(r.key)
+                .value(r.value);
+            record.headers = r
+                .headers
+                .into_iter()
+                .map(|(k, v)| Header::new(k, Some(v)))
+                .collect();
+            deliveries.push(self.inner.producer.send(record).await?);
+        }
+        Ok(deliveries)
+    }
+
+    fn encode<P: Publish>(&self, events: &[P]) -> Result<Vec<EventRecord>, BusError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(BusError::Closed);
+        }
+        events
+            .iter()
+            .map(|e| e.to_record().map_err(BusError::from))
+            .collect()
+    }
+}
+
+/// Creates the topics that are missing, or fails naming one that is missing when creating is off.
+async fn ensure_topics(
+    config: &KafkaEventBusConfig,
+    properties: &Properties,
+    topics: &[String],
+) -> Result<(), BusError> {
+    let admin = Admin::from_properties(properties).await?;
+    for topic in topics {
+        if config.create_topics {
+            let new = NewTopic::new(
+                topic.clone(),
+                config.topic_partitions,
+                config.topic_replication_factor,
+            );
+            if admin.ensure_topic(&new).await? {
+                tracing::info!(topic = %topic, "bus: topic created");
+            }
+        } else if admin.cluster().partitions(topic).await.is_err() {
+            return Err(BusError::Config(format!(
+                "topic {topic} does not exist and create_topics is off"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl EventBus for KafkaEventBus {
+    async fn publish<P: Publish>(&self, events: Vec<P>) -> Result<(), BusError> {
+        let records = self.encode(&events)?;
+        let n = records.len() as u64;
+        let deliveries = self.send(records).await?;
+        for delivery in deliveries {
+            if let Err(e) = delivery.await {
+                self.inner.counters.error();
+                return Err(e.into());
+            }
+        }
+        self.inner.counters.published(n);
+        Ok(())
+    }
+
+    async fn publish_background<P: Publish>(&self, events: Vec<P>) -> Result<(), BusError> {
+        let records = self.encode(&events)?;
+        let n = records.len();
+        let room = self.inner.config.publish_queue_size.max(1);
+        let permits = self
+            .inner
+            .background
+            .clone()
+            .acquire_many_owned(n.min(room) as u32)
+            .await
+            .map_err(|_| BusError::Closed)?;
+        let deliveries = self.send(records).await?;
+        let counters = self.inner.counters.clone();
+        tokio::spawn(async move {
+            let mut written = 0;
+            for delivery in deliveries {
+                match delivery.await {
+                    Ok(_) => written += 1,
+                    Err(e) => {
+                        counters.error();
+                        tracing::warn!(error = %e, "bus: a background publish failed");
+                    }
+                }
+            }
+            counters.published(written);
+            drop(permits);
+        });
+        Ok(())
+    }
+
+    fn subscribe<E: Event>(&self, handler: impl Handler<E>) -> Subscription {
+        self.inner.registry.add(Route::typed(handler))
+    }
+
+    fn subscribe_all(&self, handler: impl Handler<RawPayload>) -> Subscription {
+        self.inner.registry.add(Route::all(handler))
+    }
+
+    fn unsubscribe(&self, subscription: Subscription) -> bool {
+        self.inner.registry.remove(subscription)
+    }
+
+    fn register<S: Subscriber>(&self, subscriber: Arc<S>) -> Vec<Subscription> {
+        let mut added = Vec::new();
+        let registry = &self.inner.registry;
+        let mut add = |route: Route| added.push(registry.add(route));
+        subscriber.subscribe(&mut Registration { add: &mut add });
+        added
+    }
+
+    fn stats(&self) -> BusStats {
+        self.inner.counters.snapshot()
+    }
+
+    async fn shutdown(&self, timeout: Duration) -> Result<(), BusError> {
+        let deadline = Instant::now() + timeout;
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.stop.send_replace(true);
+        let consuming = lock(&self.inner.consuming).take();
+        let mut result = Ok(());
+        if let Some(mut task) = consuming {
+            // The loop keeps its own deadline (shutdown_timeout); this one bounds the caller's.
+            match tokio::time::timeout_at(deadline.into(), &mut task).await {
+                Ok(Ok(r)) => result = r,
+                Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Ok(Err(_)) => {}
+                Err(_) => {
+                    task.abort();
+                    result = Err(BusError::ShutdownTimedOut(timeout));
+                }
+            }
+        }
+        // Background publishes still under way get what is left of the time.
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, self.inner.producer.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = result.and(Err(e.into())),
+            Err(_) => result = result.and(Err(BusError::ShutdownTimedOut(timeout))),
+        }
+        result
+    }
+}

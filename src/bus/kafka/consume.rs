@@ -1,0 +1,351 @@
+//! The consuming side of the Kafka bus: one task owning the group member. It reads records,
+//! schedules them ([`Schedule`]: in order per aggregate, side by side across aggregates), runs each
+//! on its own task ([`handle`]), tracks what is finished per partition ([`PartitionProgress`]) and
+//! commits that — on an interval, when partitions are revoked, and at shutdown.
+//!
+//! - A record of a type no handler here takes, or without an `event_type` header, is finished at
+//!   once without being read (and counted as skipped).
+//! - Backpressure: past `max_in_flight_events` records read and not finished, every partition is
+//!   paused; fetching resumes below half of it. Memory stays bounded whatever the handlers' speed.
+//! - Revoked partitions: their waiting events are dropped (the next owner reads them), their
+//!   running ones get until the revocation timeout (`session_timeout_ms`) to finish, then their
+//!   progress is committed and the revocation acknowledged. Lost partitions: their events are
+//!   abandoned at once, nothing is committed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kbus_client::consumer::{is_commit_fenced, Consumer, ConsumerRecord, Event};
+use kbus_client::TopicPartition;
+use tokio::sync::watch;
+use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
+
+use super::handle::{handle, Context, Outcome};
+use super::progress::PartitionProgress;
+use super::schedule::Schedule;
+use crate::bus::error::BusError;
+use crate::bus::stats::Counters;
+
+/// The ordering key: the partition and the record key (the aggregate id); in the strict mode the
+/// partition alone.
+type Key = (i32, Bytes);
+
+/// What a record's task returns.
+type Done = (Key, TopicPartition, i64, Outcome);
+
+pub(crate) struct ConsumeLoop {
+    pub ctx: Arc<Context>,
+    pub consumer: Consumer,
+    pub stop: watch::Receiver<bool>,
+    progress: HashMap<TopicPartition, PartitionProgress>,
+    schedule: Schedule<Key, ConsumerRecord>,
+    tasks: JoinSet<Done>,
+    /// The running tasks, to abort them and to know what a cancelled one was.
+    running: HashMap<Id, (Key, TopicPartition, i64, AbortHandle)>,
+    paused: bool,
+    dirty: bool,
+    next_commit: Instant,
+}
+
+impl ConsumeLoop {
+    pub fn new(ctx: Arc<Context>, consumer: Consumer, stop: watch::Receiver<bool>) -> Self {
+        let max = if ctx.config.strict_ordering {
+            usize::MAX
+        } else {
+            ctx.config.max_concurrency
+        };
+        ConsumeLoop {
+            ctx,
+            consumer,
+            stop,
+            progress: HashMap::new(),
+            schedule: Schedule::new(max),
+            tasks: JoinSet::new(),
+            running: HashMap::new(),
+            paused: false,
+            dirty: false,
+            next_commit: Instant::now(),
+        }
+    }
+
+    fn commit_interval(&self) -> Duration {
+        Duration::from_millis(self.ctx.config.commit_interval_ms.max(1))
+    }
+
+    /// Runs until the bus stops, then finishes within the shutdown timeout.
+    pub async fn run(mut self) -> Result<(), BusError> {
+        self.next_commit = Instant::now() + self.commit_interval();
+        let result = loop {
+            self.start_ready();
+            if *self.stop.borrow() {
+                break Ok(());
+            }
+            let next_commit = self.next_commit;
+            tokio::select! {
+                biased;
+                _ = self.stop.changed() => {}
+                Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => self.on_done(done),
+                _ = tokio::time::sleep_until(next_commit.into()) => self.commit().await,
+                event = self.consumer.poll() => {
+                    if let Err(e) = self.on_event(event).await {
+                        break Err(e);
+                    }
+                }
+            }
+            self.backpressure();
+        };
+        let finished = self.finish().await;
+        result.and(finished)
+    }
+
+    /// Starts every event the schedule lets start.
+    fn start_ready(&mut self) {
+        while let Some((key, record)) = self.schedule.start_next() {
+            let ctx = self.ctx.clone();
+            let tp = TopicPartition::new(record.topic.to_string(), record.partition);
+            let offset = record.offset;
+            let task_key = key.clone();
+            let task_tp = tp.clone();
+            let abort = self.tasks.spawn(async move {
+                let outcome = handle(&ctx, &record).await;
+                (task_key, task_tp, offset, outcome)
+            });
+            self.running.insert(abort.id(), (key, tp, offset, abort));
+        }
+    }
+
+    /// A record's task ended.
+    fn on_done(&mut self, done: Result<(Id, Done), JoinError>) {
+        let (key, tp, offset, outcome) = match done {
+            Ok((id, done)) => {
+                self.running.remove(&id);
+                done
+            }
+            Err(e) => {
+                // Aborted (revoked, lost, shutdown): not finished.
+                let Some((key, tp, offset, _)) = self.running.remove(&e.id()) else {
+                    return;
+                };
+                (key, tp, offset, Outcome::Abandoned)
+            }
+        };
+        self.schedule.finished(&key);
+        if outcome.finished() {
+            if let Some(p) = self.progress.get_mut(&tp) {
+                p.finished(offset);
+                self.dirty = true;
+            }
+        }
+    }
+
+    async fn on_event(&mut self, event: kbus_client::Result<Event>) -> Result<(), BusError> {
+        let c = self.ctx.counters.clone();
+        match event {
+            Ok(Event::Records(batch)) => {
+                let tp = batch.topic_partition.clone();
+                for record in batch.records {
+                    self.receive(&tp, record);
+                }
+            }
+            Ok(Event::Assigned(tps)) => {
+                Counters::add(&c.rebalance_count, 1);
+                let committed = self.consumer.committed_with_metadata(&tps).await?;
+                for tp in &tps {
+                    let progress =
+                        PartitionProgress::resume(committed.get(tp).and_then(Option::as_ref));
+                    self.progress.insert(tp.clone(), progress);
+                }
+                if self.paused {
+                    self.consumer.pause(&tps);
+                }
+                tracing::info!(partitions = ?tps, "bus: partitions assigned");
+            }
+            Ok(Event::Revoked(tps)) => self.revoke(&tps).await,
+            Ok(Event::Lost(tps)) => {
+                tracing::warn!(partitions = ?tps, "bus: partitions lost; their events are abandoned");
+                self.abandon(&tps);
+            }
+            Ok(Event::Error(e)) => {
+                c.error();
+                tracing::warn!(error = %e, "bus: the consumer keeps retrying");
+            }
+            Ok(_) => {}
+            Err(e) if e.is_retriable() => {
+                c.error();
+                tracing::warn!(error = %e, "bus: consuming failed; going on");
+            }
+            Err(e) => {
+                c.error();
+                tracing::error!(error = %e, "bus: consuming cannot go on");
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// A record read: skipped, or scheduled.
+    fn receive(&mut self, tp: &TopicPartition, record: ConsumerRecord) {
+        let c = &self.ctx.counters;
+        let progress = self.progress.entry(tp.clone()).or_default();
+        let offset = record.offset;
+        self.dirty = true;
+        if progress.done_before(offset) {
+            // Handled before the partition changed hands (the last commit says so).
+            progress.finished(offset);
+            Counters::add(&c.events_skipped, 1);
+            return;
+        }
+        c.consumed(1);
+        let handled = record
+            .headers
+            .iter()
+            .find(|h| h.key.as_ref() == b"event_type")
+            .and_then(|h| h.value_str())
+            .is_some_and(|t| self.ctx.registry.handles(t));
+        if !handled {
+            progress.finished(offset);
+            Counters::add(&c.events_skipped, 1);
+            return;
+        }
+        progress.received(offset);
+        let key = if self.ctx.config.strict_ordering {
+            (record.partition, Bytes::new())
+        } else {
+            let aggregate = record
+                .key
+                .clone()
+                .unwrap_or_else(|| Bytes::from(format!("#{offset}")));
+            (record.partition, aggregate)
+        };
+        self.schedule.push(key, record);
+    }
+
+    /// Records read and not finished.
+    fn in_flight(&self) -> usize {
+        self.progress
+            .values()
+            .map(PartitionProgress::in_flight)
+            .sum()
+    }
+
+    /// Pauses fetching past the bound, resumes below half of it.
+    fn backpressure(&mut self) {
+        let max = self.ctx.config.max_in_flight_events;
+        let n = self.in_flight();
+        if !self.paused && n >= max {
+            let all = self.consumer.assignment();
+            self.consumer.pause(&all);
+            self.paused = true;
+            tracing::debug!(in_flight = n, "bus: handlers are behind; fetching paused");
+        } else if self.paused && n <= max / 2 {
+            let all = self.consumer.assignment();
+            self.consumer.resume(&all);
+            self.paused = false;
+            tracing::debug!(in_flight = n, "bus: fetching resumed");
+        }
+    }
+
+    /// Commits the progress of every partition, when something changed.
+    async fn commit(&mut self) {
+        self.next_commit = Instant::now() + self.commit_interval();
+        if !self.dirty {
+            return;
+        }
+        let all: Vec<TopicPartition> = self.progress.keys().cloned().collect();
+        self.commit_partitions(&all).await;
+        self.dirty = false;
+    }
+
+    async fn commit_partitions(&mut self, tps: &[TopicPartition]) {
+        let entries: Vec<_> = tps
+            .iter()
+            .filter_map(|tp| Some((tp.clone(), self.progress.get(tp)?.committable())))
+            .collect();
+        if entries.is_empty() {
+            return;
+        }
+        match self.consumer.commit_with_metadata(&entries).await {
+            Ok(()) => {}
+            Err(e) if is_commit_fenced(&e) => {
+                tracing::debug!(error = %e, "bus: commit fenced by a rebalance; the next one covers it")
+            }
+            Err(e) => {
+                self.ctx.counters.error();
+                tracing::warn!(error = %e, "bus: commit failed; the next one covers it");
+            }
+        }
+    }
+
+    /// Partitions taken away with a chance to commit: drop their waiting events, let the running
+    /// ones finish (for a while), commit, forget them.
+    async fn revoke(&mut self, tps: &[TopicPartition]) {
+        let revoked = |p: i32| tps.iter().any(|tp| tp.partition == p);
+        self.schedule.remove_waiting(|key, _| revoked(key.0));
+        let deadline = Instant::now() + Duration::from_millis(self.ctx.config.session_timeout_ms);
+        while self.running.values().any(|(_, tp, _, _)| tps.contains(tp)) {
+            tokio::select! {
+                Some(done) = self.tasks.join_next_with_id() => self.on_done(done),
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    tracing::warn!(partitions = ?tps, "bus: handlers of revoked partitions did not finish in time; abandoned");
+                    self.abort(tps);
+                    break;
+                }
+            }
+        }
+        self.commit_partitions(tps).await;
+        for tp in tps {
+            self.progress.remove(tp);
+        }
+        tracing::info!(partitions = ?tps, "bus: partitions revoked");
+    }
+
+    /// Partitions taken away without a chance to commit.
+    fn abandon(&mut self, tps: &[TopicPartition]) {
+        self.schedule
+            .remove_waiting(|key, _| tps.iter().any(|tp| tp.partition == key.0));
+        self.abort(tps);
+        for tp in tps {
+            self.progress.remove(tp);
+        }
+    }
+
+    fn abort(&mut self, tps: &[TopicPartition]) {
+        for (_, tp, _, abort) in self.running.values() {
+            if tps.contains(tp) {
+                abort.abort();
+            }
+        }
+    }
+
+    /// Shutting down: no new events; the running ones get until the shutdown timeout; then the
+    /// progress is committed and the member leaves its group.
+    async fn finish(mut self) -> Result<(), BusError> {
+        let timeout = self.ctx.config.shutdown_timeout();
+        let deadline = Instant::now() + timeout;
+        let everything: Vec<TopicPartition> = self.progress.keys().cloned().collect();
+        self.schedule.remove_waiting(|_, _| true);
+        let mut timed_out = false;
+        while !self.tasks.is_empty() {
+            tokio::select! {
+                Some(done) = self.tasks.join_next_with_id() => self.on_done(done),
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    tracing::warn!("bus: handlers did not finish before the shutdown timeout; abandoned");
+                    timed_out = true;
+                    self.abort(&everything);
+                    while let Some(done) = self.tasks.join_next_with_id().await {
+                        self.on_done(done);
+                    }
+                }
+            }
+        }
+        self.commit_partitions(&everything).await;
+        self.consumer.close().await?;
+        if timed_out {
+            Err(BusError::ShutdownTimedOut(timeout))
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! The Kafka event bus on Apache Kafka itself: the EventBus contract (the conformance suite),
+//! records written by eventsource-py read and handled, retries in place ending in a dead letter
+//! with eventsource-py's headers, undecodable records dead-lettered at once, per-aggregate order
+//! with concurrency inside one partition, and a graceful restart that neither loses nor repeats
+//! handling.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kbus::bus::conformance::{self, Recorder, GUARD};
+use kbus::bus::kafka::{KafkaEventBus, KafkaEventBusConfig};
+use kbus::bus::{new_uuid, Envelope, Event, EventBus, HandlerError, Uuid};
+use kbus::consumer::{Consumer, Event as ConsumerEvent};
+use kbus::producer::{Producer, ProducerRecord};
+use kbus::protocol::record::Header;
+use kbus::TopicPartition;
+use kbus_testkit::kafka::Kafka;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::watch;
+
+const VECTORS: &str = include_str!("vectors/eventsource-vectors.json");
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Settings for a bus of its own: a fresh topic prefix and group, fast commits and rebalances.
+fn config(kafka: &Kafka, what: &str) -> KafkaEventBusConfig {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let prefix = format!("{what}-{}-{n}", std::process::id());
+    KafkaEventBusConfig {
+        bootstrap_servers: kafka.bootstrap(),
+        topic_prefix: prefix.clone(),
+        consumer_group: format!("{prefix}-group"),
+        session_timeout_ms: 6000,
+        heartbeat_interval_ms: 500,
+        commit_interval_ms: 100,
+        topic_partitions: 3,
+        retry_base_delay: 0.05,
+        retry_max_delay: 0.2,
+        shutdown_timeout: 10.0,
+        ..Default::default()
+    }
+}
+
+async fn started(config: KafkaEventBusConfig) -> KafkaEventBus {
+    let bus = KafkaEventBus::connect(config).await.unwrap();
+    bus.start().await.unwrap();
+    bus
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kafka_bus_keeps_the_event_bus_contract() {
+    let kafka = Kafka::shared();
+    conformance::run_all(|| async { started(config(kafka, "conformance")).await }).await;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct OrderPlaced {
+    order_number: String,
+    total_cents: i64,
+}
+
+impl Event for OrderPlaced {
+    const EVENT_TYPE: &'static str = "OrderPlaced";
+    const AGGREGATE_TYPE: &'static str = "Order";
+}
+
+fn vectors() -> Value {
+    serde_json::from_str(VECTORS).unwrap()
+}
+
+/// The headers of a vector record.
+fn vector_headers(record: &Value) -> Vec<Header> {
+    record["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            Header::new(
+                h[0].as_str().unwrap().to_string(),
+                Some(h[1].as_str().unwrap().to_string()),
+            )
+        })
+        .collect()
+}
+
+fn pairs(headers: &[Header]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|h| {
+            (
+                h.key_str().unwrap().to_string(),
+                h.value_str().unwrap_or("<null>").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Writes a vector record to `topic` as eventsource-py wrote it (same key, value and headers).
+async fn write_as_python(bootstrap: &str, topic: &str, record: &Value) {
+    let producer = Producer::from_properties([("bootstrap.servers", bootstrap)])
+        .await
+        .unwrap();
+    let mut r = ProducerRecord::new(topic.to_string())
+        .key(record["key"].as_str().unwrap().to_string())
+        .value(record["value_utf8"].as_str().unwrap().to_string());
+    r.headers = vector_headers(record);
+    producer.send(r).await.unwrap().await.unwrap();
+    producer.close().await.unwrap();
+}
+
+/// Every record of `topic` until `n` have been read.
+async fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    n: usize,
+) -> Vec<kbus::consumer::ConsumerRecord> {
+    let mut consumer = Consumer::from_properties([
+        ("bootstrap.servers", bootstrap),
+        ("auto.offset.reset", "earliest"),
+    ])
+    .await
+    .unwrap();
+    consumer
+        .assign((0..partitions).map(|p| TopicPartition::new(topic, p)))
+        .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(GUARD, async {
+        while out.len() < n {
+            if let ConsumerEvent::Records(batch) = consumer.poll().await.unwrap() {
+                out.extend(batch.records);
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("only {} of {n} records of {topic}", out.len()));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_eventsource_py_wrote_is_handled_and_one_kbus_wrote_is_pythons_bytes() {
+    let kafka = Kafka::shared();
+    let config = config(kafka, "interop");
+    let bootstrap = config.bootstrap_servers.clone();
+    let bus = KafkaEventBus::connect(config).await.unwrap();
+    let got = Recorder::<OrderPlaced>::new();
+    bus.subscribe(got.handler());
+    bus.start().await.unwrap();
+
+    let v = vectors();
+    write_as_python(&bootstrap, bus.topic(), &v["records"][0]).await;
+    let seen = got.wait_for(1).await;
+    assert_eq!(seen[0].event.order_number, "ORD-1");
+    assert_eq!(
+        seen[0].meta.event_id.to_string(),
+        "0b9f7c1e-4a2d-4f6b-9c3e-2d1a5b7e8f90"
+    );
+
+    // Published by kbus, the same event is the same record, byte for byte.
+    let again = Envelope {
+        meta: seen[0].meta.clone(),
+        event: seen[0].event.clone(),
+    };
+    bus.publish(vec![again]).await.unwrap();
+    // Both records — Python's and kbus's — are the vector's, to the byte, on the vector's
+    // partition (Java's murmur2 placement, 3 partitions).
+    let records = read_topic(&bootstrap, bus.topic(), 3, 2).await;
+    let expected = &v["records"][0];
+    for r in &records {
+        assert_eq!(
+            r.value.as_deref(),
+            Some(expected["value_utf8"].as_str().unwrap().as_bytes())
+        );
+        assert_eq!(
+            r.key.as_deref(),
+            Some(expected["key"].as_str().unwrap().as_bytes())
+        );
+        assert_eq!(pairs(&r.headers), pairs(&vector_headers(expected)));
+        assert_eq!(
+            r.partition as i64,
+            expected["partition_for"]["3"].as_i64().unwrap()
+        );
+    }
+    bus.shutdown(GUARD).await.unwrap();
+}
+
+/// Fails `fails` times for each event, then succeeds; counts the calls.
+fn flaky(fails: usize, calls: Arc<AtomicUsize>) -> impl kbus::bus::Handler<OrderPlaced> {
+    move |_: Arc<Envelope<OrderPlaced>>| {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n < fails {
+                Err(HandlerError::new("Boom", "inventory service unavailable"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+fn order(aggregate: Uuid, version: u64, number: &str) -> Envelope<OrderPlaced> {
+    Envelope::new(
+        aggregate,
+        version,
+        OrderPlaced {
+            order_number: number.into(),
+            total_cents: 100,
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_event_is_retried_in_place_then_dead_lettered_with_pythons_headers() {
+    let kafka = Kafka::shared();
+    let mut config = config(kafka, "dead-letters");
+    config.max_retries = 2;
+    let bootstrap = config.bootstrap_servers.clone();
+    let group = config.consumer_group.clone();
+    let dlq_topic = config.dlq_topic();
+    let bus = KafkaEventBus::connect(config).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    // The first event always fails; a second handler that succeeds is not run again on retries.
+    bus.subscribe(flaky(usize::MAX, calls.clone()));
+    let fine_calls = Arc::new(AtomicUsize::new(0));
+    bus.subscribe(flaky(0, fine_calls.clone()));
+    bus.start().await.unwrap();
+
+    let event = order(new_uuid(), 1, "ORD-DEAD");
+    bus.publish(vec![event.clone()]).await.unwrap();
+    let dead = read_topic(&bootstrap, &dlq_topic, 3, 1).await;
+    let dead = &dead[0];
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "the first attempt and two retries"
+    );
+    assert_eq!(
+        fine_calls.load(Ordering::SeqCst),
+        1,
+        "the handler that succeeded ran once"
+    );
+    let original = bus.topic().to_string();
+    let mut expected: Vec<(String, String)> = pairs(
+        &kbus::bus::wire::encode(&event.meta, &event.event)
+            .unwrap()
+            .headers
+            .iter()
+            .map(|(k, v)| Header::new(*k, Some(v.clone())))
+            .collect::<Vec<_>>(),
+    );
+    let headers = pairs(&dead.headers);
+    let source_partition = headers
+        .iter()
+        .find(|(k, _)| k == "dlq_original_partition")
+        .unwrap()
+        .1
+        .clone();
+    for (k, v) in [
+        ("dlq_reason", "max_retries_exceeded"),
+        ("dlq_error_type", "Boom"),
+        ("dlq_error_message", "inventory service unavailable"),
+        ("dlq_retry_count", "2"),
+    ] {
+        expected.push((k.into(), v.into()));
+    }
+    let timestamp = headers
+        .iter()
+        .find(|(k, _)| k == "dlq_timestamp")
+        .unwrap()
+        .1
+        .clone();
+    assert!(timestamp.ends_with("+00:00"), "{timestamp}");
+    expected.push(("dlq_timestamp".into(), timestamp));
+    expected.push(("dlq_original_topic".into(), original));
+    expected.push(("dlq_original_partition".into(), source_partition));
+    expected.push(("dlq_original_offset".into(), "0".into()));
+    expected.push(("dlq_consumer_group".into(), group));
+    assert_eq!(headers, expected);
+    assert_eq!(
+        dead.key.as_deref(),
+        Some(event.meta.aggregate_id.to_string().as_bytes())
+    );
+
+    let stats = bus.stats();
+    assert_eq!(stats.messages_sent_to_dlq, 1, "{stats:?}");
+    assert_eq!(stats.events_processed_failed, 3, "{stats:?}");
+    bus.shutdown(GUARD).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_record_is_dead_lettered_at_once_and_the_partition_goes_on() {
+    let kafka = Kafka::shared();
+    let config = config(kafka, "undecodable");
+    let bootstrap = config.bootstrap_servers.clone();
+    let dlq_topic = config.dlq_topic();
+    let bus = KafkaEventBus::connect(config).await.unwrap();
+    let got = Recorder::<OrderPlaced>::new();
+    bus.subscribe(got.handler());
+    bus.start().await.unwrap();
+
+    let aggregate = new_uuid();
+    let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str())])
+        .await
+        .unwrap();
+    let mut garbage = ProducerRecord::new(bus.topic().to_string())
+        .key(aggregate.to_string())
+        .value(Bytes::from_static(b"{\"aggregate_id\": 12"));
+    garbage.headers = vec![Header::new("event_type", Some("OrderPlaced"))];
+    producer.send(garbage).await.unwrap().await.unwrap();
+    bus.publish(vec![order(aggregate, 2, "AFTER")])
+        .await
+        .unwrap();
+
+    let seen = got.wait_for(1).await;
+    assert_eq!(
+        seen[0].event.order_number, "AFTER",
+        "the aggregate goes on after it"
+    );
+    let dead = read_topic(&bootstrap, &dlq_topic, 3, 1).await;
+    let headers: BTreeMap<String, String> = pairs(&dead[0].headers).into_iter().collect();
+    assert_eq!(headers["dlq_reason"], "deserialization_error");
+    assert_eq!(headers["dlq_retry_count"], "0");
+    assert!(
+        headers["dlq_error_message"].contains("not a JSON object"),
+        "{headers:?}"
+    );
+    assert_eq!(
+        dead[0].value.as_deref(),
+        Some(&b"{\"aggregate_id\": 12"[..])
+    );
+    bus.shutdown(GUARD).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_aggregate_order_holds_while_other_aggregates_of_the_partition_go_ahead() {
+    let kafka = Kafka::shared();
+    let mut config = config(kafka, "ordering");
+    config.topic_partitions = 1;
+    config.max_concurrency = 8;
+    let bus = KafkaEventBus::connect(config).await.unwrap();
+
+    // The slow aggregate's first event waits until every event of the others is handled: with
+    // one event at a time in the partition this could never happen (the guard would fire).
+    let (slow, failing) = (new_uuid(), new_uuid());
+    let others: Vec<Uuid> = (0..4).map(|_| new_uuid()).collect();
+    let others_done = Arc::new(tokio::sync::Semaphore::new(0));
+    let order_log: Arc<watch::Sender<BTreeMap<Uuid, Vec<u64>>>> =
+        Arc::new(watch::Sender::new(BTreeMap::new()));
+    let failing_calls = Arc::new(AtomicUsize::new(0));
+    {
+        let (others_done, log, failing_calls) = (
+            others_done.clone(),
+            order_log.clone(),
+            failing_calls.clone(),
+        );
+        bus.subscribe(move |e: Arc<Envelope<OrderPlaced>>| {
+            let (others_done, log, failing_calls) =
+                (others_done.clone(), log.clone(), failing_calls.clone());
+            async move {
+                let aggregate = e.meta.aggregate_id;
+                if aggregate == slow && e.meta.aggregate_version == 1 {
+                    let wait = others_done.acquire_many(4 * 5);
+                    tokio::time::timeout(GUARD, wait)
+                        .await
+                        .expect("the other aggregates went ahead")
+                        .unwrap()
+                        .forget();
+                }
+                if aggregate == failing
+                    && e.meta.aggregate_version == 1
+                    && failing_calls.fetch_add(1, Ordering::SeqCst) < 2
+                {
+                    return Err(HandlerError::new("Flaky", "not yet"));
+                }
+                log.send_modify(|log| {
+                    log.entry(aggregate)
+                        .or_default()
+                        .push(e.meta.aggregate_version)
+                });
+                if aggregate != slow && aggregate != failing {
+                    others_done.add_permits(1);
+                }
+                Ok(())
+            }
+        });
+    }
+    bus.start().await.unwrap();
+    for version in 1..=5 {
+        let mut batch = vec![order(slow, version, "s"), order(failing, version, "f")];
+        batch.extend(others.iter().map(|a| order(*a, version, "o")));
+        bus.publish(batch).await.unwrap();
+    }
+    let mut watching = order_log.subscribe();
+    let done = tokio::time::timeout(
+        GUARD,
+        watching.wait_for(|log| log.values().map(Vec::len).sum::<usize>() == 30),
+    )
+    .await;
+    let log = order_log.borrow().clone();
+    assert!(done.is_ok(), "not every event was handled: {log:?}");
+    for (aggregate, versions) in &log {
+        assert_eq!(versions, &[1, 2, 3, 4, 5], "aggregate {aggregate}");
+    }
+    assert_eq!(
+        failing_calls.load(Ordering::SeqCst),
+        3,
+        "two failures, then success"
+    );
+    bus.shutdown(GUARD).await.unwrap();
+}
