@@ -413,3 +413,98 @@ async fn per_aggregate_order_holds_while_other_aggregates_of_the_partition_go_ah
     );
     bus.shutdown(GUARD).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_restart_neither_loses_nor_repeats_what_was_finished() {
+    let kafka = Kafka::shared();
+    let mut config = config(kafka, "restart");
+    config.topic_partitions = 1;
+    config.shutdown_timeout = 1.0;
+    let completed: Arc<watch::Sender<Vec<(usize, Uuid)>>> =
+        Arc::new(watch::Sender::new(Vec::new()));
+    let stuck = new_uuid();
+    // Bus `n`'s handler; the first one never finishes the stuck aggregate's first event.
+    let handler = |n: usize| {
+        let completed = completed.clone();
+        move |e: Arc<Envelope<OrderPlaced>>| {
+            let completed = completed.clone();
+            async move {
+                if n == 1 && e.meta.aggregate_id == stuck && e.meta.aggregate_version == 1 {
+                    std::future::pending::<()>().await;
+                }
+                completed.send_modify(|c| c.push((n, e.meta.event_id)));
+                Ok(())
+            }
+        }
+    };
+    let first = KafkaEventBus::connect(config.clone()).await.unwrap();
+    first.subscribe(handler(1));
+    first.start().await.unwrap();
+    let mut events = vec![order(stuck, 1, "stuck-1")];
+    events.extend((0..10).map(|i| order(new_uuid(), 1, &format!("other-{i}"))));
+    events.push(order(stuck, 2, "stuck-2"));
+    first.publish(events.clone()).await.unwrap();
+    let mut watching = completed.subscribe();
+    tokio::time::timeout(GUARD, watching.wait_for(|c| c.len() == 10))
+        .await
+        .expect("the other aggregates' events were handled")
+        .unwrap();
+    // The stuck handler holds the shutdown past its timeout; the rest is committed.
+    match first.shutdown(GUARD).await {
+        Err(kbus::bus::BusError::ShutdownTimedOut(_)) => {}
+        other => panic!("a handler that never ends makes the shutdown time out: {other:?}"),
+    }
+
+    let second = KafkaEventBus::connect(config).await.unwrap();
+    second.subscribe(handler(2));
+    second.start().await.unwrap();
+    tokio::time::timeout(GUARD, watching.wait_for(|c| c.len() == 12))
+        .await
+        .expect("the stuck aggregate's events were handled after the restart")
+        .unwrap();
+    let done = completed.borrow().clone();
+    let by_second: Vec<Uuid> = done
+        .iter()
+        .filter(|(n, _)| *n == 2)
+        .map(|(_, id)| *id)
+        .collect();
+    assert_eq!(
+        by_second,
+        [events[0].meta.event_id, events[11].meta.event_id],
+        "only the unfinished events, in order"
+    );
+    let mut ids: Vec<Uuid> = done.iter().map(|(_, id)| *id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 12, "every event handled once");
+    assert!(second.stats().events_skipped >= 10, "{:?}", second.stats());
+    assert!(second.stats().rebalance_count >= 1, "{:?}", second.stats());
+
+    // Idle now: the shutdown returns at once rather than waiting out its timeout.
+    let started = std::time::Instant::now();
+    second.shutdown(GUARD).await.unwrap();
+    assert!(
+        started.elapsed() < GUARD / 4,
+        "idle shutdown took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_only_bus_never_joins_its_group() {
+    let kafka = Kafka::shared();
+    let config = config(kafka, "publish-only");
+    let group = config.consumer_group.clone();
+    let bootstrap = config.bootstrap_servers.clone();
+    let bus = KafkaEventBus::connect(config).await.unwrap();
+    bus.publish(vec![order(new_uuid(), 1, "p")]).await.unwrap();
+    assert_eq!(bus.stats().events_published, 1);
+    bus.shutdown(GUARD).await.unwrap();
+    let admin = kbus::admin::Admin::from_properties([("bootstrap.servers", bootstrap.as_str())])
+        .await
+        .unwrap();
+    let groups = admin.list_groups().await.unwrap();
+    assert!(!groups.iter().any(|g| g.group_id == group), "{groups:?}");
+    let records = read_topic(&bootstrap, bus.topic(), 3, 1).await;
+    assert_eq!(records.len(), 1);
+}
