@@ -508,3 +508,180 @@ async fn a_publish_only_bus_never_joins_its_group() {
     let records = read_topic(&bootstrap, bus.topic(), 3, 1).await;
     assert_eq!(records.len(), 1);
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct OrderCancelled {
+    reason: String,
+}
+
+impl Event for OrderCancelled {
+    const EVENT_TYPE: &'static str = "OrderCancelled";
+    const AGGREGATE_TYPE: &'static str = "Order";
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_counted_and_replayed_under_the_guard() {
+    use kbus::bus::kafka::{DlqFilter, DlqFrom};
+    let kafka = Kafka::shared();
+    let mut config = config(kafka, "dlq-tools");
+    config.max_retries = 0;
+    config.topic_partitions = 1;
+    let bootstrap = config.bootstrap_servers.clone();
+    let bus = KafkaEventBus::connect(config).await.unwrap();
+    // Handlers fail until healed; then they record what they get.
+    let healed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let replayed = Recorder::<OrderPlaced>::new();
+    {
+        let (healed, record) = (healed.clone(), replayed.handler());
+        bus.subscribe(move |e: Arc<Envelope<OrderPlaced>>| {
+            let ok = healed.load(Ordering::SeqCst);
+            if ok {
+                drop(record(e));
+            }
+            async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(HandlerError::new("PaymentDeclined", "card expired"))
+                }
+            }
+        });
+    }
+    bus.subscribe(|_: Arc<Envelope<OrderCancelled>>| async {
+        Err(HandlerError::new("Timeout", "no answer"))
+    });
+    bus.start().await.unwrap();
+    let aggregate = new_uuid();
+    let placed: Vec<Envelope<OrderPlaced>> = (1..=3)
+        .map(|v| order(aggregate, v, &format!("ORD-{v}")))
+        .collect();
+    bus.publish(placed.clone()).await.unwrap();
+    let cancelled = Envelope::new(new_uuid(), 1, OrderCancelled { reason: "r".into() });
+    bus.publish(vec![cancelled.clone()]).await.unwrap();
+    read_topic(&bootstrap, &bus.config().dlq_topic(), 1, 4).await;
+
+    assert_eq!(bus.dlq_count().await.unwrap(), 4);
+    let all = bus.dlq_list(&DlqFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 4);
+    let first = &all[0];
+    assert_eq!(first.reason.as_deref(), Some("max_retries_exceeded"));
+    assert_eq!(first.error_type.as_deref(), Some("PaymentDeclined"));
+    assert_eq!(first.error_message.as_deref(), Some("card expired"));
+    assert_eq!(first.retry_count, Some(0));
+    assert_eq!(
+        first.original.as_ref().map(|o| o.0.as_str()),
+        Some(bus.topic())
+    );
+    assert_eq!(first.replay_count, 0);
+    assert_eq!(
+        first.event.as_ref().unwrap().meta.event_id,
+        placed[0].meta.event_id
+    );
+    let by_type = DlqFilter {
+        event_type: Some("OrderCancelled".into()),
+        ..Default::default()
+    };
+    let found = bus.dlq_list(&by_type).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].error_type.as_deref(), Some("Timeout"));
+    let by_error = DlqFilter {
+        error_type: Some("PaymentDeclined".into()),
+        limit: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(bus.dlq_list(&by_error).await.unwrap().len(), 2);
+    let from_third = DlqFilter {
+        from: DlqFrom::Offset {
+            partition: 0,
+            offset: 2,
+        },
+        ..Default::default()
+    };
+    assert_eq!(bus.dlq_list(&from_third).await.unwrap().len(), 2);
+
+    // A dry run says what it would replay and publishes nothing.
+    healed.store(true, Ordering::SeqCst);
+    let report = bus.replay_dlq(&by_error, false, true).await.unwrap();
+    assert!(report.dry_run);
+    assert_eq!(report.replayed.len(), 2);
+    assert_eq!(
+        bus.dlq_count().await.unwrap(),
+        4,
+        "a replay leaves the dead letter"
+    );
+
+    // One replay, handled again by the healed handler.
+    let n = bus
+        .replay_dlq_message(0, first.offset, false)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let seen = replayed.wait_for(1).await;
+    assert_eq!(seen[0].meta.event_id, placed[0].meta.event_id);
+    let missing = bus.replay_dlq_message(0, 99, false).await.unwrap_err();
+    assert!(
+        matches!(missing, kbus::bus::BusError::NotFound(_)),
+        "{missing}"
+    );
+    bus.shutdown(GUARD).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_eventsource_py_wrote_is_listed_and_replayed_as_python_replays_it() {
+    use kbus::bus::kafka::DlqFilter;
+    let kafka = Kafka::shared();
+    let mut config = config(kafka, "python-dlq");
+    config.topic_partitions = 1;
+    let bootstrap = config.bootstrap_servers.clone();
+    let bus = KafkaEventBus::connect(config).await.unwrap();
+    let v = vectors();
+    write_as_python(
+        &bootstrap,
+        &bus.config().dlq_topic(),
+        &v["dlq_max_retries_exceeded"],
+    )
+    .await;
+    let listed = bus.dlq_list(&DlqFilter::default()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let dead = &listed[0];
+    assert_eq!(dead.error_type.as_deref(), Some("Boom"));
+    assert_eq!(dead.retry_count, Some(3));
+    assert_eq!(
+        dead.original,
+        Some(("events.stream".to_string(), 4, 1187)),
+        "where it came from, as Python wrote it"
+    );
+    assert_eq!(
+        dead.dead_lettered_at.map(|t| t.to_header_string()),
+        Some("2026-11-28T10:20:00.250000+00:00".to_string())
+    );
+
+    // Replayed by kbus, the record is the one eventsource-py's replay writes (to kbus's topic).
+    bus.replay_dlq_message(0, dead.offset, false).await.unwrap();
+    let replay = read_topic(&bootstrap, bus.topic(), 1, 1).await;
+    let expected = &v["replay_of_dlq_record"];
+    assert_eq!(pairs(&replay[0].headers), pairs(&vector_headers(expected)));
+    assert_eq!(
+        replay[0].value.as_deref(),
+        Some(expected["value_utf8"].as_str().unwrap().as_bytes())
+    );
+    assert_eq!(
+        replay[0].key.as_deref(),
+        Some(expected["key"].as_str().unwrap().as_bytes())
+    );
+
+    // A record replayed as often as allowed is refused, unless forced.
+    let mut worn = v["dlq_max_retries_exceeded"].clone();
+    worn["headers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!(["dlq_replay_count", "3"]));
+    write_as_python(&bootstrap, &bus.config().dlq_topic(), &worn).await;
+    let refused = bus.replay_dlq_message(0, 1, false).await.unwrap_err();
+    assert!(
+        matches!(refused, kbus::bus::BusError::ReplayRefused(_)),
+        "{refused}"
+    );
+    assert_eq!(bus.replay_dlq_message(0, 1, true).await.unwrap(), 4);
+    bus.shutdown(GUARD).await.unwrap();
+}

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::config::KafkaEventBusConfig;
 use super::consume::ConsumeLoop;
+use super::dlq::{DeadLetter, DlqFilter, DlqTools, ReplayReport};
 use super::handle::Context;
 use crate::bus::error::BusError;
 use crate::bus::event::{Event, RawPayload};
@@ -37,6 +38,7 @@ struct Inner {
     config: Arc<KafkaEventBusConfig>,
     properties: Properties,
     topic: String,
+    dlq_topic: String,
     registry: Arc<Registry>,
     counters: Arc<Counters>,
     producer: Producer,
@@ -73,7 +75,8 @@ impl KafkaEventBus {
         }
         properties.check_known()?;
         let topic = config.topic();
-        ensure_topics(&config, &properties, &[topic.clone(), config.dlq_topic()]).await?;
+        let dlq_topic = config.dlq_topic();
+        ensure_topics(&config, &properties, &[topic.clone(), dlq_topic.clone()]).await?;
         let producer = Producer::from_properties(&properties).await?;
         let counters = Counters::new();
         counters.connected();
@@ -84,6 +87,7 @@ impl KafkaEventBus {
                 config: Arc::new(config),
                 properties,
                 topic,
+                dlq_topic,
                 registry: Arc::new(Registry::default()),
                 counters: Arc::new(counters),
                 producer,
@@ -135,6 +139,55 @@ impl KafkaEventBus {
             *consuming = Some(tokio::spawn(tracing::Instrument::instrument(run, span)));
         }
         Ok(())
+    }
+
+    fn dlq_tools(&self) -> DlqTools<'_> {
+        DlqTools {
+            properties: &self.inner.properties,
+            dlq_topic: &self.inner.dlq_topic,
+            topic: &self.inner.topic,
+            producer: &self.inner.producer,
+            max_replays: self.inner.config.dlq_max_replay_attempts,
+        }
+    }
+
+    /// The dead letters `filter` picks, oldest first per partition, headers read and the event
+    /// decoded where it can be.
+    pub async fn dlq_list(&self, filter: &DlqFilter) -> Result<Vec<DeadLetter>, BusError> {
+        self.dlq_tools().list(filter).await
+    }
+
+    /// How many dead letters the topic keeps.
+    pub async fn dlq_count(&self) -> Result<u64, BusError> {
+        self.dlq_tools().count().await
+    }
+
+    /// Publishes the dead letter at `partition`/`offset` again to the main topic (eventsource-py's
+    /// `replay_dlq_message`): the original key and value, its headers without the `dlq_*` and
+    /// `retry_count` ones, `retry_count=0` and `dlq_replay_count` one higher. Refused once the
+    /// record was replayed `dlq_max_replay_attempts` times, unless `force`. The dead letter stays.
+    /// Returns the new replay count once the replay is acknowledged.
+    pub async fn replay_dlq_message(
+        &self,
+        partition: i32,
+        offset: i64,
+        force: bool,
+    ) -> Result<u32, BusError> {
+        self.dlq_tools().replay_one(partition, offset, force).await
+    }
+
+    /// Replays every dead letter `filter` picks (each as
+    /// [`replay_dlq_message`](Self::replay_dlq_message) does; those the guard refuses are
+    /// reported, not replayed). With `dry_run`, publishes nothing and reports what it would do.
+    pub async fn replay_dlq(
+        &self,
+        filter: &DlqFilter,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<ReplayReport, BusError> {
+        self.dlq_tools()
+            .replay_matching(filter, force, dry_run)
+            .await
     }
 
     /// Sends `records` (in order) and returns their deliveries.
