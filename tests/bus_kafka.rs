@@ -685,3 +685,91 @@ async fn a_dead_letter_eventsource_py_wrote_is_listed_and_replayed_as_python_rep
     assert_eq!(bus.replay_dlq_message(0, 1, true).await.unwrap(), 4);
     bus.shutdown(GUARD).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_context_travels_from_publish_to_handler_and_on_to_what_it_publishes() {
+    use kbus::bus::trace::TraceContext;
+    let kafka = Kafka::shared();
+    let config = config(kafka, "tracing");
+    let bootstrap = config.bootstrap_servers.clone();
+    let bus = KafkaEventBus::connect(config).await.unwrap();
+    let contexts: Arc<watch::Sender<Vec<(String, Option<TraceContext>)>>> =
+        Arc::new(watch::Sender::new(Vec::new()));
+    {
+        let (contexts, publisher) = (contexts.clone(), bus.clone());
+        bus.subscribe(move |e: Arc<Envelope<OrderPlaced>>| {
+            let (contexts, publisher) = (contexts.clone(), publisher.clone());
+            async move {
+                let current = TraceContext::current();
+                contexts.send_modify(|c| c.push((e.event.order_number.clone(), current)));
+                if e.event.order_number == "FIRST" {
+                    // Published while handling: part of the same trace.
+                    let next = order(new_uuid(), 1, "CAUSED");
+                    publisher
+                        .publish(vec![next])
+                        .await
+                        .map_err(|e| HandlerError::from_error(&e))?;
+                }
+                Ok(())
+            }
+        });
+    }
+    bus.start().await.unwrap();
+    bus.publish(vec![order(new_uuid(), 1, "FIRST")])
+        .await
+        .unwrap();
+    let v = vectors();
+    // eventsource-py's record 1 carries a traceparent and baggage of its own; an OrderPlaced
+    // with them is handled in that trace.
+    let mut python = v["records"][0].clone();
+    python["headers"].as_array_mut().unwrap().extend(
+        v["records"][1]["headers"].as_array().unwrap()[10..]
+            .iter()
+            .cloned(),
+    );
+    write_as_python(&bootstrap, bus.topic(), &python).await;
+
+    let mut watching = contexts.subscribe();
+    tokio::time::timeout(GUARD, watching.wait_for(|c| c.len() == 3))
+        .await
+        .expect("three events handled")
+        .unwrap();
+    let seen = contexts.borrow().clone();
+    let ctx_of = |name: &str| {
+        seen.iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, c)| c.clone())
+            .unwrap_or_else(|| panic!("{name} handled without a trace context: {seen:?}"))
+    };
+    let (first, caused, from_python) = (ctx_of("FIRST"), ctx_of("CAUSED"), ctx_of("ORD-1"));
+    assert_eq!(caused.trace_id, first.trace_id, "one trace across two hops");
+    assert_ne!(caused.span_id, first.span_id);
+    assert_eq!(
+        from_python.trace_id_hex(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(from_python.baggage.as_deref(), Some("tenant=acme"));
+
+    // The records carry it: the handler's span is a child of the publish span in traceparent.
+    let records = read_topic(&bootstrap, bus.topic(), 3, 3).await;
+    let traceparent_of = |number: &str| {
+        let r = records
+            .iter()
+            .find(|r| String::from_utf8_lossy(r.value.as_deref().unwrap()).contains(number))
+            .unwrap();
+        let h = r
+            .headers
+            .iter()
+            .find(|h| h.key.as_ref() == b"traceparent")
+            .unwrap();
+        TraceContext::extract(h.value_str(), None, None).unwrap()
+    };
+    let first_record = traceparent_of("FIRST");
+    assert_eq!(first_record.trace_id, first.trace_id);
+    assert_ne!(
+        first_record.span_id, first.span_id,
+        "the consumer has a span of its own"
+    );
+    assert_eq!(traceparent_of("CAUSED").trace_id, first.trace_id);
+    bus.shutdown(GUARD).await.unwrap();
+}

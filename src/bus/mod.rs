@@ -10,6 +10,7 @@
 //!   eventsource-py 0.8 writes them.
 //! - [`dead_letter`]: the headers of dead letters and replays, and the guard on replays.
 //! - [`stats`]: the bus's counters ([`BusStats`]).
+//! - [`trace`]: W3C trace context in event headers, and the context handlers run in.
 //! - [`time`]: [`Timestamp`], written and read in eventsource-py's spellings.
 //! - `conformance` (feature `conformance`): the contract as a test suite to run against any bus.
 
@@ -25,6 +26,7 @@ pub mod kafka;
 pub mod registry;
 pub mod stats;
 pub mod time;
+pub mod trace;
 pub mod wire;
 
 pub use error::BusError;

@@ -150,7 +150,15 @@ impl Registry {
         }
         let mut failures = Vec::new();
         for (subscription, handler, call) in ready {
-            if let Err(error) = catching_panics(call).await {
+            let span = tracing::debug_span!(
+                "eventsource.event_bus.dispatch",
+                otel.name = %format!("eventsource.event_bus.dispatch {handler}"),
+                eventsource.handler.name = %handler,
+                eventsource.event.type = %event.meta.event_type,
+                eventsource.event.id = %event.meta.event_id,
+            );
+            let result = tracing::Instrument::instrument(catching_panics(call), span).await;
+            if let Err(error) = result {
                 failures.push(HandlerFailure {
                     subscription,
                     handler,

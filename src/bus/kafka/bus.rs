@@ -21,6 +21,7 @@ use crate::bus::event_bus::{EventBus, Publish};
 use crate::bus::handler::{Handler, Registration, Route, Subscriber};
 use crate::bus::registry::{Registry, Subscription};
 use crate::bus::stats::{BusStats, Counters};
+use crate::bus::trace::TraceContext;
 use crate::bus::wire::EventRecord;
 use crate::config::Properties;
 
@@ -190,18 +191,52 @@ impl KafkaEventBus {
             .await
     }
 
-    /// Sends `records` (in order) and returns their deliveries.
+    /// Sends `records` (in order) and returns their deliveries. With tracing on, each record is a
+    /// publish span, a child of the current trace context (or a new trace), carried in its
+    /// `traceparent` (with `tracestate` and `baggage`).
     async fn send(&self, records: Vec<EventRecord>) -> Result<Vec<DeliveryFuture>, BusError> {
+        let tracing_on = self.inner.config.enable_tracing;
+        let current = if tracing_on {
+            TraceContext::current()
+        } else {
+            None
+        };
         let mut deliveries = Vec::with_capacity(records.len());
         for r in records {
+            let mut headers: Vec<Header> = r
+                .headers
+                .iter()
+                .map(|(k, v)| Header::new(*k, Some(v.clone())))
+                .collect();
+            if tracing_on {
+                let ctx = current
+                    .as_ref()
+                    .map_or_else(TraceContext::new_root, TraceContext::child);
+                let event_type = r.headers.get(1).map_or("", |(_, t)| t.as_str());
+                let _span = tracing::info_span!(
+                    "eventsource.event_bus.publish",
+                    otel.name = %format!("eventsource.event_bus.publish {event_type}"),
+                    otel.kind = "producer",
+                    messaging.system = "kafka",
+                    messaging.destination = %self.inner.topic,
+                    messaging.destination_kind = "topic",
+                    messaging.operation = "publish",
+                    eventsource.event.type = event_type,
+                    eventsource.aggregate.id = %String::from_utf8_lossy(&r.key),
+                    trace_id = %ctx.trace_id_hex(),
+                    span_id = %ctx.span_id_hex(),
+                )
+                .entered();
+                headers.extend(
+                    ctx.headers()
+                        .into_iter()
+                        .map(|(k, v)| Header::new(k, Some(v))),
+                );
+            }
             let mut record = ProducerRecord::new(self.inner.topic.clone())
                 .key(r.key)
                 .value(r.value);
-            record.headers = r
-                .headers
-                .into_iter()
-                .map(|(k, v)| Header::new(k, Some(v)))
-                .collect();
+            record.headers = headers;
             deliveries.push(self.inner.producer.send(record).await?);
         }
         Ok(deliveries)

@@ -15,6 +15,7 @@ use crate::bus::dead_letter::{dead_letter_headers, retry_count, DeadLetterReason
 use crate::bus::registry::{Dispatched, Registry, Subscription};
 use crate::bus::stats::Counters;
 use crate::bus::time::Timestamp;
+use crate::bus::trace::TraceContext;
 use crate::bus::wire;
 
 /// What handling a record needs; shared by every record of a bus.
@@ -51,8 +52,46 @@ impl Outcome {
     }
 }
 
-/// Handles `record`; see the module docs.
+/// Handles `record`; see the module docs. With tracing on, it runs in a consume span that is a
+/// child of the record's publish span (its `traceparent`), and handlers see that context as
+/// [`TraceContext::current`].
 pub(crate) async fn handle(ctx: &Context, record: &ConsumerRecord) -> Outcome {
+    if !ctx.config.enable_tracing {
+        return handle_record(ctx, record).await;
+    }
+    let trace = TraceContext::extract(
+        header(record, "traceparent").as_deref(),
+        header(record, "tracestate").as_deref(),
+        header(record, "baggage").as_deref(),
+    );
+    let parent = trace.as_ref().map(TraceContext::span_id_hex);
+    let trace = trace.map_or_else(TraceContext::new_root, |t| t.child());
+    let event_type = header(record, "event_type").unwrap_or_default();
+    let span = tracing::info_span!(
+        "eventsource.event_bus.consume",
+        otel.name = %format!("eventsource.event_bus.consume {event_type}"),
+        otel.kind = "consumer",
+        messaging.system = "kafka",
+        messaging.source = %record.topic,
+        messaging.source_kind = "topic",
+        messaging.operation = "receive",
+        messaging.kafka.partition = record.partition,
+        messaging.kafka.offset = record.offset,
+        messaging.kafka.consumer_group = %ctx.config.consumer_group,
+        eventsource.event.type = %event_type,
+        trace_id = %trace.trace_id_hex(),
+        span_id = %trace.span_id_hex(),
+        parent_span_id = parent.as_deref().unwrap_or(""),
+    );
+    trace
+        .scope(tracing::Instrument::instrument(
+            handle_record(ctx, record),
+            span,
+        ))
+        .await
+}
+
+async fn handle_record(ctx: &Context, record: &ConsumerRecord) -> Outcome {
     let c = &ctx.counters;
     let event_type = header(record, "event_type");
     let value = record.value.clone().unwrap_or_default();
