@@ -693,8 +693,8 @@ async fn trace_context_travels_from_publish_to_handler_and_on_to_what_it_publish
     let config = config(kafka, "tracing");
     let bootstrap = config.bootstrap_servers.clone();
     let bus = KafkaEventBus::connect(config).await.unwrap();
-    let contexts: Arc<watch::Sender<Vec<(String, Option<TraceContext>)>>> =
-        Arc::new(watch::Sender::new(Vec::new()));
+    type Seen = Vec<(String, Option<TraceContext>)>;
+    let contexts: Arc<watch::Sender<Seen>> = Arc::new(watch::Sender::new(Vec::new()));
     {
         let (contexts, publisher) = (contexts.clone(), bus.clone());
         bus.subscribe(move |e: Arc<Envelope<OrderPlaced>>| {
