@@ -1,0 +1,291 @@
+//! Event bus throughput on one Apache Kafka 4.4 node (KRaft, started by the testkit): the bus's
+//! publish and consume+dispatch next to the raw producer and consumer moving the same records in
+//! the same run, so the ratio is the bus's own cost (JSON envelope, headers, handlers, ordering,
+//! commits).
+//!
+//! ```sh
+//! cargo bench --bench bus
+//! KBUS_BUS_BENCH_EVENTS=500000 cargo bench --bench bus
+//! ```
+//!
+//! Scenarios (default settings of `KafkaEventBusConfig`: gzip, acks=all, idempotence; a topic of 3
+//! partitions; 10,000 aggregates; events of 2 fields):
+//! - `publish`: `publish` in batches of 1,000 until every event is acknowledged, against the raw
+//!   producer sending the same records (key, value and headers encoded once beforehand).
+//! - `consume`: a started bus with a no-op handler until every event was handled, against the raw
+//!   consumer reading the same topic (manual assignment from offset 0) until every record arrived.
+//! - `consume-sleep-5ms`: handlers that sleep 5 ms, with `max_concurrency` 1, 16 and 64: what
+//!   per-aggregate concurrency buys when handlers wait on I/O (fewer events).
+//!
+//! Each line gives events/s, the wall time and this process's CPU time per event, and peak RSS.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kbus::bus::kafka::{KafkaEventBus, KafkaEventBusConfig};
+use kbus::bus::{new_uuid, Envelope, Event, EventBus, Uuid};
+use kbus::consumer::{Consumer, Event as ConsumerEvent};
+use kbus::producer::{Producer, ProducerRecord};
+use kbus::protocol::record::Header;
+use kbus::TopicPartition;
+use kbus_testkit::kafka::Kafka;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Deposited {
+    account: String,
+    amount_cents: i64,
+}
+
+impl Event for Deposited {
+    const EVENT_TYPE: &'static str = "Deposited";
+    const AGGREGATE_TYPE: &'static str = "Account";
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+struct Line {
+    name: String,
+    events: usize,
+    wall: Duration,
+    cpu: f64,
+}
+
+impl Line {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.wall.as_secs_f64()
+    }
+    fn print(&self, versus: Option<&Line>) {
+        let ratio = versus.map_or(String::from("—"), |v| {
+            format!("{:.2}x", self.rate() / v.rate())
+        });
+        println!(
+            "| {} | {:.0} | {:.3} | {:.2} | {:.0} | {} |",
+            self.name,
+            self.rate(),
+            self.wall.as_secs_f64(),
+            self.cpu / self.events as f64 * 1e6,
+            peak_rss_mb(),
+            ratio
+        );
+    }
+}
+
+async fn measure<F: std::future::Future<Output = ()>>(name: &str, events: usize, f: F) -> Line {
+    let (start, cpu) = (Instant::now(), cpu_seconds());
+    f.await;
+    Line {
+        name: name.into(),
+        events,
+        wall: start.elapsed(),
+        cpu: cpu_seconds() - cpu,
+    }
+}
+
+fn bus_config(kafka: &Kafka, prefix: &str) -> KafkaEventBusConfig {
+    KafkaEventBusConfig {
+        bootstrap_servers: kafka.bootstrap(),
+        topic_prefix: prefix.into(),
+        consumer_group: format!("{prefix}-group"),
+        topic_partitions: 3,
+        session_timeout_ms: 10_000,
+        heartbeat_interval_ms: 1000,
+        ..Default::default()
+    }
+}
+
+fn events(n: usize, aggregates: &[Uuid]) -> Vec<Envelope<Deposited>> {
+    (0..n)
+        .map(|i| {
+            Envelope::new(
+                aggregates[i % aggregates.len()],
+                (i / aggregates.len() + 1) as u64,
+                Deposited {
+                    account: format!("acct-{}", i % aggregates.len()),
+                    amount_cents: i as i64,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Publishes `all` through the bus, 1,000 per call.
+async fn bus_publish(bus: &KafkaEventBus, all: Vec<Envelope<Deposited>>) {
+    let mut all = all.into_iter().peekable();
+    while all.peek().is_some() {
+        let batch: Vec<_> = all.by_ref().take(1000).collect();
+        bus.publish(batch).await.unwrap();
+    }
+}
+
+/// Consumes `n` events with a started bus whose handler does `work`, then shuts it down.
+async fn bus_consume(config: KafkaEventBusConfig, n: usize, sleep: Option<Duration>) {
+    let bus = KafkaEventBus::connect(config).await.unwrap();
+    let handled = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(tokio::sync::Notify::new());
+    {
+        let (handled, done) = (handled.clone(), done.clone());
+        bus.subscribe(move |_: Arc<Envelope<Deposited>>| {
+            let (handled, done) = (handled.clone(), done.clone());
+            async move {
+                if let Some(d) = sleep {
+                    tokio::time::sleep(d).await;
+                }
+                if handled.fetch_add(1, Ordering::Relaxed) + 1 == n as u64 {
+                    done.notify_one();
+                }
+                Ok(())
+            }
+        });
+    }
+    bus.start().await.unwrap();
+    done.notified().await;
+    bus.shutdown(Duration::from_secs(30)).await.unwrap();
+}
+
+async fn raw_consume(bootstrap: &str, topic: &str, n: usize) {
+    let mut consumer = Consumer::from_properties([("bootstrap.servers", bootstrap)])
+        .await
+        .unwrap();
+    consumer
+        .assign((0..3).map(|p| TopicPartition::new(topic, p)))
+        .unwrap();
+    consumer.seek_to_beginning(&consumer.assignment()).unwrap();
+    let mut got = 0;
+    while got < n {
+        if let ConsumerEvent::Records(batch) = consumer.poll().await.unwrap() {
+            got += batch.records.len();
+        }
+    }
+}
+
+fn main() {
+    // Only `cargo bench` runs it (cargo test builds benches with --test-like flags: skip).
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+    let n = env_number("KBUS_BUS_BENCH_EVENTS", 200_000);
+    let slow_n = env_number("KBUS_BUS_BENCH_SLOW_EVENTS", 5_000);
+    let kafka = Kafka::builder().start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let aggregates: Vec<Uuid> = (0..10_000).map(|_| new_uuid()).collect();
+        println!("bus bench on Apache Kafka (one node): {n} events, 3 partitions, gzip, acks=all");
+        println!();
+        println!("| run | events/s | seconds | CPU µs/event | peak RSS MB | bus ÷ raw |");
+        println!("|---|---:|---:|---:|---:|---:|");
+
+        // Publish: the raw producer first (same records), then the bus.
+        let raw_config = bus_config(&kafka, "bench-raw");
+        let raw_bus = KafkaEventBus::connect(raw_config.clone()).await.unwrap();
+        let records: Vec<ProducerRecord> = events(n, &aggregates)
+            .iter()
+            .map(|e| {
+                let r = kbus::bus::wire::encode(&e.meta, &e.event).unwrap();
+                let mut record = ProducerRecord::new(raw_config.topic())
+                    .key(r.key)
+                    .value(r.value);
+                record.headers = r
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| Header::new(k, Some(v)))
+                    .collect();
+                record
+            })
+            .collect();
+        let producer = Producer::from_properties(&raw_config.client_properties())
+            .await
+            .unwrap();
+        let raw = measure("raw producer (same records)", n, async {
+            let mut deliveries = Vec::with_capacity(n);
+            for r in records {
+                deliveries.push(producer.send(r).await.unwrap());
+            }
+            for d in deliveries {
+                d.await.unwrap();
+            }
+        })
+        .await;
+        raw.print(None);
+        raw_bus.shutdown(Duration::from_secs(10)).await.unwrap();
+
+        let config = bus_config(&kafka, "bench-bus");
+        let bus = KafkaEventBus::connect(config.clone()).await.unwrap();
+        let all = events(n, &aggregates);
+        let publish = measure("bus publish", n, bus_publish(&bus, all)).await;
+        publish.print(Some(&raw));
+        bus.shutdown(Duration::from_secs(10)).await.unwrap();
+
+        // Consume: the raw consumer over the bus's topic, then the bus itself.
+        let raw = measure(
+            "raw consumer (same topic)",
+            n,
+            raw_consume(&config.bootstrap_servers, &config.topic(), n),
+        )
+        .await;
+        raw.print(None);
+        let consume = measure(
+            "bus consume + dispatch (no-op handler)",
+            n,
+            bus_consume(config.clone(), n, None),
+        )
+        .await;
+        consume.print(Some(&raw));
+
+        // Handlers waiting 5 ms: concurrency across aggregates.
+        let slow = bus_config(&kafka, "bench-slow");
+        let bus = KafkaEventBus::connect(slow.clone()).await.unwrap();
+        bus_publish(&bus, events(slow_n, &aggregates)).await;
+        bus.shutdown(Duration::from_secs(10)).await.unwrap();
+        let mut one: Option<Line> = None;
+        for concurrency in [1, 16, 64] {
+            let mut c = slow.clone();
+            c.consumer_group = format!("bench-slow-{concurrency}");
+            c.max_concurrency = concurrency;
+            let line = measure(
+                &format!("bus consume, 5 ms handlers, max_concurrency {concurrency}"),
+                slow_n,
+                bus_consume(c, slow_n, Some(Duration::from_millis(5))),
+            )
+            .await;
+            line.print(one.as_ref());
+            one.get_or_insert(line);
+        }
+    });
+}
