@@ -2,8 +2,8 @@
 //!
 //! A Kafka event bus for Rust that owns its whole stack: a hand-written, sans-IO wire protocol
 //! ([`protocol`], the `kbus-protocol` crate), an async client on tokio (the `kbus-client` crate,
-//! re-exported here module by module), and — next — the event bus on top of it, in this crate,
-//! built only on the client's public API. `docs/ARCHITECTURE.md` in the repository describes the
+//! re-exported here module by module), and the event bus on top of it, in this crate, built only
+//! on the client's public API. `docs/ARCHITECTURE.md` in the repository describes the
 //! layers.
 //!
 //! - [`net`]: connections to brokers (pipelining, timeouts, version negotiation, TLS, SASL).
@@ -15,7 +15,8 @@
 //!   component reads its own keys from.
 //! - [`metrics`]: counters of records, bytes, requests in flight, retries, errors and
 //!   rebalances ([`Metrics`]); the client also logs through `tracing`.
-//! - [`bus`]: the event bus (being built): typed events in eventsource-py's envelope.
+//! - [`bus`]: the event bus: typed events in eventsource-py's envelope, handlers,
+//!   [`bus::kafka::KafkaEventBus`] and [`bus::InMemoryEventBus`].
 //! - [`Error`]: one error type, naming the broker and API and saying whether a retry can help.
 //!
 //! ```no_run

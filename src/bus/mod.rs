@@ -1,9 +1,41 @@
-//! The event bus (being built): typed events in eventsource-py's envelope, handlers, and buses that
-//! keep one contract ([`EventBus`]).
+//! The event bus: typed events in eventsource-py's envelope, handlers, and buses that keep one
+//! contract ([`EventBus`]): [`kafka::KafkaEventBus`] and [`InMemoryEventBus`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use kbus::bus::{new_uuid, Envelope, Event, EventBus, HandlerResult, InMemoryEventBus};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Clone, Serialize, Deserialize)]
+//! struct Deposited {
+//!     cents: i64,
+//! }
+//!
+//! impl Event for Deposited {
+//!     const EVENT_TYPE: &'static str = "Deposited";
+//!     const AGGREGATE_TYPE: &'static str = "Account";
+//! }
+//!
+//! async fn on_deposit(e: Arc<Envelope<Deposited>>) -> HandlerResult {
+//!     println!("account {} got {} cents", e.meta.aggregate_id, e.event.cents);
+//!     Ok(())
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! // The same code runs on `kbus::bus::kafka::KafkaEventBus::connect(config)` + `start()`.
+//! let bus = InMemoryEventBus::new();
+//! bus.subscribe(on_deposit);
+//! let account = new_uuid();
+//! bus.publish(vec![Envelope::new(account, 1, Deposited { cents: 500 })]).await?;
+//! assert_eq!(bus.stats().events_processed_success, 1);
+//! # Ok::<(), kbus::bus::BusError>(())
+//! # }).unwrap();
+//! ```
 //!
 //! - [`event`]: the [`Event`] trait, the base fields ([`EventMeta`]) and [`Envelope`].
 //! - [`handler`]: [`Handler`]s (async closures or objects) and [`Subscriber`] objects.
 //! - [`event_bus`]: the [`EventBus`] contract and what can be published ([`Publish`]).
+//! - [`kafka`]: [`kafka::KafkaEventBus`], the bus on Kafka, and its dead-letter tools.
 //! - [`in_memory`]: [`InMemoryEventBus`], the bus within one process.
 //! - [`registry`]: subscriptions and the dispatch of one event to its handlers.
 //! - [`wire`]: an event as a Kafka record's key, value and headers, byte for byte as
