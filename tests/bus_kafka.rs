@@ -773,3 +773,85 @@ async fn trace_context_travels_from_publish_to_handler_and_on_to_what_it_publish
     assert_eq!(traceparent_of("CAUSED").trace_id, first.trace_id);
     bus.shutdown(GUARD).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_groups_each_get_everything_and_members_of_one_group_share_it() {
+    let kafka = Kafka::shared();
+    let base = config(kafka, "sharing");
+    let n = 300;
+    // Two members of one group (roundrobin, as when sharing a group with eventsource-py), and a
+    // member of a second group.
+    let member = |group: &str| {
+        let mut c = base.clone();
+        c.consumer_group = group.to_string();
+        c.assignment_strategy = "roundrobin".into();
+        c
+    };
+    let shared_group = format!("{}-shared", base.topic_prefix);
+    let other_group = format!("{}-other", base.topic_prefix);
+    let mut buses = Vec::new();
+    let mut recorders = Vec::new();
+    for group in [&shared_group, &shared_group, &other_group] {
+        let bus = KafkaEventBus::connect(member(group)).await.unwrap();
+        let got = Recorder::<OrderPlaced>::new();
+        bus.subscribe(got.handler());
+        bus.start().await.unwrap();
+        buses.push(bus);
+        recorders.push(got);
+    }
+    // Publish once the group has settled: each member owns some of the 3 partitions.
+    let mut a = buses[0].assignment();
+    let mut b = buses[1].assignment();
+    tokio::time::timeout(GUARD, async {
+        loop {
+            let (x, y) = (a.borrow_and_update().clone(), b.borrow_and_update().clone());
+            if !x.is_empty() && !y.is_empty() && x.is_disjoint(&y) && x.len() + y.len() == 3 {
+                break;
+            }
+            tokio::select! {
+                _ = a.changed() => {}
+                _ = b.changed() => {}
+            }
+        }
+    })
+    .await
+    .expect("the shared group settled");
+    let publisher = KafkaEventBus::connect(base.clone()).await.unwrap();
+    let events: Vec<_> = (0..n)
+        .map(|i| order(new_uuid(), 1, &format!("ORD-{i}")))
+        .collect();
+    publisher.publish(events.clone()).await.unwrap();
+
+    // The other group alone gets everything.
+    recorders[2].wait_for(n).await;
+    // The shared group's members together get everything, each some of it.
+    let mut watching: Vec<_> = recorders[..2].iter().map(|r| r.seen()).collect();
+    let deadline = std::time::Instant::now() + GUARD;
+    loop {
+        let ids: std::collections::BTreeSet<Uuid> =
+            watching.iter().flatten().map(|e| e.meta.event_id).collect();
+        if ids.len() == n {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the group handled {} of {n}",
+            ids.len()
+        );
+        // Wait for either member to record more.
+        tokio::select! {
+            _ = recorders[0].wait_for(watching[0].len() + 1) => {}
+            _ = recorders[1].wait_for(watching[1].len() + 1) => {}
+        }
+        watching = recorders[..2].iter().map(|r| r.seen()).collect();
+    }
+    assert!(
+        !watching[0].is_empty() && !watching[1].is_empty(),
+        "both members took part: {} and {}",
+        watching[0].len(),
+        watching[1].len()
+    );
+    for bus in buses.iter().chain([&publisher]) {
+        bus.shutdown(GUARD).await.unwrap();
+    }
+}

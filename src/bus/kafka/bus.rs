@@ -1,5 +1,6 @@
 //! [`KafkaEventBus`]: the event bus on Kafka, wire-compatible with eventsource-py 0.8's.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use kbus_client::admin::{Admin, NewTopic};
 use kbus_client::consumer::Consumer;
 use kbus_client::producer::{DeliveryFuture, Producer, ProducerRecord};
 use kbus_client::protocol::record::Header;
+use kbus_client::TopicPartition;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -46,6 +48,7 @@ struct Inner {
     /// Room for background publishes.
     background: Arc<Semaphore>,
     stop: watch::Sender<bool>,
+    assignment: watch::Sender<BTreeSet<TopicPartition>>,
     consuming: Mutex<Option<JoinHandle<Result<(), BusError>>>>,
     closed: AtomicBool,
 }
@@ -93,6 +96,7 @@ impl KafkaEventBus {
                 counters: Arc::new(counters),
                 producer,
                 stop,
+                assignment: watch::Sender::new(BTreeSet::new()),
                 consuming: Mutex::new(None),
                 closed: AtomicBool::new(false),
             }),
@@ -102,6 +106,12 @@ impl KafkaEventBus {
     /// The settings.
     pub fn config(&self) -> &KafkaEventBusConfig {
         &self.inner.config
+    }
+
+    /// The partitions this member owns now, and every change after (empty before
+    /// [`start`](Self::start) and after shutdown).
+    pub fn assignment(&self) -> watch::Receiver<BTreeSet<TopicPartition>> {
+        self.inner.assignment.subscribe()
     }
 
     /// The main topic.
@@ -128,6 +138,7 @@ impl KafkaEventBus {
             config: self.inner.config.clone(),
             dlq_topic: self.inner.config.dlq_topic(),
             stopping: self.inner.stop.subscribe(),
+            assignment: self.inner.assignment.clone(),
         });
         let run = ConsumeLoop::new(ctx, consumer, self.inner.stop.subscribe()).run();
         let span = tracing::info_span!(

@@ -160,6 +160,9 @@ impl ConsumeLoop {
                 if self.paused {
                     self.consumer.pause(&tps);
                 }
+                self.ctx
+                    .assignment
+                    .send_modify(|owned| owned.extend(tps.iter().cloned()));
                 tracing::info!(partitions = ?tps, "bus: partitions assigned");
             }
             Ok(Event::Revoked(tps)) => self.revoke(&tps).await,
@@ -298,6 +301,7 @@ impl ConsumeLoop {
         for tp in tps {
             self.progress.remove(tp);
         }
+        self.disown(tps);
         tracing::info!(partitions = ?tps, "bus: partitions revoked");
     }
 
@@ -309,6 +313,15 @@ impl ConsumeLoop {
         for tp in tps {
             self.progress.remove(tp);
         }
+        self.disown(tps);
+    }
+
+    fn disown(&self, tps: &[TopicPartition]) {
+        self.ctx.assignment.send_modify(|owned| {
+            for tp in tps {
+                owned.remove(tp);
+            }
+        });
     }
 
     fn abort(&mut self, tps: &[TopicPartition]) {
@@ -341,6 +354,7 @@ impl ConsumeLoop {
             }
         }
         self.commit_partitions(&everything).await;
+        self.disown(&everything);
         self.consumer.close().await?;
         if timed_out {
             Err(BusError::ShutdownTimedOut(timeout))

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use kbus_client::consumer::ConsumerRecord;
 use kbus_client::producer::{Producer, ProducerRecord};
+use std::collections::BTreeSet;
+
+use kbus_client::TopicPartition;
 use tokio::sync::watch;
 
 use super::config::KafkaEventBusConfig;
@@ -28,6 +31,8 @@ pub(crate) struct Context {
     /// True once the bus is shutting down: a dead letter that cannot be written is abandoned
     /// then (the record stays uncommitted and is read again).
     pub stopping: watch::Receiver<bool>,
+    /// The partitions this member owns, published for [`KafkaEventBus::assignment`](super::KafkaEventBus::assignment).
+    pub assignment: watch::Sender<BTreeSet<TopicPartition>>,
 }
 
 /// How a record ended.
