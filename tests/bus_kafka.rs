@@ -855,3 +855,72 @@ async fn two_groups_each_get_everything_and_members_of_one_group_share_it() {
         bus.shutdown(GUARD).await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pythons_retry_count_counts_and_unhandled_types_are_skipped_and_committed() {
+    use kbus::bus::kafka::{DlqFilter, DlqFrom};
+    let kafka = Kafka::shared();
+    let mut config = config(kafka, "skips");
+    config.topic_partitions = 1;
+    config.max_retries = 3;
+    let bootstrap = config.bootstrap_servers.clone();
+    let group = config.consumer_group.clone();
+    let started_at = kbus::bus::Timestamp::now();
+    let bus = KafkaEventBus::connect(config).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    bus.subscribe(flaky(usize::MAX, calls.clone()));
+    bus.start().await.unwrap();
+
+    // A type no handler here takes, and a record without an event_type header.
+    bus.publish(vec![Envelope::new(
+        new_uuid(),
+        1,
+        OrderCancelled { reason: "r".into() },
+    )])
+    .await
+    .unwrap();
+    let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str())])
+        .await
+        .unwrap();
+    producer
+        .send(ProducerRecord::new(bus.topic().to_string()).value("not an event"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    // A retry copy eventsource-py wrote after its third attempt: no attempt is left.
+    let v = vectors();
+    write_as_python(&bootstrap, bus.topic(), &v["retry_copies"][2]).await;
+    let dead = read_topic(&bootstrap, &bus.config().dlq_topic(), 3, 1).await;
+    let headers: BTreeMap<String, String> = pairs(&dead[0].headers).into_iter().collect();
+    assert_eq!(headers["dlq_retry_count"], "3");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one attempt: Python made the others"
+    );
+
+    // Everything was finished: once the bus has shut down (which commits), the group's commit
+    // reaches past all three records.
+    assert_eq!(bus.stats().events_skipped, 2, "{:?}", bus.stats());
+    bus.shutdown(GUARD).await.unwrap();
+    let checker = Consumer::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("group.id", group.as_str()),
+    ])
+    .await
+    .unwrap();
+    let tp = TopicPartition::new(bus.topic(), 0);
+    let committed = checker.committed(std::slice::from_ref(&tp)).await.unwrap();
+    assert_eq!(committed[&tp], Some(3));
+
+    // Listing from a time: from before the dead letter, it is there; from later, nothing.
+    let from = |t| DlqFilter {
+        from: DlqFrom::Time(t),
+        ..Default::default()
+    };
+    assert_eq!(bus.dlq_list(&from(started_at)).await.unwrap().len(), 1);
+    let later = kbus::bus::Timestamp::from_unix_micros(started_at.unix_micros() + 3_600_000_000);
+    assert!(bus.dlq_list(&from(later)).await.unwrap().is_empty());
+}

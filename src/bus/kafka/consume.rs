@@ -5,14 +5,15 @@
 //!
 //! - A record of a type no handler here takes, or without an `event_type` header, is finished at
 //!   once without being read (and counted as skipped).
-//! - Backpressure: past `max_in_flight_events` records read and not finished, every partition is
-//!   paused; fetching resumes below half of it. Memory stays bounded whatever the handlers' speed.
+//! - Backpressure: a partition holding more than its share of `max_in_flight_events` (records read
+//!   and not finished) is paused, and resumed below half of it: a slow handler pauses its own
+//!   partitions, the others go on, and memory stays bounded whatever the handlers' speed.
 //! - Revoked partitions: their waiting events are dropped (the next owner reads them), their
 //!   running ones get until the revocation timeout (`session_timeout_ms`) to finish, then their
 //!   progress is committed and the revocation acknowledged. Lost partitions: their events are
 //!   abandoned at once, nothing is committed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,7 +45,8 @@ pub(crate) struct ConsumeLoop {
     tasks: JoinSet<Done>,
     /// The running tasks, to abort them and to know what a cancelled one was.
     running: HashMap<Id, (Key, TopicPartition, i64, AbortHandle)>,
-    paused: bool,
+    /// Partitions paused for backpressure.
+    paused: HashSet<TopicPartition>,
     dirty: bool,
     next_commit: Instant,
 }
@@ -64,7 +66,7 @@ impl ConsumeLoop {
             schedule: Schedule::new(max),
             tasks: JoinSet::new(),
             running: HashMap::new(),
-            paused: false,
+            paused: HashSet::new(),
             dirty: false,
             next_commit: Instant::now(),
         }
@@ -157,9 +159,6 @@ impl ConsumeLoop {
                         PartitionProgress::resume(committed.get(tp).and_then(Option::as_ref));
                     self.progress.insert(tp.clone(), progress);
                 }
-                if self.paused {
-                    self.consumer.pause(&tps);
-                }
                 self.ctx
                     .assignment
                     .send_modify(|owned| owned.extend(tps.iter().cloned()));
@@ -225,28 +224,34 @@ impl ConsumeLoop {
         self.schedule.push(key, record);
     }
 
-    /// Records read and not finished.
-    fn in_flight(&self) -> usize {
-        self.progress
-            .values()
-            .map(PartitionProgress::in_flight)
-            .sum()
-    }
-
-    /// Pauses fetching past the bound, resumes below half of it.
+    /// Pauses the partitions holding more than their share of the bound (events read and not
+    /// finished), and resumes them below half of it: a slow handler stops its own partitions from
+    /// fetching, the others go on, and memory stays bounded.
     fn backpressure(&mut self) {
         let max = self.ctx.config.max_in_flight_events;
-        let n = self.in_flight();
-        if !self.paused && n >= max {
-            let all = self.consumer.assignment();
-            self.consumer.pause(&all);
-            self.paused = true;
-            tracing::debug!(in_flight = n, "bus: handlers are behind; fetching paused");
-        } else if self.paused && n <= max / 2 {
-            let all = self.consumer.assignment();
-            self.consumer.resume(&all);
-            self.paused = false;
-            tracing::debug!(in_flight = n, "bus: fetching resumed");
+        let share = (max / self.progress.len().max(1)).max(1);
+        let mut pause = Vec::new();
+        let mut resume = Vec::new();
+        for (tp, p) in &self.progress {
+            let n = p.in_flight();
+            let paused = self.paused.contains(tp);
+            if !paused && n >= share {
+                pause.push(tp.clone());
+            } else if paused && n <= share / 2 {
+                resume.push(tp.clone());
+            }
+        }
+        if !pause.is_empty() {
+            tracing::debug!(partitions = ?pause, "bus: handlers are behind; fetching paused");
+            self.consumer.pause(&pause);
+            self.paused.extend(pause);
+        }
+        if !resume.is_empty() {
+            tracing::debug!(partitions = ?resume, "bus: fetching resumed");
+            self.consumer.resume(&resume);
+            for tp in &resume {
+                self.paused.remove(tp);
+            }
         }
     }
 
@@ -300,6 +305,7 @@ impl ConsumeLoop {
         self.commit_partitions(tps).await;
         for tp in tps {
             self.progress.remove(tp);
+            self.paused.remove(tp);
         }
         self.disown(tps);
         tracing::info!(partitions = ?tps, "bus: partitions revoked");
@@ -312,6 +318,7 @@ impl ConsumeLoop {
         self.abort(tps);
         for tp in tps {
             self.progress.remove(tp);
+            self.paused.remove(tp);
         }
         self.disown(tps);
     }
