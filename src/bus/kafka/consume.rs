@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kbus_client::consumer::{is_commit_fenced, Consumer, ConsumerRecord, Event};
+use kbus_client::consumer::{is_commit_fenced, Consumer, ConsumerRecord, Event, OffsetAndMetadata};
 use kbus_client::TopicPartition;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
@@ -153,7 +153,7 @@ impl ConsumeLoop {
             }
             Ok(Event::Assigned(tps)) => {
                 Counters::add(&c.rebalance_count, 1);
-                let committed = self.consumer.committed_with_metadata(&tps).await?;
+                let committed = self.committed(&tps).await;
                 for tp in &tps {
                     let progress =
                         PartitionProgress::resume(committed.get(tp).and_then(Option::as_ref));
@@ -185,6 +185,31 @@ impl ConsumeLoop {
             }
         }
         Ok(())
+    }
+
+    /// The group's committed offsets (and metadata) of `tps`, tried a few times; on failure the
+    /// partitions start knowing nothing (their events finished before may be handled again, and
+    /// nothing is committed for them before a record arrives).
+    async fn committed(
+        &mut self,
+        tps: &[TopicPartition],
+    ) -> HashMap<TopicPartition, Option<OffsetAndMetadata>> {
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=4 {
+            match self.consumer.committed_with_metadata(tps).await {
+                Ok(found) => return found,
+                Err(e) if attempt < 4 => {
+                    tracing::debug!(error = %e, "bus: reading committed offsets failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => {
+                    self.ctx.counters.error();
+                    tracing::warn!(error = %e, "bus: committed offsets unreadable; finished events may be handled again");
+                }
+            }
+        }
+        HashMap::new()
     }
 
     /// A record read: skipped, or scheduled.
@@ -269,7 +294,7 @@ impl ConsumeLoop {
     async fn commit_partitions(&mut self, tps: &[TopicPartition]) {
         let entries: Vec<_> = tps
             .iter()
-            .filter_map(|tp| Some((tp.clone(), self.progress.get(tp)?.committable())))
+            .filter_map(|tp| Some((tp.clone(), self.progress.get(tp)?.committable()?)))
             .collect();
         if entries.is_empty() {
             return;

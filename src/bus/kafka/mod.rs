@@ -1,5 +1,57 @@
 //! The Kafka event bus: [`KafkaEventBus`] and its parts.
 //!
+//! ```no_run
+//! use std::sync::Arc;
+//! use kbus::bus::kafka::{KafkaEventBus, KafkaEventBusConfig};
+//! use kbus::bus::{Envelope, Event, EventBus};
+//! # #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+//! # struct OrderPlaced { order_number: String }
+//! # impl Event for OrderPlaced {
+//! #     const EVENT_TYPE: &'static str = "OrderPlaced";
+//! #     const AGGREGATE_TYPE: &'static str = "Order";
+//! # }
+//! # async fn demo() -> Result<(), kbus::bus::BusError> {
+//! let bus = KafkaEventBus::connect(KafkaEventBusConfig {
+//!     bootstrap_servers: "k1:9092".into(),
+//!     topic_prefix: "shop".into(),
+//!     consumer_group: "billing".into(),
+//!     ..Default::default()
+//! })
+//! .await?;
+//! bus.subscribe(|e: Arc<Envelope<OrderPlaced>>| async move {
+//!     println!("placed {}", e.event.order_number);
+//!     Ok(())
+//! });
+//! bus.start().await?;
+//! // ... publish, run ...
+//! bus.shutdown(std::time::Duration::from_secs(30)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Guarantees
+//!
+//! - **At least once.** An event's offset is committed only after every handler succeeded, or it
+//!   was written to the dead-letter topic and the write acknowledged. A crash, a lost partition or
+//!   a shutdown that abandons a running handler means the event is handled again, by this member
+//!   or another: handlers should be idempotent (the event id is stable).
+//! - **Order per aggregate.** Events of one aggregate (one record key) are handled strictly in
+//!   offset order, one at a time, retries included. Events of different aggregates — also in the
+//!   same partition — run side by side, up to `max_concurrency`; `strict_ordering` runs one event
+//!   at a time per partition instead.
+//! - **Nothing finished is done twice across a restart.** The commit names the lowest unfinished
+//!   offset and lists the finished ones above it in its metadata; the next owner skips those.
+//!
+//! # Where it differs from eventsource-py's bus (on purpose)
+//!
+//! The records are the same in both directions, and mixed groups work with
+//! `assignment_strategy = "roundrobin"` (aiokafka offers nothing else). But kbus retries in place
+//! (only the failing aggregate waits; nothing is republished, so no retry copy overtakes later
+//! events or reaches other groups), retries only the handlers that failed, awaits the dead-letter
+//! write before committing, handles events concurrently, counts rebalances, makes the consumer's
+//! span a child of the producer's span, and returns from an idle shutdown at once.
+//!
+//! # Parts
+//!
 //! - [`config`]: [`KafkaEventBusConfig`], eventsource-py's settings and kbus's.
 //! - `bus.rs`: the bus (publishing, subscriptions, start, shutdown).
 //! - `consume.rs`: the consuming task (scheduling, commits, rebalances, backpressure).

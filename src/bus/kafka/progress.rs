@@ -27,6 +27,9 @@ pub struct PartitionProgress {
     next: i64,
     /// Offsets the last commit said were finished already: skipped when they arrive.
     done_before: BTreeSet<i64>,
+    /// True once `next` means something: a committed offset was found or a record arrived.
+    /// Until then there is nothing to commit (committing would move the group's offset).
+    known: bool,
 }
 
 impl PartitionProgress {
@@ -38,6 +41,7 @@ impl PartitionProgress {
         PartitionProgress {
             next: c.offset,
             done_before: parse(c.offset, &c.metadata),
+            known: true,
             ..Default::default()
         }
     }
@@ -49,12 +53,20 @@ impl PartitionProgress {
 
     /// The record at `offset` was received and is now under way.
     pub fn received(&mut self, offset: i64) {
+        if !self.known {
+            self.next = offset;
+            self.known = true;
+        }
         self.pending.insert(offset);
         self.next = self.next.max(offset + 1);
     }
 
     /// The record at `offset` needs nothing more (handled, dead-lettered, or skipped).
     pub fn finished(&mut self, offset: i64) {
+        if !self.known {
+            self.next = offset;
+            self.known = true;
+        }
         self.next = self.next.max(offset + 1);
         if self.pending.remove(&offset) {
             self.finished.insert(offset);
@@ -80,8 +92,12 @@ impl PartitionProgress {
     }
 
     /// What to commit now: the lowest offset not finished, and the offsets finished above it (with
-    /// those a previous owner finished and that were not reached yet).
-    pub fn committable(&self) -> OffsetAndMetadata {
+    /// those a previous owner finished and that were not reached yet). `None` while nothing is
+    /// known about the partition (no committed offset found, no record read).
+    pub fn committable(&self) -> Option<OffsetAndMetadata> {
+        if !self.known {
+            return None;
+        }
         let offset = self.low();
         let above: BTreeSet<i64> = self
             .finished
@@ -90,10 +106,10 @@ impl PartitionProgress {
             .copied()
             .filter(|o| *o > offset)
             .collect();
-        OffsetAndMetadata {
+        Some(OffsetAndMetadata {
             offset,
             metadata: format(offset, &above),
-        }
+        })
     }
 }
 
@@ -161,20 +177,20 @@ mod tests {
         for o in 100..108 {
             p.received(o);
         }
-        assert_eq!(p.committable(), OffsetAndMetadata::new(100));
+        assert_eq!(p.committable().unwrap(), OffsetAndMetadata::new(100));
         for o in [102, 103, 104, 107] {
             p.finished(o);
         }
-        let c = p.committable();
+        let c = p.committable().unwrap();
         assert_eq!(c.offset, 100);
         assert_eq!(c.metadata, "kbus1:2-4,7");
         p.finished(100);
         p.finished(101);
-        let c = p.committable();
+        let c = p.committable().unwrap();
         assert_eq!((c.offset, c.metadata.as_str()), (105, "kbus1:2"));
         p.finished(105);
         p.finished(106);
-        assert_eq!(p.committable(), OffsetAndMetadata::new(108));
+        assert_eq!(p.committable().unwrap(), OffsetAndMetadata::new(108));
         assert_eq!(p.in_flight(), 0);
     }
 
@@ -189,7 +205,7 @@ mod tests {
         assert_eq!(skipped, [102, 103, 104, 107]);
         // Until the new owner gets past them, its commits keep saying so.
         p.received(100);
-        assert_eq!(p.committable(), committed);
+        assert_eq!(p.committable(), Some(committed.clone()));
         p.finished(100);
         for o in 101..110 {
             if p.done_before(o) {
@@ -198,8 +214,8 @@ mod tests {
                 p.received(o);
             }
         }
-        assert_eq!(p.committable().offset, 101);
-        assert_eq!(p.committable().metadata, "kbus1:1-3,6");
+        assert_eq!(p.committable().unwrap().offset, 101);
+        assert_eq!(p.committable().unwrap().metadata, "kbus1:1-3,6");
     }
 
     #[test]
@@ -221,6 +237,19 @@ mod tests {
     }
 
     #[test]
+    fn nothing_is_committed_for_a_partition_nothing_is_known_of() {
+        let mut p = PartitionProgress::resume(None);
+        assert_eq!(p.committable(), None, "committing 0 would rewind the group");
+        p.received(500);
+        assert_eq!(p.committable(), Some(OffsetAndMetadata::new(500)));
+        p.finished(500);
+        assert_eq!(p.committable(), Some(OffsetAndMetadata::new(501)));
+        let mut skipped = PartitionProgress::resume(None);
+        skipped.finished(42);
+        assert_eq!(skipped.committable(), Some(OffsetAndMetadata::new(43)));
+    }
+
+    #[test]
     fn metadata_stays_under_the_limit_and_keeps_the_lowest_ranges() {
         let mut p = PartitionProgress::default();
         for o in 0..5000 {
@@ -229,7 +258,7 @@ mod tests {
         for o in (2..5000).step_by(2) {
             p.finished(o);
         }
-        let c = p.committable();
+        let c = p.committable().unwrap();
         assert!(c.metadata.len() <= MAX_METADATA, "{}", c.metadata.len());
         assert!(
             c.metadata.starts_with("kbus1:2,4,6,"),
