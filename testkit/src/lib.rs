@@ -18,6 +18,7 @@
 //! `scripts/install-test-deps` installs what these need.
 
 pub mod certs;
+pub mod eventsource;
 pub mod kafka;
 pub mod mock_cluster;
 pub mod mock_process;
