@@ -168,7 +168,6 @@ impl RawEnvelope {
 /// A random (version 4) UUID.
 pub fn new_uuid() -> Uuid {
     let mut bytes = [0u8; 16];
-    // The operating system's generator; failing it is failing the machine.
-    getrandom::getrandom(&mut bytes).expect("the operating system's random generator");
+    super::random::fill(&mut bytes);
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }

@@ -54,6 +54,7 @@ pub mod event;
 pub mod event_bus;
 pub mod handler;
 pub mod in_memory;
+mod random;
 pub mod kafka;
 pub mod registry;
 pub mod stats;

@@ -146,7 +146,7 @@ fn new_span_id() -> [u8; 8] {
 fn random_nonzero(n: usize) -> Vec<u8> {
     loop {
         let mut bytes = vec![0u8; n];
-        getrandom::getrandom(&mut bytes).expect("the operating system's random generator");
+        super::random::fill(&mut bytes);
         if bytes.iter().any(|b| *b != 0) {
             return bytes;
         }

@@ -193,9 +193,25 @@ pub fn headers(meta: &EventMeta) -> Vec<(&'static str, String)> {
 /// Reads a record's value as an event of any type; `event_type_header` is the record's
 /// `event_type` header, used when the JSON has no `event_type`.
 pub fn decode(value: &[u8], event_type_header: Option<&str>) -> Result<RawEnvelope, EnvelopeError> {
-    let mut fields: Map<String, Value> = serde_json::from_slice(value)
+    let fields: Map<String, Value> = serde_json::from_slice(value)
         .map_err(|e| EnvelopeError::whole(format!("the value is not a JSON object: {e}")))?;
-    let mut take = |name: &str| fields.shift_remove(name);
+    // One pass: base fields aside, the payload's in their order.
+    let mut base: [Option<Value>; BASE_FIELDS.len()] = Default::default();
+    let mut payload = Map::with_capacity(fields.len().saturating_sub(BASE_FIELDS.len()));
+    for (name, v) in fields {
+        match BASE_FIELDS.iter().position(|f| *f == name) {
+            Some(i) => base[i] = Some(v),
+            None => {
+                payload.insert(name, v);
+            }
+        }
+    }
+    let mut take = |name: &str| {
+        BASE_FIELDS
+            .iter()
+            .position(|f| *f == name)
+            .and_then(|i| base[i].take())
+    };
     let event_id = optional_uuid(take("event_id"), "event_id")?.unwrap_or_else(new_uuid);
     let event_type = match take("event_type") {
         Some(Value::String(t)) => t,
@@ -259,7 +275,7 @@ pub fn decode(value: &[u8], event_type_header: Option<&str>) -> Result<RawEnvelo
             causation_id,
             metadata,
         },
-        event: fields,
+        event: payload,
     })
 }
 
