@@ -221,3 +221,42 @@ async fn metadata_follows_a_broker_that_dies_and_returns() {
         ErrorCode::NONE
     );
 }
+
+/// A connection cut under the cluster is made again on the next request, and the metrics count
+/// the reconnection (and the error that came of the cut).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_connection_is_made_again_and_counted() {
+    let proxy = kbus_testkit::proxy::Proxy::bind();
+    let kafka = kbus_testkit::kafka::Kafka::builder()
+        .advertise("PLAINTEXT", proxy.port())
+        .start();
+    proxy.forward_to(kafka.port("PLAINTEXT"));
+    let cluster = Cluster::connect(ClusterConfig::new(&proxy.addr()))
+        .await
+        .unwrap();
+    let id = *cluster.metadata().brokers.keys().next().unwrap();
+    cluster.broker(id).await.unwrap();
+    assert_eq!(cluster.metrics().reconnects, 0);
+    assert!(proxy.cut() > 0);
+    // The next request finds the connection closed (or fails on it) and connects again.
+    let mut answered = false;
+    for _ in 0..5 {
+        match cluster.broker(id).await {
+            Ok(conn) => match conn.send(&MetadataRequest::default()).await {
+                Ok(_) => {
+                    answered = true;
+                    break;
+                }
+                Err(e) => {
+                    cluster.report(&e);
+                }
+            },
+            Err(e) => {
+                cluster.report(&e);
+            }
+        }
+    }
+    assert!(answered, "the broker answers again");
+    let metrics = cluster.metrics();
+    assert_eq!(metrics.reconnects, 1, "{metrics:?}");
+}

@@ -33,6 +33,8 @@ pub struct Metrics {
     pub retries: u64,
     /// Rebalances the consumer's group member completed (each assignment it received).
     pub rebalances: u64,
+    /// Connections to a broker made again after an earlier one to it closed.
+    pub reconnects: u64,
     /// Failed requests and error codes in answers, by Kafka's error name
     /// (`NOT_LEADER_OR_FOLLOWER`, ...) or, for errors without a code, by kind (`timeout`,
     /// `disconnected`, `io`, `protocol`, `tls`, `authentication`).
@@ -55,6 +57,7 @@ pub(crate) struct Counters {
     bytes_received: AtomicU64,
     retries: AtomicU64,
     rebalances: AtomicU64,
+    reconnects: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -79,6 +82,11 @@ impl Counters {
     /// The group member completed a rebalance.
     pub fn rebalanced(&self) {
         self.rebalances.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A broker was connected to again.
+    pub fn reconnected(&self) {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
     /// An error code came back in an answer.
@@ -109,6 +117,7 @@ impl Counters {
             requests_in_flight,
             retries: self.retries.load(Ordering::Relaxed),
             rebalances: self.rebalances.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
             errors: errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         }
     }

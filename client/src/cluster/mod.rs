@@ -112,6 +112,8 @@ struct BrokerSlot {
     conn: Option<Arc<Connection>>,
     backoff: Backoff,
     next_attempt: Option<Instant>,
+    /// True once a connection to this broker was made: the next one is a reconnection.
+    connected_before: bool,
 }
 
 struct Inner {
@@ -438,6 +440,7 @@ impl Cluster {
                             self.inner.config.reconnect_backoff_max,
                         ),
                         next_attempt: None,
+                        connected_before: false,
                     })),
                 );
             }
@@ -475,6 +478,10 @@ impl Cluster {
             Ok(c) => {
                 tracing::debug!(broker_id = id, broker = %slot.address, "connected");
                 let c = Arc::new(c);
+                if slot.connected_before {
+                    self.inner.counters.reconnected();
+                }
+                slot.connected_before = true;
                 slot.backoff.reset();
                 slot.next_attempt = None;
                 slot.conn = Some(c.clone());

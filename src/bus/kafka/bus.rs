@@ -356,7 +356,10 @@ impl EventBus for KafkaEventBus {
     }
 
     fn stats(&self) -> BusStats {
-        self.inner.counters.snapshot()
+        let mut stats = self.inner.counters.snapshot();
+        // The consumer's reconnections are in the counters; the producer's are added here.
+        stats.reconnections += self.inner.producer.metrics().reconnects;
+        stats
     }
 
     async fn shutdown(&self, timeout: Duration) -> Result<(), BusError> {

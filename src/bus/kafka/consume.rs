@@ -283,6 +283,11 @@ impl ConsumeLoop {
     /// Commits the progress of every partition, when something changed.
     async fn commit(&mut self) {
         self.next_commit = Instant::now() + self.commit_interval();
+        // The consumer's reconnections, for the bus's statistics.
+        self.ctx.counters.reconnections.store(
+            self.consumer.metrics().reconnects,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         if !self.dirty {
             return;
         }
