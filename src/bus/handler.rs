@@ -236,8 +236,12 @@ struct Typed<E, H> {
 
 impl<E: Event, H: Handler<E>> ErasedHandler for Typed<E, H> {
     fn prepare(&self, event: &Arc<Envelope<RawPayload>>) -> Prepared {
-        match Envelope::clone(event).decode::<E>() {
-            Ok(typed) => Prepared::Call(self.handler.handle(Arc::new(typed))),
+        // Read from the shared payload in place: no copy of it is made.
+        match E::deserialize(&event.event) {
+            Ok(typed) => Prepared::Call(self.handler.handle(Arc::new(Envelope {
+                meta: event.meta.clone(),
+                event: typed,
+            }))),
             Err(e) => Prepared::Undecodable(format!("the payload is not a {}: {e}", E::EVENT_TYPE)),
         }
     }

@@ -215,7 +215,12 @@ impl ConsumeLoop {
     /// A record read: skipped, or scheduled.
     fn receive(&mut self, tp: &TopicPartition, record: ConsumerRecord) {
         let c = &self.ctx.counters;
-        let progress = self.progress.entry(tp.clone()).or_default();
+        if !self.progress.contains_key(tp) {
+            self.progress.insert(tp.clone(), PartitionProgress::default());
+        }
+        let Some(progress) = self.progress.get_mut(tp) else {
+            return;
+        };
         let offset = record.offset;
         self.dirty = true;
         if progress.done_before(offset) {

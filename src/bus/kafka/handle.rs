@@ -65,9 +65,9 @@ pub(crate) async fn handle(ctx: &Context, record: &ConsumerRecord) -> Outcome {
         return handle_record(ctx, record).await;
     }
     let trace = TraceContext::extract(
-        header(record, "traceparent").as_deref(),
-        header(record, "tracestate").as_deref(),
-        header(record, "baggage").as_deref(),
+        header(record, "traceparent"),
+        header(record, "tracestate"),
+        header(record, "baggage"),
     );
     let parent = trace.as_ref().map(TraceContext::span_id_hex);
     let trace = trace.map_or_else(TraceContext::new_root, |t| t.child());
@@ -100,7 +100,7 @@ async fn handle_record(ctx: &Context, record: &ConsumerRecord) -> Outcome {
     let c = &ctx.counters;
     let event_type = header(record, "event_type");
     let value = record.value.clone().unwrap_or_default();
-    let event = match wire::decode(&value, event_type.as_deref()) {
+    let event = match wire::decode(&value, event_type) {
         Ok(event) => Arc::new(event),
         Err(e) => {
             tracing::warn!(
@@ -197,13 +197,12 @@ async fn handle_record(ctx: &Context, record: &ConsumerRecord) -> Outcome {
 }
 
 /// The text of `record`'s first header `name`.
-fn header(record: &ConsumerRecord, name: &str) -> Option<String> {
+fn header<'a>(record: &'a ConsumerRecord, name: &str) -> Option<&'a str> {
     record
         .headers
         .iter()
         .find(|h| h.key.as_ref() == name.as_bytes())
         .and_then(|h| h.value_str())
-        .map(str::to_owned)
 }
 
 fn failure<'a>(
