@@ -10,6 +10,7 @@
 //!
 //! Scenarios (default settings of `KafkaEventBusConfig`: gzip, acks=all, idempotence; a topic of 3
 //! partitions; 10,000 aggregates; events of 2 fields):
+//! - in-memory: the bus's own cost without Kafka (encode to the wire form, decode, dispatch).
 //! - `publish`: `publish` in batches of 1,000 until every event is acknowledged, against the raw
 //!   producer sending the same records (key, value and headers encoded once beforehand).
 //! - `consume`: a started bus with a no-op handler until every event was handled, against the raw
@@ -210,6 +211,21 @@ fn main() {
         println!();
         println!("| run | events/s | seconds | CPU µs/event | peak RSS MB | bus ÷ raw |");
         println!("|---|---:|---:|---:|---:|---:|");
+
+        // The bus's own cost, no Kafka: the in-memory bus writes every event in the Kafka wire
+        // form and reads it back before its handler sees it.
+        let memory = kbus::bus::InMemoryEventBus::new();
+        memory.subscribe(|_: Arc<Envelope<Deposited>>| async { Ok(()) });
+        let all = events(n, &aggregates);
+        let line = measure("in-memory bus: encode, decode, dispatch", n, async {
+            let mut all = all.into_iter().peekable();
+            while all.peek().is_some() {
+                let batch: Vec<_> = all.by_ref().take(1000).collect();
+                memory.publish(batch).await.unwrap();
+            }
+        })
+        .await;
+        line.print(None);
 
         // Publish: the raw producer first (same records), then the bus.
         let raw_config = bus_config(&kafka, "bench-raw");

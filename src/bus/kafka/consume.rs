@@ -216,7 +216,8 @@ impl ConsumeLoop {
     fn receive(&mut self, tp: &TopicPartition, record: ConsumerRecord) {
         let c = &self.ctx.counters;
         if !self.progress.contains_key(tp) {
-            self.progress.insert(tp.clone(), PartitionProgress::default());
+            self.progress
+                .insert(tp.clone(), PartitionProgress::default());
         }
         let Some(progress) = self.progress.get_mut(tp) else {
             return;
