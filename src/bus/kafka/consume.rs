@@ -88,7 +88,13 @@ impl ConsumeLoop {
             tokio::select! {
                 biased;
                 _ = self.stop.changed() => {}
-                Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => self.on_done(done),
+                Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
+                    self.on_done(done);
+                    // Whatever else finished meanwhile, in the same turn.
+                    while let Some(done) = self.tasks.try_join_next_with_id() {
+                        self.on_done(done);
+                    }
+                }
                 _ = tokio::time::sleep_until(next_commit.into()) => self.commit().await,
                 event = self.consumer.poll() => {
                     if let Err(e) = self.on_event(event).await {
