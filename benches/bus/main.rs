@@ -13,8 +13,9 @@
 //! - in-memory: the bus's own cost without Kafka (encode to the wire form, decode, dispatch).
 //! - `publish`: `publish` in batches of 1,000 until every event is acknowledged, against the raw
 //!   producer sending the same records (key, value and headers encoded once beforehand).
-//! - `consume`: a started bus with a no-op handler until every event was handled, against the raw
-//!   consumer reading the same topic (manual assignment from offset 0) until every record arrived.
+//! - `consume`: a started bus with a no-op handler, from the moment it owns its partitions until
+//!   every event was handled, against the raw consumer reading the same topic (manual assignment
+//!   from offset 0) until every record arrived.
 //! - `consume-sleep-5ms`: handlers that sleep 5 ms, with `max_concurrency` 1, 16 and 64: what
 //!   per-aggregate concurrency buys when handlers wait on I/O (fewer events).
 //!
@@ -152,8 +153,15 @@ async fn bus_publish(bus: &KafkaEventBus, all: Vec<Envelope<Deposited>>) {
     }
 }
 
-/// Consumes `n` events with a started bus whose handler does `work`, then shuts it down.
-async fn bus_consume(config: KafkaEventBusConfig, n: usize, sleep: Option<Duration>) {
+/// Consumes `n` events with a started bus whose handler sleeps `sleep` (if any), then shuts it
+/// down; measured from the moment the member owns its partitions (joining the group and shutting
+/// down are left out, as the raw consumer has neither) until the last event is handled.
+async fn bus_consume(
+    name: &str,
+    config: KafkaEventBusConfig,
+    n: usize,
+    sleep: Option<Duration>,
+) -> Line {
     let bus = KafkaEventBus::connect(config).await.unwrap();
     let handled = Arc::new(AtomicU64::new(0));
     let done = Arc::new(tokio::sync::Notify::new());
@@ -172,9 +180,22 @@ async fn bus_consume(config: KafkaEventBusConfig, n: usize, sleep: Option<Durati
             }
         });
     }
+    let mut assignment = bus.assignment();
+    let (start, cpu) = (Instant::now(), cpu_seconds());
     bus.start().await.unwrap();
+    assignment.wait_for(|a| !a.is_empty()).await.unwrap();
+    // Joining took this long: left out of the measurement.
+    let joined = start.elapsed();
+    let cpu_joined = cpu_seconds() - cpu;
     done.notified().await;
+    let line = Line {
+        name: name.into(),
+        events: n,
+        wall: start.elapsed() - joined,
+        cpu: cpu_seconds() - cpu - cpu_joined,
+    };
     bus.shutdown(Duration::from_secs(30)).await.unwrap();
+    line
 }
 
 async fn raw_consume(bootstrap: &str, topic: &str, n: usize) {
@@ -276,10 +297,11 @@ fn main() {
         )
         .await;
         raw.print(None);
-        let consume = measure(
+        let consume = bus_consume(
             "bus consume + dispatch (no-op handler)",
+            config.clone(),
             n,
-            bus_consume(config.clone(), n, None),
+            None,
         )
         .await;
         consume.print(Some(&raw));
@@ -294,10 +316,11 @@ fn main() {
             let mut c = slow.clone();
             c.consumer_group = format!("bench-slow-{concurrency}");
             c.max_concurrency = concurrency;
-            let line = measure(
+            let line = bus_consume(
                 &format!("bus consume, 5 ms handlers, max_concurrency {concurrency}"),
+                c,
                 slow_n,
-                bus_consume(c, slow_n, Some(Duration::from_millis(5))),
+                Some(Duration::from_millis(5)),
             )
             .await;
             line.print(one.as_ref());
