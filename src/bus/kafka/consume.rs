@@ -14,6 +14,7 @@
 //!   abandoned at once, nothing is committed.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,11 +117,23 @@ impl ConsumeLoop {
             let offset = record.offset;
             let task_key = key.clone();
             let task_tp = tp.clone();
-            let abort = self.tasks.spawn(async move {
+            let mut work = Box::pin(async move {
                 let outcome = handle(&ctx, &record).await;
                 (task_key, task_tp, offset, outcome)
             });
-            self.running.insert(abort.id(), (key, tp, offset, abort));
+            // A handler that finishes without waiting (most do, or they wait once the event is
+            // under way) is run right here: no task, no wake-up across threads. One that waits
+            // goes on in a task of its own, polled again there with a real waker.
+            let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
+            match work.as_mut().poll(&mut noop) {
+                std::task::Poll::Ready((key, tp, offset, outcome)) => {
+                    self.finished(&key, &tp, offset, outcome);
+                }
+                std::task::Poll::Pending => {
+                    let abort = self.tasks.spawn(work);
+                    self.running.insert(abort.id(), (key, tp, offset, abort));
+                }
+            }
         }
     }
 
@@ -139,9 +152,14 @@ impl ConsumeLoop {
                 (key, tp, offset, Outcome::Abandoned)
             }
         };
-        self.schedule.finished(&key);
+        self.finished(&key, &tp, offset, outcome);
+    }
+
+    /// The event at `tp`/`offset` (of ordering key `key`) ended with `outcome`.
+    fn finished(&mut self, key: &Key, tp: &TopicPartition, offset: i64, outcome: Outcome) {
+        self.schedule.finished(key);
         if outcome.finished() {
-            if let Some(p) = self.progress.get_mut(&tp) {
+            if let Some(p) = self.progress.get_mut(tp) {
                 p.finished(offset);
                 self.dirty = true;
             }
