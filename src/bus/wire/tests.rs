@@ -283,6 +283,10 @@ fn a_payload_field_named_like_a_base_field_is_refused() {
     let meta = EventMeta::new("T", "A", Uuid::nil(), 1);
     let e = encode(&meta, &Clash { metadata: 1 }).unwrap_err();
     assert_eq!(e.field_name(), Some("metadata"));
+    // A value that merely mentions a base field is fine.
+    let written = encode(&meta, &json!({"note": "\"metadata\": is a base field"})).unwrap();
+    let back = decode(&written.value, None).unwrap();
+    assert_eq!(back.event["note"], "\"metadata\": is a base field");
     let e = encode(&meta, &[1, 2]).unwrap_err();
     assert!(e.to_string().contains("JSON object"), "{e}");
     // An empty payload is just the base fields.
