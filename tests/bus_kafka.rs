@@ -932,3 +932,63 @@ async fn pythons_retry_count_counts_and_unhandled_types_are_skipped_and_committe
     let later = kbus::bus::Timestamp::from_unix_micros(started_at.unix_micros() + 3_600_000_000);
     assert!(bus.dlq_list(&from(later)).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_killed_mid_burst_loses_nothing() {
+    use kbus_testkit::bus_member::BusMember;
+    let kafka = Kafka::shared();
+    let config = config(kafka, "killed");
+    let (bootstrap, prefix, group) = (
+        config.bootstrap_servers.clone(),
+        config.topic_prefix.clone(),
+        config.consumer_group.clone(),
+    );
+    // Topics first, then the member in a process of its own, then a member here.
+    let publisher = KafkaEventBus::connect(config.clone()).await.unwrap();
+    let doomed = {
+        let (b, p, g) = (bootstrap.clone(), prefix.clone(), group.clone());
+        tokio::task::spawn_blocking(move || BusMember::start(&b, &p, &g))
+            .await
+            .unwrap()
+    };
+    let survivor = KafkaEventBus::connect(config).await.unwrap();
+    let got = Recorder::<kbus::bus::RawPayload>::new();
+    survivor.subscribe_all(got.handler());
+    survivor.start().await.unwrap();
+    let mut assignment = survivor.assignment();
+    tokio::time::timeout(GUARD, assignment.wait_for(|a| !a.is_empty() && a.len() < 3))
+        .await
+        .expect("the two members share the partitions")
+        .unwrap();
+
+    let n = 2000;
+    let events: Vec<_> = (0..n)
+        .map(|i| order(new_uuid(), 1, &format!("O-{i}")))
+        .collect();
+    publisher.publish(events.clone()).await.unwrap();
+    // Kill the other member once it is busy: no shutdown, no commit, no LeaveGroup.
+    let doomed_handled = tokio::task::spawn_blocking(move || {
+        let mut seen = doomed.wait_handled(50, GUARD);
+        seen.extend(doomed.kill());
+        seen
+    })
+    .await
+    .unwrap();
+    assert!(doomed_handled.len() >= 50, "the killed member was busy");
+
+    // Its partitions come to the survivor after the session timeout; every event is handled by
+    // one member or the other (some by both: at least once).
+    let all: std::collections::BTreeSet<String> =
+        events.iter().map(|e| e.meta.event_id.to_string()).collect();
+    let by_doomed: std::collections::BTreeSet<String> = doomed_handled.into_iter().collect();
+    got.wait_until("every event handled by one member or the other", |seen| {
+        let by_survivor: std::collections::BTreeSet<String> =
+            seen.iter().map(|e| e.meta.event_id.to_string()).collect();
+        all.iter()
+            .all(|id| by_survivor.contains(id) || by_doomed.contains(id))
+    })
+    .await;
+    for bus in [&survivor, &publisher] {
+        bus.shutdown(GUARD).await.unwrap();
+    }
+}

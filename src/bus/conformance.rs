@@ -85,6 +85,24 @@ impl<E: Send + Sync + 'static> Recorder<E> {
         self.seen.borrow().clone()
     }
 
+    /// Waits until what was received satisfies `condition` (up to [`GUARD`]; panics naming
+    /// `what` otherwise), and returns all received.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        mut condition: impl FnMut(&[Arc<Envelope<E>>]) -> bool,
+    ) -> Vec<Arc<Envelope<E>>> {
+        let mut rx = self.seen.subscribe();
+        let waited = tokio::time::timeout(GUARD, async {
+            rx.wait_for(|seen| condition(seen)).await.map(|s| s.clone())
+        })
+        .await;
+        match waited {
+            Ok(Ok(seen)) => seen,
+            _ => panic!("not within {GUARD:?}: {what}"),
+        }
+    }
+
     /// Waits until `n` distinct events (by id) were received, and returns all received.
     pub async fn wait_for(&self, n: usize) -> Vec<Arc<Envelope<E>>> {
         let mut rx = self.seen.subscribe();

@@ -17,6 +17,8 @@
 //!
 //! `scripts/install-test-deps` installs what these need.
 
+mod binaries;
+pub mod bus_member;
 pub mod certs;
 pub mod eventsource;
 pub mod kafka;

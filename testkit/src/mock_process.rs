@@ -9,7 +9,7 @@
 //! so it does not outlive a parent that dies without unwinding.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -128,65 +128,7 @@ fn binary() -> PathBuf {
     if let Some(p) = std::env::var_os("KBUS_MOCK_CLUSTER_BIN") {
         return PathBuf::from(p);
     }
-    build_binary()
-}
-
-/// Builds `mock-cluster` in the calling executable's profile and returns the path cargo reports.
-fn build_binary() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("testkit lives inside the workspace");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(workspace)
-        .args(["build", "--quiet", "--message-format=json"])
-        .args(["-p", "kbus-testkit", "--bin", "mock-cluster"]);
-    match profile() {
-        Some(p) if p == "debug" => {}
-        Some(p) if p == "release" => {
-            command.arg("--release");
-        }
-        Some(p) => {
-            command.args(["--profile", &p]);
-        }
-        None => {}
-    }
-    let out = command
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run cargo to build mock-cluster: {e}"));
-    assert!(
-        out.status.success(),
-        "cargo build of mock-cluster failed ({})",
-        out.status
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(r#""reason":"compiler-artifact""#))
-        .filter(|l| l.contains(r#""name":"mock-cluster""#))
-        .find_map(executable_path)
-        .unwrap_or_else(|| panic!("cargo did not report where it put mock-cluster"))
-}
-
-/// The profile directory (`debug`, `release`, ...) the running executable sits in, if it sits in
-/// `.../<profile>/deps/` (tests, benches) or `.../<profile>/` (binaries).
-fn profile() -> Option<String> {
-    let exe = std::env::current_exe().ok()?;
-    let mut dir = exe.parent()?;
-    if dir.file_name()? == "deps" {
-        dir = dir.parent()?;
-    }
-    Some(dir.file_name()?.to_str()?.to_owned())
-}
-
-/// The `"executable":"..."` field of one JSON message from cargo (paths with `"` or `\` in them
-/// are not expected in a target directory).
-fn executable_path(line: &str) -> Option<PathBuf> {
-    const KEY: &str = r#""executable":""#;
-    let start = line.find(KEY)? + KEY.len();
-    let len = line[start..].find('"')?;
-    Some(PathBuf::from(&line[start..start + len]))
+    crate::binaries::testkit_binary("mock-cluster")
 }
 
 #[cfg(test)]
@@ -205,7 +147,7 @@ mod tests {
         let pid = cluster.pid();
         drop(cluster);
         assert!(
-            !Path::new(&format!("/proc/{pid}")).exists(),
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
             "the mock cluster process {pid} outlived its handle"
         );
     }
