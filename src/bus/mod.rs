@@ -43,6 +43,8 @@
 //! - [`dead_letter`]: the headers of dead letters and replays, and the guard on replays.
 //! - [`stats`]: the bus's counters ([`BusStats`]).
 //! - [`trace`]: W3C trace context in event headers, and the context handlers run in.
+//! - `otel.rs` (feature `opentelemetry`): OpenTelemetry spans for publish, consume and dispatch
+//!   from the global tracer provider (tracer `eventsource.adapters.kafka.bus`).
 //! - [`time`]: [`Timestamp`], written and read in eventsource-py's spellings.
 //! - `conformance` (feature `conformance`): the contract as a test suite to run against any bus.
 
@@ -55,6 +57,7 @@ pub mod event_bus;
 pub mod handler;
 pub mod in_memory;
 pub mod kafka;
+mod otel;
 mod random;
 pub mod registry;
 pub mod stats;
@@ -67,6 +70,8 @@ pub use event::{new_uuid, Envelope, Event, EventMeta, RawEnvelope, RawPayload, U
 pub use event_bus::{EventBus, Publish};
 pub use handler::{named, Handler, HandlerError, HandlerResult, Registration, Subscriber};
 pub use in_memory::InMemoryEventBus;
+#[cfg(feature = "opentelemetry")]
+pub use otel::TRACER;
 pub use registry::{Dispatched, HandlerFailure, Subscription};
 pub use stats::BusStats;
 pub use time::Timestamp;

@@ -9,6 +9,8 @@ use std::sync::{Arc, RwLock};
 
 use super::event::RawEnvelope;
 use super::handler::{catching_panics, HandlerError, Prepared, Route};
+use super::otel::{Attr, Kind, Span as OtelSpan};
+use super::trace::TraceContext;
 
 /// What [`subscribe`](super::EventBus::subscribe) returns: pass it to
 /// [`unsubscribe`](super::EventBus::unsubscribe) to remove the handler.
@@ -157,7 +159,29 @@ impl Registry {
                 eventsource.event.type = %event.meta.event_type,
                 eventsource.event.id = %event.meta.event_id,
             );
+            let (mut otel, _) = OtelSpan::start(
+                || format!("eventsource.event_bus.dispatch {handler}"),
+                Kind::Internal,
+                TraceContext::current().as_ref(),
+                || {
+                    vec![
+                        ("eventsource.handler.name", Attr::Str(handler.clone())),
+                        (
+                            "eventsource.event.type",
+                            Attr::Str(event.meta.event_type.clone()),
+                        ),
+                        (
+                            "eventsource.event.id",
+                            Attr::Str(event.meta.event_id.to_string()),
+                        ),
+                    ]
+                },
+            );
             let result = tracing::Instrument::instrument(catching_panics(call), span).await;
+            if let Err(e) = &result {
+                otel.fail(e.to_string());
+            }
+            otel.end();
             if let Err(error) = result {
                 failures.push(HandlerFailure {
                     subscription,

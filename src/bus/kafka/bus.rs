@@ -21,6 +21,7 @@ use crate::bus::error::BusError;
 use crate::bus::event::{Event, RawPayload};
 use crate::bus::event_bus::{EventBus, Publish};
 use crate::bus::handler::{Handler, Registration, Route, Subscriber};
+use crate::bus::otel::{Attr, Kind, Span};
 use crate::bus::registry::{Registry, Subscription};
 use crate::bus::stats::{BusStats, Counters};
 use crate::bus::trace::TraceContext;
@@ -205,7 +206,10 @@ impl KafkaEventBus {
     /// Sends `records` (in order) and returns their deliveries. With tracing on, each record is a
     /// publish span, a child of the current trace context (or a new trace), carried in its
     /// `traceparent` (with `tracestate` and `baggage`).
-    async fn send(&self, records: Vec<EventRecord>) -> Result<Vec<DeliveryFuture>, BusError> {
+    async fn send(
+        &self,
+        records: Vec<EventRecord>,
+    ) -> Result<Vec<(DeliveryFuture, Span)>, BusError> {
         let tracing_on = self.inner.config.enable_tracing;
         let current = if tracing_on {
             TraceContext::current()
@@ -219,11 +223,33 @@ impl KafkaEventBus {
                 .iter()
                 .map(|(k, v)| Header::new(*k, Some(v.clone())))
                 .collect();
+            let mut span = Span::none();
             if tracing_on {
-                let ctx = current
-                    .as_ref()
-                    .map_or_else(TraceContext::new_root, TraceContext::child);
-                let event_type = r.headers.get(1).map_or("", |(_, t)| t.as_str());
+                let header = |i: usize| r.headers.get(i).map_or("", |(_, v)| v.as_str());
+                let event_type = header(1);
+                let (otel, otel_ctx) = Span::start(
+                    || format!("eventsource.event_bus.publish {event_type}"),
+                    Kind::Producer,
+                    current.as_ref(),
+                    || {
+                        vec![
+                            ("messaging.system", Attr::Str("kafka".into())),
+                            ("messaging.destination", Attr::Str(self.inner.topic.clone())),
+                            ("messaging.destination_kind", Attr::Str("topic".into())),
+                            ("messaging.operation", Attr::Str("publish".into())),
+                            ("eventsource.event.type", Attr::Str(event_type.into())),
+                            ("eventsource.event.id", Attr::Str(header(0).into())),
+                            ("eventsource.aggregate.id", Attr::Str(header(2).into())),
+                            ("eventsource.aggregate.type", Attr::Str(header(3).into())),
+                        ]
+                    },
+                );
+                span = otel;
+                let ctx = otel_ctx.unwrap_or_else(|| {
+                    current
+                        .as_ref()
+                        .map_or_else(TraceContext::new_root, TraceContext::child)
+                });
                 let _span = tracing::info_span!(
                     "eventsource.event_bus.publish",
                     otel.name = %format!("eventsource.event_bus.publish {event_type}"),
@@ -248,7 +274,7 @@ impl KafkaEventBus {
                 .key(r.key)
                 .value(r.value);
             record.headers = headers;
-            deliveries.push(self.inner.producer.send(record).await?);
+            deliveries.push((self.inner.producer.send(record).await?, span));
         }
         Ok(deliveries)
     }
@@ -295,10 +321,21 @@ impl EventBus for KafkaEventBus {
         let records = self.encode(&events)?;
         let n = records.len() as u64;
         let deliveries = self.send(records).await?;
-        for delivery in deliveries {
-            if let Err(e) = delivery.await {
-                self.inner.counters.error();
-                return Err(e.into());
+        for (delivery, mut span) in deliveries {
+            match delivery.await {
+                Ok(written) => {
+                    span.set(
+                        "messaging.kafka.partition",
+                        Attr::Int(written.partition.into()),
+                    );
+                    span.set("messaging.kafka.offset", Attr::Int(written.offset));
+                    span.end();
+                }
+                Err(e) => {
+                    span.fail(e.to_string());
+                    self.inner.counters.error();
+                    return Err(e.into());
+                }
             }
         }
         self.inner.counters.published(n);
@@ -320,10 +357,15 @@ impl EventBus for KafkaEventBus {
         let counters = self.inner.counters.clone();
         tokio::spawn(async move {
             let mut written = 0;
-            for delivery in deliveries {
+            for (delivery, mut span) in deliveries {
                 match delivery.await {
-                    Ok(_) => written += 1,
+                    Ok(w) => {
+                        written += 1;
+                        span.set("messaging.kafka.partition", Attr::Int(w.partition.into()));
+                        span.set("messaging.kafka.offset", Attr::Int(w.offset));
+                    }
                     Err(e) => {
+                        span.fail(e.to_string());
                         counters.error();
                         tracing::warn!(error = %e, "bus: a background publish failed");
                     }

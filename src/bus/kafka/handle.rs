@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use super::config::KafkaEventBusConfig;
 use crate::bus::dead_letter::{dead_letter_headers, retry_count, DeadLetterReason, Failure};
+use crate::bus::otel::{Attr, Kind, Span};
 use crate::bus::registry::{Dispatched, Registry, Subscription};
 use crate::bus::stats::Counters;
 use crate::bus::time::Timestamp;
@@ -64,14 +65,41 @@ pub(crate) async fn handle(ctx: &Context, record: &ConsumerRecord) -> Outcome {
     if !ctx.config.enable_tracing {
         return handle_record(ctx, record).await;
     }
-    let trace = TraceContext::extract(
+    let extracted = TraceContext::extract(
         header(record, "traceparent"),
         header(record, "tracestate"),
         header(record, "baggage"),
     );
-    let parent = trace.as_ref().map(TraceContext::span_id_hex);
-    let trace = trace.map_or_else(TraceContext::new_root, |t| t.child());
+    let parent = extracted.as_ref().map(TraceContext::span_id_hex);
     let event_type = header(record, "event_type").unwrap_or_default();
+    let (mut otel, otel_ctx) = Span::start(
+        || format!("eventsource.event_bus.consume {event_type}"),
+        Kind::Consumer,
+        extracted.as_ref(),
+        || {
+            vec![
+                ("messaging.system", Attr::Str("kafka".into())),
+                ("messaging.source", Attr::Str(record.topic.to_string())),
+                ("messaging.source_kind", Attr::Str("topic".into())),
+                ("messaging.operation", Attr::Str("receive".into())),
+                (
+                    "messaging.kafka.partition",
+                    Attr::Int(record.partition.into()),
+                ),
+                ("messaging.kafka.offset", Attr::Int(record.offset)),
+                (
+                    "messaging.kafka.consumer_group",
+                    Attr::Str(ctx.config.consumer_group.clone()),
+                ),
+                ("eventsource.event.type", Attr::Str(event_type.into())),
+            ]
+        },
+    );
+    let trace = otel_ctx.unwrap_or_else(|| {
+        extracted
+            .as_ref()
+            .map_or_else(TraceContext::new_root, TraceContext::child)
+    });
     let span = tracing::info_span!(
         "eventsource.event_bus.consume",
         otel.name = %format!("eventsource.event_bus.consume {event_type}"),
@@ -88,12 +116,19 @@ pub(crate) async fn handle(ctx: &Context, record: &ConsumerRecord) -> Outcome {
         span_id = %trace.span_id_hex(),
         parent_span_id = parent.as_deref().unwrap_or(""),
     );
-    trace
+    let outcome = trace
         .scope(tracing::Instrument::instrument(
             handle_record(ctx, record),
             span,
         ))
-        .await
+        .await;
+    match outcome {
+        Outcome::DeadLettered | Outcome::Dropped => otel.fail("dead-lettered".into()),
+        Outcome::Abandoned => otel.fail("abandoned".into()),
+        Outcome::Handled | Outcome::Skipped => {}
+    }
+    otel.end();
+    outcome
 }
 
 async fn handle_record(ctx: &Context, record: &ConsumerRecord) -> Outcome {

@@ -1,0 +1,156 @@
+//! The Kafka event bus's OpenTelemetry spans (feature `opentelemetry`) on Apache Kafka, collected
+//! with the SDK's in-memory exporter: a publish span (PRODUCER) per event with the partition and
+//! offset it was written at, a consume span (CONSUMER) that is a child of that publish span in the
+//! same trace, a dispatch span (INTERNAL) per handler under it, named and attributed as
+//! eventsource-py names them; and the record's traceparent names the publish span.
+
+use std::sync::Arc;
+
+use kbus::bus::conformance::{Recorder, GUARD};
+use kbus::bus::kafka::{KafkaEventBus, KafkaEventBusConfig};
+use kbus::bus::trace::TraceContext;
+use kbus::bus::{new_uuid, Envelope, Event, EventBus};
+use kbus_testkit::kafka::Kafka;
+use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Shipped {
+    carrier: String,
+}
+
+impl Event for Shipped {
+    const EVENT_TYPE: &'static str = "Shipped";
+    const AGGREGATE_TYPE: &'static str = "Order";
+}
+
+fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a KeyValue> {
+    span.attributes.iter().find(|kv| kv.key.as_str() == key)
+}
+
+fn text(span: &SpanData, key: &str) -> String {
+    attribute(span, key)
+        .map(|kv| kv.value.as_str().into_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consume_span_is_a_child_of_the_publish_span_and_dispatch_under_it() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    opentelemetry::global::set_tracer_provider(provider.clone());
+
+    let kafka = Kafka::shared();
+    let prefix = format!("otel-{}", std::process::id());
+    let bus = KafkaEventBus::connect(KafkaEventBusConfig {
+        bootstrap_servers: kafka.bootstrap(),
+        topic_prefix: prefix.clone(),
+        consumer_group: format!("{prefix}-group"),
+        session_timeout_ms: 6000,
+        heartbeat_interval_ms: 500,
+        topic_partitions: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let got = Recorder::<Shipped>::new();
+    let record = got.handler();
+    let contexts = Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let contexts = contexts.clone();
+        bus.subscribe(kbus::bus::named(
+            "ShippingProjection",
+            move |e: Arc<Envelope<Shipped>>| {
+                contexts.lock().unwrap().push(TraceContext::current());
+                record(e)
+            },
+        ));
+    }
+    bus.start().await.unwrap();
+    let event = Envelope::new(
+        new_uuid(),
+        1,
+        Shipped {
+            carrier: "DHL".into(),
+        },
+    );
+    bus.publish(vec![event.clone()]).await.unwrap();
+    got.wait_for(1).await;
+    bus.shutdown(GUARD).await.unwrap();
+    provider.force_flush().unwrap();
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let named = |name: &str| {
+        spans.iter().find(|s| s.name == name).unwrap_or_else(|| {
+            panic!(
+                "no span {name} among {:?}",
+                spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        })
+    };
+    let publish = named("eventsource.event_bus.publish Shipped");
+    let consume = named("eventsource.event_bus.consume Shipped");
+    let dispatch = named("eventsource.event_bus.dispatch ShippingProjection");
+    assert_eq!(publish.span_kind, SpanKind::Producer);
+    assert_eq!(consume.span_kind, SpanKind::Consumer);
+    assert_eq!(dispatch.span_kind, SpanKind::Internal);
+    assert_eq!(
+        publish.instrumentation_scope.name(),
+        "eventsource.adapters.kafka.bus"
+    );
+
+    let trace = publish.span_context.trace_id();
+    assert_eq!(consume.span_context.trace_id(), trace, "one trace");
+    assert_eq!(
+        consume.parent_span_id,
+        publish.span_context.span_id(),
+        "consume under publish"
+    );
+    assert!(
+        consume.parent_span_is_remote,
+        "the parent came through Kafka"
+    );
+    assert_eq!(dispatch.span_context.trace_id(), trace);
+    assert_eq!(
+        dispatch.parent_span_id,
+        consume.span_context.span_id(),
+        "dispatch under consume"
+    );
+    assert_eq!(publish.status, Status::Unset);
+
+    assert_eq!(text(publish, "messaging.system"), "kafka");
+    assert_eq!(
+        text(publish, "messaging.destination"),
+        format!("{prefix}.stream")
+    );
+    assert_eq!(
+        text(publish, "eventsource.event.id"),
+        event.meta.event_id.to_string()
+    );
+    assert_eq!(
+        text(publish, "eventsource.aggregate.id"),
+        event.meta.aggregate_id.to_string()
+    );
+    assert!(
+        attribute(publish, "messaging.kafka.offset").is_some(),
+        "set after the ack"
+    );
+    assert_eq!(text(consume, "messaging.operation"), "receive");
+    assert_eq!(
+        text(consume, "messaging.kafka.consumer_group"),
+        format!("{prefix}-group")
+    );
+    assert_eq!(
+        text(dispatch, "eventsource.handler.name"),
+        "ShippingProjection"
+    );
+
+    // The handler ran in the consume span's context.
+    let seen = contexts.lock().unwrap()[0].clone().expect("a context");
+    assert_eq!(seen.trace_id, trace.to_bytes());
+    assert_eq!(seen.span_id, consume.span_context.span_id().to_bytes());
+}
