@@ -290,10 +290,12 @@ async fn a_failing_event_is_retried_in_place_then_dead_lettered_with_pythons_hea
         Some(event.meta.aggregate_id.to_string().as_bytes())
     );
 
+    // The dead letter can be read before the bus has its acknowledgement: shut down (which waits
+    // for the event's handling to end) before reading the counters.
+    bus.shutdown(GUARD).await.unwrap();
     let stats = bus.stats();
     assert_eq!(stats.messages_sent_to_dlq, 1, "{stats:?}");
     assert_eq!(stats.events_processed_failed, 3, "{stats:?}");
-    bus.shutdown(GUARD).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
