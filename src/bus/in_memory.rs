@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use super::error::BusError;
 use super::event::{Event, RawPayload};
 use super::event_bus::{EventBus, Publish};
-use super::handler::{Handler, Registration, Route, Subscriber};
+use super::handler::{Handler, Route, Subscriber};
 use super::registry::{Dispatched, Registry, Subscription};
 use super::stats::{BusStats, Counters};
 use super::wire::{self, EventRecord};
@@ -206,11 +206,7 @@ impl EventBus for InMemoryEventBus {
     }
 
     fn register<S: Subscriber>(&self, subscriber: Arc<S>) -> Vec<Subscription> {
-        let mut added = Vec::new();
-        let registry = &self.inner.registry;
-        let mut add = |route: Route| added.push(registry.add(route));
-        subscriber.subscribe(&mut Registration { add: &mut add });
-        added
+        self.inner.registry.register(subscriber)
     }
 
     fn stats(&self) -> BusStats {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::event::RawEnvelope;
-use super::handler::{catching_panics, HandlerError, Prepared, Route};
+use super::handler::{catching_panics, HandlerError, Prepared, Registration, Route, Subscriber};
 use super::otel::{Attr, Kind, Span as OtelSpan};
 use super::trace::TraceContext;
 
@@ -81,6 +81,14 @@ impl Registry {
         let id = Subscription(self.next.fetch_add(1, Ordering::Relaxed));
         self.write().push((id, route));
         id
+    }
+
+    /// Adds every handler `subscriber` registers.
+    pub fn register<S: Subscriber>(&self, subscriber: Arc<S>) -> Vec<Subscription> {
+        let mut added = Vec::new();
+        let mut add = |route: Route| added.push(self.add(route));
+        subscriber.subscribe(&mut Registration { add: &mut add });
+        added
     }
 
     /// Removes a handler; false when it was not there.

@@ -20,7 +20,7 @@ use super::handle::Context;
 use crate::bus::error::BusError;
 use crate::bus::event::{Event, RawPayload};
 use crate::bus::event_bus::{EventBus, Publish};
-use crate::bus::handler::{Handler, Registration, Route, Subscriber};
+use crate::bus::handler::{Handler, Route, Subscriber};
 use crate::bus::otel::{Attr, Kind, Span};
 use crate::bus::registry::{Registry, Subscription};
 use crate::bus::stats::{BusStats, Counters};
@@ -390,11 +390,7 @@ impl EventBus for KafkaEventBus {
     }
 
     fn register<S: Subscriber>(&self, subscriber: Arc<S>) -> Vec<Subscription> {
-        let mut added = Vec::new();
-        let registry = &self.inner.registry;
-        let mut add = |route: Route| added.push(registry.add(route));
-        subscriber.subscribe(&mut Registration { add: &mut add });
-        added
+        self.inner.registry.register(subscriber)
     }
 
     fn stats(&self) -> BusStats {
