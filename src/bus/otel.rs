@@ -69,6 +69,11 @@ mod imp {
             .with_kind(kind)
             .with_attributes(attributes)
             .start_with_context(&tracer, &parent_cx);
+        // Without a tracer provider (or for a span sampled out) the span records nothing and
+        // may carry its parent's ids: the bus makes its own then.
+        if !span.is_recording() {
+            return (Span { span: None }, None);
+        }
         let sc = span.span_context().clone();
         let ctx = sc.is_valid().then(|| TraceContext {
             trace_id: sc.trace_id().to_bytes(),
