@@ -41,6 +41,14 @@
 //! - **Nothing finished is done twice across a restart.** The commit names the lowest unfinished
 //!   offset and lists the finished ones above it in its metadata; the next owner skips those.
 //!
+//! # Handlers and the consuming task
+//!
+//! A handler that finishes without waiting (it awaits nothing that is not ready) runs to its end on
+//! the task that consumes, with no task of its own: the cheapest way for the many handlers that only
+//! update memory or count. A handler that awaits I/O continues on a task of its own, so up to
+//! `max_concurrency` of them wait side by side. A handler that computes for long without awaiting
+//! holds the consuming task meanwhile: give such work to `tokio::task::spawn_blocking` and await it.
+//!
 //! # Where it differs from eventsource-py's bus (on purpose)
 //!
 //! The records are the same in both directions, and mixed groups work with
