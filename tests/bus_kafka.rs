@@ -994,3 +994,70 @@ async fn a_member_killed_mid_burst_loses_nothing() {
         bus.shutdown(GUARD).await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_handler_pauses_its_own_partition_and_the_others_go_on() {
+    use kbus::producer::murmur2_partition;
+    let kafka = Kafka::shared();
+    let mut config = config(kafka, "backpressure");
+    config.topic_partitions = 2;
+    config.max_in_flight_events = 20;
+    // Small fetches, so that a pause shows within a few of them.
+    config
+        .properties
+        .insert("max.partition.fetch.bytes".into(), "4096".into());
+    let bus = KafkaEventBus::connect(config).await.unwrap();
+
+    // Aggregates by the partition their key goes to (Java's murmur2, as the producer places them).
+    let on = |p: i32, n: usize| -> Vec<Uuid> {
+        std::iter::repeat_with(new_uuid)
+            .filter(|a| murmur2_partition(a.to_string().as_bytes(), 2) == p)
+            .take(n)
+            .collect()
+    };
+    let (slow, fast) = (on(0, 400), on(1, 100));
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let handled = Recorder::<OrderPlaced>::new();
+    {
+        let (release, record, slow) = (release.clone(), handled.handler(), slow.clone());
+        bus.subscribe(move |e: Arc<Envelope<OrderPlaced>>| {
+            let (release, blocked) = (release.clone(), slow.contains(&e.meta.aggregate_id));
+            let done = record(e);
+            async move {
+                if blocked {
+                    // Held until the test lets go: partition 0's handlers are stuck.
+                    release.acquire().await.unwrap().forget();
+                }
+                done.await
+            }
+        });
+    }
+    bus.start().await.unwrap();
+    let events = |aggregates: &[Uuid]| -> Vec<Envelope<OrderPlaced>> {
+        aggregates.iter().map(|a| order(*a, 1, "x")).collect()
+    };
+    bus.publish(events(&slow)).await.unwrap();
+    bus.publish(events(&fast)).await.unwrap();
+
+    // Partition 1 is handled to the end while partition 0 is stuck...
+    handled
+        .wait_until("partition 1's events while partition 0 is stuck", |seen| {
+            let fast_done = seen
+                .iter()
+                .filter(|e| fast.contains(&e.meta.aggregate_id))
+                .count();
+            fast_done == fast.len()
+        })
+        .await;
+    // ...and partition 0 was paused: far fewer of its 400 records were read than were there.
+    let from_slow = bus.stats().events_consumed - fast.len() as u64;
+    assert!(
+        from_slow < 100,
+        "{from_slow} of partition 0's 400 records read while its handlers were stuck"
+    );
+
+    // Let the stuck handlers go: everything is handled.
+    release.add_permits(10_000);
+    handled.wait_for(slow.len() + fast.len()).await;
+    bus.shutdown(GUARD).await.unwrap();
+}

@@ -79,7 +79,8 @@ pub struct KafkaEventBusConfig {
     /// How long shutting down may take, in seconds.
     pub shutdown_timeout: f64,
 
-    /// Events handled at once (of different aggregates, also within one partition).
+    /// Events handled at once per partition (of different aggregates): handlers stuck on one
+    /// partition's events never take the places of another's.
     pub max_concurrency: usize,
     /// One event at a time per partition, whatever the aggregate.
     pub strict_ordering: bool,

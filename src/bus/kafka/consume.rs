@@ -276,7 +276,7 @@ impl ConsumeLoop {
                 .unwrap_or_else(|| Bytes::from(format!("#{offset}")));
             (record.partition, aggregate)
         };
-        self.schedule.push(key, record);
+        self.schedule.push(record.partition, key, record);
     }
 
     /// Pauses the partitions holding more than their share of the bound (events read and not
@@ -350,7 +350,7 @@ impl ConsumeLoop {
     /// ones finish (for a while), commit, forget them.
     async fn revoke(&mut self, tps: &[TopicPartition]) {
         let revoked = |p: i32| tps.iter().any(|tp| tp.partition == p);
-        self.schedule.remove_waiting(|key, _| revoked(key.0));
+        self.schedule.remove_waiting(revoked);
         let deadline = Instant::now() + Duration::from_millis(self.ctx.config.session_timeout_ms);
         while self.running.values().any(|(_, tp, _, _)| tps.contains(tp)) {
             tokio::select! {
@@ -374,7 +374,7 @@ impl ConsumeLoop {
     /// Partitions taken away without a chance to commit.
     fn abandon(&mut self, tps: &[TopicPartition]) {
         self.schedule
-            .remove_waiting(|key, _| tps.iter().any(|tp| tp.partition == key.0));
+            .remove_waiting(|p| tps.iter().any(|tp| tp.partition == p));
         self.abort(tps);
         for tp in tps {
             self.progress.remove(tp);
@@ -405,7 +405,7 @@ impl ConsumeLoop {
         let timeout = self.ctx.config.shutdown_timeout();
         let deadline = Instant::now() + timeout;
         let everything: Vec<TopicPartition> = self.progress.keys().cloned().collect();
-        self.schedule.remove_waiting(|_, _| true);
+        self.schedule.remove_waiting(|_| true);
         let mut timed_out = false;
         while !self.tasks.is_empty() {
             tokio::select! {

@@ -36,8 +36,9 @@
 //!   or another: handlers should be idempotent (the event id is stable).
 //! - **Order per aggregate.** Events of one aggregate (one record key) are handled strictly in
 //!   offset order, one at a time, retries included. Events of different aggregates — also in the
-//!   same partition — run side by side, up to `max_concurrency`; `strict_ordering` runs one event
-//!   at a time per partition instead.
+//!   same partition — run side by side, up to `max_concurrency` per partition (handlers stuck on
+//!   one partition's events never take another partition's places); `strict_ordering` runs one
+//!   event at a time per partition instead.
 //! - **Nothing finished is done twice across a restart.** The commit names the lowest unfinished
 //!   offset and lists the finished ones above it in its metadata; the next owner skips those.
 //!
@@ -46,7 +47,7 @@
 //! A handler that finishes without waiting (it awaits nothing that is not ready) runs to its end on
 //! the task that consumes, with no task of its own: the cheapest way for the many handlers that only
 //! update memory or count. A handler that awaits I/O continues on a task of its own, so up to
-//! `max_concurrency` of them wait side by side. A handler that computes for long without awaiting
+//! `max_concurrency` of them per partition wait side by side. A handler that computes for long without awaiting
 //! holds the consuming task meanwhile: give such work to `tokio::task::spawn_blocking` and await it.
 //!
 //! # Where it differs from eventsource-py's bus (on purpose)
