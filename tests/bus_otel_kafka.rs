@@ -2,7 +2,9 @@
 //! with the SDK's in-memory exporter: a publish span (PRODUCER) per event with the partition and
 //! offset it was written at, a consume span (CONSUMER) that is a child of that publish span in the
 //! same trace, a dispatch span (INTERNAL) per handler under it, named and attributed as
-//! eventsource-py names them; and the record's traceparent names the publish span.
+//! eventsource-py names them; and the record's traceparent names the publish span. Metrics come
+//! from the meter `eventsource.bus.kafka` under eventsource-py's names, read with the in-memory
+//! metric exporter.
 
 use std::sync::Arc;
 
@@ -13,6 +15,8 @@ use kbus::bus::{new_uuid, Envelope, Event, EventBus};
 use kbus_testkit::kafka::Kafka;
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::KeyValue;
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use serde::{Deserialize, Serialize};
 
@@ -37,12 +41,17 @@ fn text(span: &SpanData, key: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_consume_span_is_a_child_of_the_publish_span_and_dispatch_under_it() {
+async fn spans_nest_publish_consume_dispatch_and_metrics_count_them() {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
         .build();
     opentelemetry::global::set_tracer_provider(provider.clone());
+    let metric_exporter = InMemoryMetricExporter::default();
+    let meters = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(metric_exporter.clone()).build())
+        .build();
+    opentelemetry::global::set_meter_provider(meters.clone());
 
     let kafka = Kafka::shared();
     let prefix = format!("otel-{}", std::process::id());
@@ -82,6 +91,7 @@ async fn the_consume_span_is_a_child_of_the_publish_span_and_dispatch_under_it()
     got.wait_for(1).await;
     bus.shutdown(GUARD).await.unwrap();
     provider.force_flush().unwrap();
+    meters.force_flush().unwrap();
 
     let spans = exporter.get_finished_spans().unwrap();
     let named = |name: &str| {
@@ -149,8 +159,50 @@ async fn the_consume_span_is_a_child_of_the_publish_span_and_dispatch_under_it()
         "ShippingProjection"
     );
 
+    // eventsource-py's metrics.
+    for (name, expected) in [
+        ("kafka.eventbus.messages.published", 1),
+        ("kafka.eventbus.messages.consumed", 1),
+        ("kafka.eventbus.handler.invocations", 1),
+        ("kafka.eventbus.rebalances", 1),
+        ("kafka.eventbus.publish.duration", 1),
+        ("kafka.eventbus.handler.duration", 1),
+        ("kafka.eventbus.batch.size", 1),
+    ] {
+        assert_eq!(metric(&metric_exporter, name), Some(expected), "{name}");
+    }
+
     // The handler ran in the consume span's context.
     let seen = contexts.lock().unwrap()[0].clone().expect("a context");
     assert_eq!(seen.trace_id, trace.to_bytes());
     assert_eq!(seen.span_id, consume.span_context.span_id().to_bytes());
+}
+
+/// The sum of the u64 counter `name` in the last export, or the count of the histogram `name`.
+fn metric(exporter: &InMemoryMetricExporter, name: &str) -> Option<u64> {
+    let exported = exporter.get_finished_metrics().unwrap();
+    let last = exported.last()?;
+    for scope in last.scope_metrics() {
+        if scope.scope().name() != kbus::bus::METER {
+            continue;
+        }
+        for m in scope.metrics() {
+            if m.name() != name {
+                continue;
+            }
+            return match m.data() {
+                AggregatedMetrics::U64(MetricData::Sum(sum)) => {
+                    Some(sum.data_points().map(|p| p.value()).sum())
+                }
+                AggregatedMetrics::F64(MetricData::Histogram(h)) => {
+                    Some(h.data_points().map(|p| p.count()).sum())
+                }
+                AggregatedMetrics::U64(MetricData::Histogram(h)) => {
+                    Some(h.data_points().map(|p| p.count()).sum())
+                }
+                _ => None,
+            };
+        }
+    }
+    None
 }

@@ -71,7 +71,7 @@ pub use event_bus::{EventBus, Publish};
 pub use handler::{named, Handler, HandlerError, HandlerResult, Registration, Subscriber};
 pub use in_memory::InMemoryEventBus;
 #[cfg(feature = "opentelemetry")]
-pub use otel::TRACER;
+pub use otel::{METER, TRACER};
 pub use registry::{Dispatched, HandlerFailure, Subscription};
 pub use stats::BusStats;
 pub use time::Timestamp;

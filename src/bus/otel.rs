@@ -151,3 +151,146 @@ impl Span {
         }
     }
 }
+
+/// The bus's OpenTelemetry metrics (feature `opentelemetry`, `enable_metrics`): eventsource-py's
+/// instruments from the meter `eventsource.bus.kafka` of the global meter provider — counters
+/// `kafka.eventbus.messages.published|consumed|dlq`, `kafka.eventbus.handler.invocations|errors`,
+/// `kafka.eventbus.publish.errors`, `kafka.eventbus.rebalances`, and histograms (milliseconds)
+/// `kafka.eventbus.publish.duration`, `kafka.eventbus.handler.duration`,
+/// `kafka.eventbus.batch.size`. Without the feature (or with metrics off), every call does nothing.
+#[derive(Default)]
+pub(crate) struct BusMetrics {
+    #[cfg(feature = "opentelemetry")]
+    instruments: Option<instruments::Instruments>,
+}
+
+#[cfg(feature = "opentelemetry")]
+mod instruments {
+    use opentelemetry::global;
+    use opentelemetry::metrics::{Counter, Histogram};
+
+    pub(crate) const METER: &str = "eventsource.bus.kafka";
+
+    pub(crate) struct Instruments {
+        pub published: Counter<u64>,
+        pub consumed: Counter<u64>,
+        pub dlq: Counter<u64>,
+        pub invocations: Counter<u64>,
+        pub handler_errors: Counter<u64>,
+        pub publish_errors: Counter<u64>,
+        pub rebalances: Counter<u64>,
+        pub publish_duration: Histogram<f64>,
+        pub handler_duration: Histogram<f64>,
+        pub batch_size: Histogram<u64>,
+    }
+
+    impl Instruments {
+        pub fn new() -> Instruments {
+            let meter = global::meter(METER);
+            Instruments {
+                published: meter
+                    .u64_counter("kafka.eventbus.messages.published")
+                    .build(),
+                consumed: meter
+                    .u64_counter("kafka.eventbus.messages.consumed")
+                    .build(),
+                dlq: meter.u64_counter("kafka.eventbus.messages.dlq").build(),
+                invocations: meter
+                    .u64_counter("kafka.eventbus.handler.invocations")
+                    .build(),
+                handler_errors: meter.u64_counter("kafka.eventbus.handler.errors").build(),
+                publish_errors: meter.u64_counter("kafka.eventbus.publish.errors").build(),
+                rebalances: meter.u64_counter("kafka.eventbus.rebalances").build(),
+                publish_duration: meter
+                    .f64_histogram("kafka.eventbus.publish.duration")
+                    .with_unit("ms")
+                    .build(),
+                handler_duration: meter
+                    .f64_histogram("kafka.eventbus.handler.duration")
+                    .with_unit("ms")
+                    .build(),
+                batch_size: meter.u64_histogram("kafka.eventbus.batch.size").build(),
+            }
+        }
+    }
+}
+
+/// The meter the bus's metrics come from (eventsource-py's name).
+#[cfg(feature = "opentelemetry")]
+pub const METER: &str = instruments::METER;
+
+impl BusMetrics {
+    /// The instruments, when `enabled` (and the feature is on).
+    pub(crate) fn new(enabled: bool) -> BusMetrics {
+        #[cfg(feature = "opentelemetry")]
+        {
+            BusMetrics {
+                instruments: enabled.then(instruments::Instruments::new),
+            }
+        }
+        #[cfg(not(feature = "opentelemetry"))]
+        {
+            let _ = enabled;
+            BusMetrics {}
+        }
+    }
+
+    /// A publish of `n` events acknowledged after `elapsed`.
+    pub(crate) fn published(&self, n: u64, elapsed: std::time::Duration) {
+        #[cfg(feature = "opentelemetry")]
+        if let Some(i) = &self.instruments {
+            i.published.add(n, &[]);
+            i.batch_size.record(n, &[]);
+            i.publish_duration.record(elapsed.as_secs_f64() * 1e3, &[]);
+        }
+        #[cfg(not(feature = "opentelemetry"))]
+        let _ = (n, elapsed);
+    }
+
+    /// A publish failed.
+    pub(crate) fn publish_failed(&self) {
+        #[cfg(feature = "opentelemetry")]
+        if let Some(i) = &self.instruments {
+            i.publish_errors.add(1, &[]);
+        }
+    }
+
+    /// A record was read.
+    pub(crate) fn consumed(&self) {
+        #[cfg(feature = "opentelemetry")]
+        if let Some(i) = &self.instruments {
+            i.consumed.add(1, &[]);
+        }
+    }
+
+    /// An event's handlers ran (once, or again on a retry) for `elapsed`, `failures` of them
+    /// failing.
+    pub(crate) fn handled(&self, elapsed: std::time::Duration, failures: u64) {
+        #[cfg(feature = "opentelemetry")]
+        if let Some(i) = &self.instruments {
+            i.invocations.add(1, &[]);
+            i.handler_duration.record(elapsed.as_secs_f64() * 1e3, &[]);
+            if failures > 0 {
+                i.handler_errors.add(failures, &[]);
+            }
+        }
+        #[cfg(not(feature = "opentelemetry"))]
+        let _ = (elapsed, failures);
+    }
+
+    /// A record went to the dead-letter topic.
+    pub(crate) fn dead_lettered(&self) {
+        #[cfg(feature = "opentelemetry")]
+        if let Some(i) = &self.instruments {
+            i.dlq.add(1, &[]);
+        }
+    }
+
+    /// A rebalance gave the member its partitions.
+    pub(crate) fn rebalanced(&self) {
+        #[cfg(feature = "opentelemetry")]
+        if let Some(i) = &self.instruments {
+            i.rebalances.add(1, &[]);
+        }
+    }
+}

@@ -21,7 +21,7 @@ use crate::bus::error::BusError;
 use crate::bus::event::{Event, RawPayload};
 use crate::bus::event_bus::{EventBus, Publish};
 use crate::bus::handler::{Handler, Route, Subscriber};
-use crate::bus::otel::{Attr, Kind, Span};
+use crate::bus::otel::{Attr, BusMetrics, Kind, Span};
 use crate::bus::registry::{Registry, Subscription};
 use crate::bus::stats::{BusStats, Counters};
 use crate::bus::trace::TraceContext;
@@ -50,6 +50,7 @@ struct Inner {
     background: Arc<Semaphore>,
     stop: watch::Sender<bool>,
     assignment: watch::Sender<BTreeSet<TopicPartition>>,
+    metrics: Arc<BusMetrics>,
     consuming: Mutex<Option<JoinHandle<Result<(), BusError>>>>,
     closed: AtomicBool,
 }
@@ -85,6 +86,7 @@ impl KafkaEventBus {
         let producer = Producer::from_properties(&properties).await?;
         let counters = Counters::new();
         counters.connected();
+        let enable_metrics = config.enable_metrics;
         let (stop, _) = watch::channel(false);
         Ok(KafkaEventBus {
             inner: Arc::new(Inner {
@@ -98,6 +100,7 @@ impl KafkaEventBus {
                 producer,
                 stop,
                 assignment: watch::Sender::new(BTreeSet::new()),
+                metrics: Arc::new(BusMetrics::new(enable_metrics)),
                 consuming: Mutex::new(None),
                 closed: AtomicBool::new(false),
             }),
@@ -140,6 +143,7 @@ impl KafkaEventBus {
             dlq_topic: self.inner.config.dlq_topic(),
             stopping: self.inner.stop.subscribe(),
             assignment: self.inner.assignment.clone(),
+            metrics: self.inner.metrics.clone(),
         });
         let run = ConsumeLoop::new(ctx, consumer, self.inner.stop.subscribe()).run();
         let span = tracing::info_span!(
@@ -320,6 +324,7 @@ impl EventBus for KafkaEventBus {
     async fn publish<P: Publish>(&self, events: Vec<P>) -> Result<(), BusError> {
         let records = self.encode(&events)?;
         let n = records.len() as u64;
+        let started = Instant::now();
         let deliveries = self.send(records).await?;
         for (delivery, mut span) in deliveries {
             match delivery.await {
@@ -334,11 +339,13 @@ impl EventBus for KafkaEventBus {
                 Err(e) => {
                     span.fail(e.to_string());
                     self.inner.counters.error();
+                    self.inner.metrics.publish_failed();
                     return Err(e.into());
                 }
             }
         }
         self.inner.counters.published(n);
+        self.inner.metrics.published(n, started.elapsed());
         Ok(())
     }
 
@@ -353,8 +360,10 @@ impl EventBus for KafkaEventBus {
             .acquire_many_owned(n.min(room) as u32)
             .await
             .map_err(|_| BusError::Closed)?;
+        let started = Instant::now();
         let deliveries = self.send(records).await?;
         let counters = self.inner.counters.clone();
+        let metrics = self.inner.metrics.clone();
         tokio::spawn(async move {
             let mut written = 0;
             for (delivery, mut span) in deliveries {
@@ -365,6 +374,7 @@ impl EventBus for KafkaEventBus {
                         span.set("messaging.kafka.offset", Attr::Int(w.offset));
                     }
                     Err(e) => {
+                        metrics.publish_failed();
                         span.fail(e.to_string());
                         counters.error();
                         tracing::warn!(error = %e, "bus: a background publish failed");
@@ -372,6 +382,7 @@ impl EventBus for KafkaEventBus {
                 }
             }
             counters.published(written);
+            metrics.published(written, started.elapsed());
             drop(permits);
         });
         Ok(())

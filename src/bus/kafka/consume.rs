@@ -177,6 +177,7 @@ impl ConsumeLoop {
             }
             Ok(Event::Assigned(tps)) => {
                 Counters::add(&c.rebalance_count, 1);
+                self.ctx.metrics.rebalanced();
                 let committed = self.committed(&tps).await;
                 for tp in &tps {
                     let progress =
@@ -255,6 +256,7 @@ impl ConsumeLoop {
             return;
         }
         c.consumed(1);
+        self.ctx.metrics.consumed();
         let handled = record
             .headers
             .iter()

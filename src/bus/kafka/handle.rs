@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use super::config::KafkaEventBusConfig;
 use crate::bus::dead_letter::{dead_letter_headers, retry_count, DeadLetterReason, Failure};
-use crate::bus::otel::{Attr, Kind, Span};
+use crate::bus::otel::{Attr, BusMetrics, Kind, Span};
 use crate::bus::registry::{Dispatched, Registry, Subscription};
 use crate::bus::stats::Counters;
 use crate::bus::time::Timestamp;
@@ -34,6 +34,8 @@ pub(crate) struct Context {
     pub stopping: watch::Receiver<bool>,
     /// The partitions this member owns, published for [`KafkaEventBus::assignment`](super::KafkaEventBus::assignment).
     pub assignment: watch::Sender<BTreeSet<TopicPartition>>,
+    /// OpenTelemetry metrics (nothing without the feature).
+    pub metrics: Arc<BusMetrics>,
 }
 
 /// How a record ended.
@@ -161,7 +163,19 @@ async fn handle_record(ctx: &Context, record: &ConsumerRecord) -> Outcome {
     let mut attempts = retry_count(&record.headers);
     let mut only: Option<Vec<Subscription>> = None;
     loop {
-        match ctx.registry.dispatch_to(&event, only.as_deref()).await {
+        let started = std::time::Instant::now();
+        let dispatched = ctx.registry.dispatch_to(&event, only.as_deref()).await;
+        let failures = match &dispatched {
+            Dispatched::Failed(f) => f.len() as u64,
+            _ => 0,
+        };
+        if !matches!(
+            dispatched,
+            Dispatched::NoHandler | Dispatched::Undecodable(_)
+        ) {
+            ctx.metrics.handled(started.elapsed(), failures);
+        }
+        match dispatched {
             Dispatched::Handled => {
                 Counters::add(&c.events_processed_success, 1);
                 return Outcome::Handled;
@@ -289,6 +303,7 @@ async fn dead_letter(ctx: &Context, record: &ConsumerRecord, failure: &Failure<'
         match written {
             Ok(_) => {
                 Counters::add(&ctx.counters.messages_sent_to_dlq, 1);
+                ctx.metrics.dead_lettered();
                 return Outcome::DeadLettered;
             }
             Err(e) => {
