@@ -489,8 +489,11 @@ async fn a_graceful_restart_neither_loses_nor_repeats_what_was_finished() {
     // Idle now: the shutdown returns at once rather than waiting out its timeout.
     let started = std::time::Instant::now();
     second.shutdown(GUARD).await.unwrap();
+    // Well under a second (about 10 ms here): nothing waits out a timer, and leaving the group
+    // does not queue behind a fetch the broker holds (coordinator requests have a connection of
+    // their own).
     assert!(
-        started.elapsed() < GUARD / 4,
+        started.elapsed() < std::time::Duration::from_secs(1),
         "idle shutdown took {:?}",
         started.elapsed()
     );

@@ -393,3 +393,31 @@ async fn metadata_committed_with_an_offset_comes_back_with_it() {
         .unwrap();
     assert_eq!(found[&tp0], Some(OffsetAndMetadata::new(4)));
 }
+
+/// Coordinator requests have a connection of their own: a commit does not queue behind a fetch
+/// the broker holds for `fetch.max.wait.ms` (Kafka answers one connection's requests in order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_does_not_wait_behind_a_fetch_the_broker_holds() {
+    let kafka = Kafka::shared();
+    let bootstrap = kafka.bootstrap();
+    create_topic(&bootstrap, "held-fetch", 1, &[]).await;
+    let mut consumer = Consumer::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("group.id", "held-fetch-group"),
+        ("fetch.max.wait.ms", "8000"),
+        ("auto.offset.reset", "earliest"),
+    ])
+    .await
+    .unwrap();
+    let tp = TopicPartition::new("held-fetch", 0);
+    consumer.assign([tp.clone()]).unwrap();
+    // The partition is empty: the fetch under way is held at the broker for up to 8 s.
+    assert_eq!(consumer.resolve_position(&tp).await.unwrap(), 0);
+    let started = std::time::Instant::now();
+    consumer.commit(&[(tp.clone(), 0)]).await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(4),
+        "the commit waited {took:?} (behind the held fetch?)"
+    );
+}

@@ -41,7 +41,8 @@ fn coordinator_retriable(code: ErrorCode) -> bool {
 }
 
 impl Cluster {
-    /// The coordinator for `key` and a connection to it. Answers are cached until
+    /// The coordinator for `key` and a connection to it for coordinator requests
+    /// ([`coordinator_link`](Self::coordinator_link)). Answers are cached until
     /// [`invalidate_coordinator`](Self::invalidate_coordinator); COORDINATOR_NOT_AVAILABLE,
     /// NOT_COORDINATOR and COORDINATOR_LOAD_IN_PROGRESS are retried with backoff until the request
     /// timeout runs out.
@@ -54,7 +55,7 @@ impl Cluster {
             .get(&(kind, key.to_owned()))
             .copied();
         if let Some(id) = cached {
-            if let Ok(conn) = self.broker(id).await {
+            if let Ok(conn) = self.coordinator_link(id).await {
                 return Ok((id, conn));
             }
             self.invalidate_coordinator(kind, key);
@@ -71,7 +72,7 @@ impl Cluster {
             if !retry || Instant::now() >= deadline {
                 let info = attempt?;
                 lock(&self.inner.coordinators).insert((kind, key.to_owned()), info.id);
-                return Ok((info.id, self.broker(info.id).await?));
+                return Ok((info.id, self.coordinator_link(info.id).await?));
             }
             tokio::time::sleep(backoff.next_delay()).await;
         }

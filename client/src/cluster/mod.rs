@@ -1,7 +1,8 @@
 //! The cluster: bootstrap, the metadata cache, connections by broker id, leaders and coordinators.
 //!
 //! A [`Cluster`] starts from a bootstrap list (any reachable broker will do), keeps the latest
-//! [`Metadata`] snapshot, and hands out one shared [`Connection`] per broker, reconnecting with
+//! [`Metadata`] snapshot, and hands out one shared [`Connection`] per broker (and one more to a
+//! broker that coordinates a group, for coordinator requests), reconnecting with
 //! exponential backoff and jitter after a connection is lost. Metadata is refreshed on demand, when it
 //! is older than `metadata.max.age.ms`, and after errors reported with [`Cluster::report`] /
 //! [`Cluster::report_code`] that say it is stale (lost connections, [`needs_refresh`] codes).
@@ -120,6 +121,8 @@ struct Inner {
     config: ClusterConfig,
     metadata: StdMutex<Arc<Metadata>>,
     brokers: StdMutex<HashMap<i32, Arc<Mutex<BrokerSlot>>>>,
+    /// Connections for coordinator requests, by broker id (see [`Cluster::coordinator_link`]).
+    coordinator_links: StdMutex<HashMap<i32, Arc<Mutex<BrokerSlot>>>>,
     /// Serialises metadata refreshes; with `last_refresh`, a burst of callers causes one refresh
     /// each time, not one per caller.
     refreshing: Mutex<()>,
@@ -175,6 +178,7 @@ impl Cluster {
                 config,
                 metadata: StdMutex::new(Arc::new(Metadata::empty())),
                 brokers: StdMutex::new(HashMap::new()),
+                coordinator_links: StdMutex::new(HashMap::new()),
                 refreshing: Mutex::new(()),
                 last_refresh: StdMutex::new(None),
                 coordinators: StdMutex::new(HashMap::new()),
@@ -195,7 +199,8 @@ impl Cluster {
     /// records and bytes sent and received, requests in flight, retries, errors by code,
     /// rebalances.
     pub fn metrics(&self) -> Metrics {
-        let slots: Vec<_> = lock(&self.inner.brokers).values().cloned().collect();
+        let mut slots: Vec<_> = lock(&self.inner.brokers).values().cloned().collect();
+        slots.extend(lock(&self.inner.coordinator_links).values().cloned());
         let in_flight = slots
             .iter()
             .filter_map(|slot| {
@@ -464,6 +469,48 @@ impl Cluster {
         let Some(slot) = slot else {
             return Err(Error::UnknownBroker { id });
         };
+        self.connected(id, &slot).await
+    }
+
+    /// A connection to broker `id` for coordinator requests (group membership, offset commits and
+    /// lookups), apart from the one [`broker`](Self::broker) gives for produce and fetch requests
+    /// — as the Java client keeps one. A broker answers a connection's requests in order, and holds
+    /// a fetch for up to `fetch.max.wait.ms` when there is nothing to return: on a shared
+    /// connection every heartbeat, commit and LeaveGroup would wait behind it.
+    pub async fn coordinator_link(&self, id: i32) -> Result<Arc<Connection>> {
+        let Some(address) = lock(&self.inner.brokers)
+            .get(&id)
+            .and_then(|slot| slot.try_lock().ok().map(|s| s.address.clone()))
+            .or_else(|| self.metadata().brokers.get(&id).map(|b| b.address()))
+        else {
+            return Err(Error::UnknownBroker { id });
+        };
+        let slot = {
+            let mut links = lock(&self.inner.coordinator_links);
+            let fresh = |address: String| {
+                Arc::new(Mutex::new(BrokerSlot {
+                    address,
+                    conn: None,
+                    backoff: Backoff::new(
+                        self.inner.config.reconnect_backoff,
+                        self.inner.config.reconnect_backoff_max,
+                    ),
+                    next_attempt: None,
+                    connected_before: false,
+                }))
+            };
+            let slot = links.entry(id).or_insert_with(|| fresh(address.clone()));
+            // A broker that moved gets a fresh link.
+            if slot.try_lock().is_ok_and(|s| s.address != address) {
+                *slot = fresh(address);
+            }
+            slot.clone()
+        };
+        self.connected(id, &slot).await
+    }
+
+    /// The open connection of `slot`, made (again, after the backoff) when there is none.
+    async fn connected(&self, id: i32, slot: &Mutex<BrokerSlot>) -> Result<Arc<Connection>> {
         let mut slot = slot.lock().await;
         if let Some(c) = &slot.conn {
             if !c.is_closed() {

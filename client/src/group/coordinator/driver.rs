@@ -493,7 +493,7 @@ impl Driver {
         self.work.spawn(async move {
             let answer = async {
                 let id = coordinator.ok_or(Error::UnknownBroker { id: -1 })?;
-                let conn = cluster.broker(id).await?;
+                let conn = cluster.coordinator_link(id).await?;
                 match timeout {
                     Some(t) => conn.send_with_timeout(&req, t).await,
                     None => conn.send(&req).await,
