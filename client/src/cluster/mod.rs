@@ -435,21 +435,23 @@ impl Cluster {
                 Some(slot) => slot.try_lock().is_ok_and(|s| s.address != address),
             };
             if replace {
-                brokers.insert(
-                    *id,
-                    Arc::new(Mutex::new(BrokerSlot {
-                        address,
-                        conn: None,
-                        backoff: Backoff::new(
-                            self.inner.config.reconnect_backoff,
-                            self.inner.config.reconnect_backoff_max,
-                        ),
-                        next_attempt: None,
-                        connected_before: false,
-                    })),
-                );
+                brokers.insert(*id, self.new_slot(address));
             }
         }
+    }
+
+    /// A slot for a connection to `address`, not made yet.
+    fn new_slot(&self, address: String) -> Arc<Mutex<BrokerSlot>> {
+        Arc::new(Mutex::new(BrokerSlot {
+            address,
+            conn: None,
+            backoff: Backoff::new(
+                self.inner.config.reconnect_backoff,
+                self.inner.config.reconnect_backoff_max,
+            ),
+            next_attempt: None,
+            connected_before: false,
+        }))
     }
 
     /// True while broker `id`'s last connection attempt failed and its backoff delay is running.
@@ -487,22 +489,12 @@ impl Cluster {
         };
         let slot = {
             let mut links = lock(&self.inner.coordinator_links);
-            let fresh = |address: String| {
-                Arc::new(Mutex::new(BrokerSlot {
-                    address,
-                    conn: None,
-                    backoff: Backoff::new(
-                        self.inner.config.reconnect_backoff,
-                        self.inner.config.reconnect_backoff_max,
-                    ),
-                    next_attempt: None,
-                    connected_before: false,
-                }))
-            };
-            let slot = links.entry(id).or_insert_with(|| fresh(address.clone()));
+            let slot = links
+                .entry(id)
+                .or_insert_with(|| self.new_slot(address.clone()));
             // A broker that moved gets a fresh link.
             if slot.try_lock().is_ok_and(|s| s.address != address) {
-                *slot = fresh(address);
+                *slot = self.new_slot(address);
             }
             slot.clone()
         };
