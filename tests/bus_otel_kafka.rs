@@ -168,6 +168,10 @@ async fn spans_nest_publish_consume_dispatch_and_metrics_count_them() {
         ("kafka.eventbus.publish.duration", 1),
         ("kafka.eventbus.handler.duration", 1),
         ("kafka.eventbus.batch.size", 1),
+        ("kafka.eventbus.consume.duration", 1),
+        // One partition: one lag series; and the number of open connections.
+        ("kafka.eventbus.consumer.lag", 1),
+        ("kafka.eventbus.connections.active", 1),
     ] {
         assert_eq!(metric(&metric_exporter, name), Some(expected), "{name}");
     }
@@ -199,6 +203,13 @@ fn metric(exporter: &InMemoryMetricExporter, name: &str) -> Option<u64> {
                 }
                 AggregatedMetrics::U64(MetricData::Histogram(h)) => {
                     Some(h.data_points().map(|p| p.count()).sum())
+                }
+                // Gauges: how many series were recorded.
+                AggregatedMetrics::I64(MetricData::Gauge(g)) => {
+                    Some(g.data_points().count() as u64)
+                }
+                AggregatedMetrics::U64(MetricData::Gauge(g)) => {
+                    Some(g.data_points().count() as u64)
                 }
                 _ => None,
             };

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub bytes_received: u64,
     /// Requests sent and not answered yet, over every open connection, now.
     pub requests_in_flight: u64,
+    /// Connections to brokers open now.
+    pub connections_open: u64,
     /// Produce batches sent again after a retriable error.
     pub retries: u64,
     /// Rebalances the consumer's group member completed (each assignment it received).
@@ -106,8 +108,8 @@ impl Counters {
         *errors.entry(name).or_default() += 1;
     }
 
-    /// The counters now, with `requests_in_flight` measured by the caller.
-    pub fn snapshot(&self, requests_in_flight: u64) -> Metrics {
+    /// The counters now, with `requests_in_flight` and `connections_open` measured by the caller.
+    pub fn snapshot(&self, requests_in_flight: u64, connections_open: u64) -> Metrics {
         let errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
         Metrics {
             records_sent: self.records_sent.load(Ordering::Relaxed),
@@ -115,6 +117,7 @@ impl Counters {
             records_received: self.records_received.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
             requests_in_flight,
+            connections_open,
             retries: self.retries.load(Ordering::Relaxed),
             rebalances: self.rebalances.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
@@ -167,7 +170,7 @@ mod tests {
             api: ApiKey::Fetch,
             after: Duration::from_secs(30),
         });
-        let m = c.snapshot(2);
+        let m = c.snapshot(2, 1);
         assert_eq!(m.errors.get("NOT_LEADER_OR_FOLLOWER"), Some(&2));
         assert_eq!(m.errors.get("timeout"), Some(&1));
         assert_eq!(m.error_count(), 3, "success codes are not errors");
@@ -182,7 +185,7 @@ mod tests {
         c.received(7, 700);
         c.retried();
         c.rebalanced();
-        let m = c.snapshot(0);
+        let m = c.snapshot(0, 0);
         assert_eq!((m.records_sent, m.bytes_sent), (15, 1400));
         assert_eq!((m.records_received, m.bytes_received), (7, 700));
         assert_eq!((m.retries, m.rebalances), (1, 1));

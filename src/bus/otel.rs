@@ -155,9 +155,12 @@ impl Span {
 /// The bus's OpenTelemetry metrics (feature `opentelemetry`, `enable_metrics`): eventsource-py's
 /// instruments from the meter `eventsource.bus.kafka` of the global meter provider — counters
 /// `kafka.eventbus.messages.published|consumed|dlq`, `kafka.eventbus.handler.invocations|errors`,
-/// `kafka.eventbus.publish.errors`, `kafka.eventbus.rebalances`, and histograms (milliseconds)
-/// `kafka.eventbus.publish.duration`, `kafka.eventbus.handler.duration`,
-/// `kafka.eventbus.batch.size`. Without the feature (or with metrics off), every call does nothing.
+/// `kafka.eventbus.publish.errors`, `kafka.eventbus.rebalances`,
+/// `kafka.eventbus.connection.errors`, `kafka.eventbus.reconnections`, histograms (milliseconds)
+/// `kafka.eventbus.publish.duration`, `kafka.eventbus.consume.duration`,
+/// `kafka.eventbus.handler.duration`, `kafka.eventbus.batch.size`, and gauges
+/// `kafka.eventbus.consumer.lag` (per partition) and `kafka.eventbus.connections.active`. Without
+/// the feature (or with metrics off), every call does nothing.
 #[derive(Default)]
 pub(crate) struct BusMetrics {
     #[cfg(feature = "opentelemetry")]
@@ -167,7 +170,7 @@ pub(crate) struct BusMetrics {
 #[cfg(feature = "opentelemetry")]
 mod instruments {
     use opentelemetry::global;
-    use opentelemetry::metrics::{Counter, Histogram};
+    use opentelemetry::metrics::{Counter, Gauge, Histogram};
 
     pub(crate) const METER: &str = "eventsource.bus.kafka";
 
@@ -179,6 +182,11 @@ mod instruments {
         pub handler_errors: Counter<u64>,
         pub publish_errors: Counter<u64>,
         pub rebalances: Counter<u64>,
+        pub connection_errors: Counter<u64>,
+        pub reconnections: Counter<u64>,
+        pub consume_duration: Histogram<f64>,
+        pub lag: Gauge<i64>,
+        pub connections: Gauge<u64>,
         pub publish_duration: Histogram<f64>,
         pub handler_duration: Histogram<f64>,
         pub batch_size: Histogram<u64>,
@@ -201,6 +209,16 @@ mod instruments {
                 handler_errors: meter.u64_counter("kafka.eventbus.handler.errors").build(),
                 publish_errors: meter.u64_counter("kafka.eventbus.publish.errors").build(),
                 rebalances: meter.u64_counter("kafka.eventbus.rebalances").build(),
+                connection_errors: meter
+                    .u64_counter("kafka.eventbus.connection.errors")
+                    .build(),
+                reconnections: meter.u64_counter("kafka.eventbus.reconnections").build(),
+                consume_duration: meter
+                    .f64_histogram("kafka.eventbus.consume.duration")
+                    .with_unit("ms")
+                    .build(),
+                lag: meter.i64_gauge("kafka.eventbus.consumer.lag").build(),
+                connections: meter.u64_gauge("kafka.eventbus.connections.active").build(),
                 publish_duration: meter
                     .f64_histogram("kafka.eventbus.publish.duration")
                     .with_unit("ms")
@@ -284,6 +302,53 @@ impl BusMetrics {
         if let Some(i) = &self.instruments {
             i.dlq.add(1, &[]);
         }
+    }
+
+    /// A record's whole way through the bus (handlers, retries, dead letter) took `elapsed`.
+    pub(crate) fn consume_took(&self, elapsed: std::time::Duration) {
+        #[cfg(feature = "opentelemetry")]
+        if let Some(i) = &self.instruments {
+            i.consume_duration.record(elapsed.as_secs_f64() * 1e3, &[]);
+        }
+        #[cfg(not(feature = "opentelemetry"))]
+        let _ = elapsed;
+    }
+
+    /// `partition` is `lag` records behind its high watermark.
+    pub(crate) fn lag(&self, partition: i32, lag: i64) {
+        #[cfg(feature = "opentelemetry")]
+        if let Some(i) = &self.instruments {
+            i.lag.record(
+                lag,
+                &[opentelemetry::KeyValue::new(
+                    "messaging.kafka.partition",
+                    i64::from(partition),
+                )],
+            );
+        }
+        #[cfg(not(feature = "opentelemetry"))]
+        let _ = (partition, lag);
+    }
+
+    /// The client keeps retrying a failing connection or request (a streak it reported).
+    pub(crate) fn connection_error(&self) {
+        #[cfg(feature = "opentelemetry")]
+        if let Some(i) = &self.instruments {
+            i.connection_errors.add(1, &[]);
+        }
+    }
+
+    /// `n` more reconnections happened; `active` connections are open now.
+    pub(crate) fn connections(&self, reconnections: u64, active: u64) {
+        #[cfg(feature = "opentelemetry")]
+        if let Some(i) = &self.instruments {
+            if reconnections > 0 {
+                i.reconnections.add(reconnections, &[]);
+            }
+            i.connections.record(active, &[]);
+        }
+        #[cfg(not(feature = "opentelemetry"))]
+        let _ = (reconnections, active);
     }
 
     /// A rebalance gave the member its partitions.

@@ -201,15 +201,14 @@ impl Cluster {
     pub fn metrics(&self) -> Metrics {
         let mut slots: Vec<_> = lock(&self.inner.brokers).values().cloned().collect();
         slots.extend(lock(&self.inner.coordinator_links).values().cloned());
-        let in_flight = slots
+        // A slot locked right now is connecting: nothing of it is open or in flight yet.
+        let open: Vec<Arc<Connection>> = slots
             .iter()
-            .filter_map(|slot| {
-                // A slot locked right now is connecting: nothing of it is in flight yet.
-                let slot = slot.try_lock().ok()?;
-                slot.conn.as_ref().map(|c| c.in_flight() as u64)
-            })
-            .sum();
-        self.inner.counters.snapshot(in_flight)
+            .filter_map(|slot| slot.try_lock().ok()?.conn.clone())
+            .filter(|c| !c.is_closed())
+            .collect();
+        let in_flight = open.iter().map(|c| c.in_flight() as u64).sum();
+        self.inner.counters.snapshot(in_flight, open.len() as u64)
     }
 
     /// The live counters, for the parts of the client that count.

@@ -170,6 +170,10 @@ impl ConsumeLoop {
         let c = self.ctx.counters.clone();
         match event {
             Ok(Event::Records(batch)) => {
+                self.ctx.metrics.lag(
+                    batch.topic_partition.partition,
+                    (batch.high_watermark - batch.next_offset).max(0),
+                );
                 let tp = batch.topic_partition.clone();
                 for record in batch.records {
                     self.receive(&tp, record);
@@ -196,6 +200,7 @@ impl ConsumeLoop {
             }
             Ok(Event::Error(e)) => {
                 c.error();
+                self.ctx.metrics.connection_error();
                 tracing::warn!(error = %e, "bus: the consumer keeps retrying");
             }
             Ok(_) => {}
@@ -315,11 +320,6 @@ impl ConsumeLoop {
     /// Commits the progress of every partition, when something changed.
     async fn commit(&mut self) {
         self.next_commit = Instant::now() + self.commit_interval();
-        // The consumer's reconnections, for the bus's statistics.
-        self.ctx.counters.reconnections.store(
-            self.consumer.metrics().reconnects,
-            std::sync::atomic::Ordering::Relaxed,
-        );
         if !self.dirty {
             return;
         }
@@ -329,6 +329,17 @@ impl ConsumeLoop {
     }
 
     async fn commit_partitions(&mut self, tps: &[TopicPartition]) {
+        // The consumer's reconnections, for the bus's statistics and metrics.
+        let client = self.consumer.metrics();
+        let before = self
+            .ctx
+            .counters
+            .reconnections
+            .swap(client.reconnects, std::sync::atomic::Ordering::Relaxed);
+        self.ctx.metrics.connections(
+            client.reconnects.saturating_sub(before),
+            client.connections_open,
+        );
         let entries: Vec<_> = tps
             .iter()
             .filter_map(|tp| Some((tp.clone(), self.progress.get(tp)?.committable()?)))

@@ -65,7 +65,10 @@ impl Outcome {
 /// [`TraceContext::current`].
 pub(crate) async fn handle(ctx: &Context, record: &ConsumerRecord) -> Outcome {
     if !ctx.config.enable_tracing {
-        return handle_record(ctx, record).await;
+        let started = std::time::Instant::now();
+        let outcome = handle_record(ctx, record).await;
+        ctx.metrics.consume_took(started.elapsed());
+        return outcome;
     }
     let extracted = TraceContext::extract(
         header(record, "traceparent"),
@@ -118,6 +121,7 @@ pub(crate) async fn handle(ctx: &Context, record: &ConsumerRecord) -> Outcome {
         span_id = %trace.span_id_hex(),
         parent_span_id = parent.as_deref().unwrap_or(""),
     );
+    let started = std::time::Instant::now();
     let outcome = trace
         .scope(tracing::Instrument::instrument(
             handle_record(ctx, record),
@@ -130,6 +134,7 @@ pub(crate) async fn handle(ctx: &Context, record: &ConsumerRecord) -> Outcome {
         Outcome::Handled | Outcome::Skipped => {}
     }
     otel.end();
+    ctx.metrics.consume_took(started.elapsed());
     outcome
 }
 
