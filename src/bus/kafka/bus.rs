@@ -222,11 +222,7 @@ impl KafkaEventBus {
         };
         let mut deliveries = Vec::with_capacity(records.len());
         for r in records {
-            let mut headers: Vec<Header> = r
-                .headers
-                .iter()
-                .map(|(k, v)| Header::new(*k, Some(v.clone())))
-                .collect();
+            let mut trace_headers = Vec::new();
             let mut span = Span::none();
             if tracing_on {
                 let header = |i: usize| r.headers.get(i).map_or("", |(_, v)| v.as_str());
@@ -268,12 +264,16 @@ impl KafkaEventBus {
                     span_id = %ctx.span_id_hex(),
                 )
                 .entered();
-                headers.extend(
-                    ctx.headers()
-                        .into_iter()
-                        .map(|(k, v)| Header::new(k, Some(v))),
-                );
+                trace_headers = ctx.headers();
             }
+            // The event's header values move into the record; nothing is copied.
+            let mut headers = Vec::with_capacity(r.headers.len() + trace_headers.len());
+            headers.extend(
+                r.headers
+                    .into_iter()
+                    .chain(trace_headers)
+                    .map(|(k, v)| Header::new(k, Some(v))),
+            );
             let mut record = ProducerRecord::new(self.inner.topic.clone())
                 .key(r.key)
                 .value(r.value);

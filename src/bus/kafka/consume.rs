@@ -24,7 +24,7 @@ use kbus_client::TopicPartition;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 
-use super::handle::{handle, Context, Outcome};
+use super::handle::{handle, header, Context, Outcome};
 use super::progress::PartitionProgress;
 use super::schedule::Schedule;
 use crate::bus::error::BusError;
@@ -35,7 +35,7 @@ use crate::bus::stats::Counters;
 type Key = (i32, Bytes);
 
 /// What a record's task returns.
-type Done = (Key, TopicPartition, i64, Outcome);
+type Done = (Key, i64, Outcome);
 
 pub(crate) struct ConsumeLoop {
     pub ctx: Arc<Context>,
@@ -45,7 +45,8 @@ pub(crate) struct ConsumeLoop {
     schedule: Schedule<Key, ConsumerRecord>,
     tasks: JoinSet<Done>,
     /// The running tasks, to abort them and to know what a cancelled one was.
-    running: HashMap<Id, (Key, TopicPartition, i64, AbortHandle)>,
+    /// The key holds the partition: the bus reads one topic, so no topic name is kept per event.
+    running: HashMap<Id, (Key, i64, AbortHandle)>,
     /// Partitions paused for backpressure.
     paused: HashSet<TopicPartition>,
     dirty: bool,
@@ -113,25 +114,23 @@ impl ConsumeLoop {
     fn start_ready(&mut self) {
         while let Some((key, record)) = self.schedule.start_next() {
             let ctx = self.ctx.clone();
-            let tp = TopicPartition::new(record.topic.to_string(), record.partition);
             let offset = record.offset;
             let task_key = key.clone();
-            let task_tp = tp.clone();
             let mut work = Box::pin(async move {
                 let outcome = handle(&ctx, &record).await;
-                (task_key, task_tp, offset, outcome)
+                (task_key, offset, outcome)
             });
             // A handler that finishes without waiting (most do, or they wait once the event is
             // under way) is run right here: no task, no wake-up across threads. One that waits
             // goes on in a task of its own, polled again there with a real waker.
             let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
             match work.as_mut().poll(&mut noop) {
-                std::task::Poll::Ready((key, tp, offset, outcome)) => {
-                    self.finished(&key, &tp, offset, outcome);
+                std::task::Poll::Ready((key, offset, outcome)) => {
+                    self.finished(&key, offset, outcome);
                 }
                 std::task::Poll::Pending => {
                     let abort = self.tasks.spawn(work);
-                    self.running.insert(abort.id(), (key, tp, offset, abort));
+                    self.running.insert(abort.id(), (key, offset, abort));
                 }
             }
         }
@@ -139,31 +138,41 @@ impl ConsumeLoop {
 
     /// A record's task ended.
     fn on_done(&mut self, done: Result<(Id, Done), JoinError>) {
-        let (key, tp, offset, outcome) = match done {
+        let (key, offset, outcome) = match done {
             Ok((id, done)) => {
                 self.running.remove(&id);
                 done
             }
             Err(e) => {
                 // Aborted (revoked, lost, shutdown): not finished.
-                let Some((key, tp, offset, _)) = self.running.remove(&e.id()) else {
+                let Some((key, offset, _)) = self.running.remove(&e.id()) else {
                     return;
                 };
-                (key, tp, offset, Outcome::Abandoned)
+                (key, offset, Outcome::Abandoned)
             }
         };
-        self.finished(&key, &tp, offset, outcome);
+        self.finished(&key, offset, outcome);
     }
 
-    /// The event at `tp`/`offset` (of ordering key `key`) ended with `outcome`.
-    fn finished(&mut self, key: &Key, tp: &TopicPartition, offset: i64, outcome: Outcome) {
+    /// The event at `offset` of the key's partition (of ordering key `key`) ended with `outcome`.
+    fn finished(&mut self, key: &Key, offset: i64, outcome: Outcome) {
         self.schedule.finished(key);
         if outcome.finished() {
-            if let Some(p) = self.progress.get_mut(tp) {
+            let partition = key.0;
+            if let Some((_, p)) = self
+                .progress
+                .iter_mut()
+                .find(|(tp, _)| tp.partition == partition)
+            {
                 p.finished(offset);
                 self.dirty = true;
             }
         }
+    }
+
+    /// True when `key`'s partition is one of `tps`.
+    fn of(key: &Key, tps: &[TopicPartition]) -> bool {
+        tps.iter().any(|tp| tp.partition == key.0)
     }
 
     async fn on_event(&mut self, event: kbus_client::Result<Event>) -> Result<(), BusError> {
@@ -262,12 +271,7 @@ impl ConsumeLoop {
         }
         c.consumed(1);
         self.ctx.metrics.consumed();
-        let handled = record
-            .headers
-            .iter()
-            .find(|h| h.key.as_ref() == b"event_type")
-            .and_then(|h| h.value_str())
-            .is_some_and(|t| self.ctx.registry.handles(t));
+        let handled = header(&record, "event_type").is_some_and(|t| self.ctx.registry.handles(t));
         if !handled {
             progress.finished(offset);
             Counters::add(&c.events_skipped, 1);
@@ -365,7 +369,7 @@ impl ConsumeLoop {
         let revoked = |p: i32| tps.iter().any(|tp| tp.partition == p);
         self.schedule.remove_waiting(revoked);
         let deadline = Instant::now() + Duration::from_millis(self.ctx.config.session_timeout_ms);
-        while self.running.values().any(|(_, tp, _, _)| tps.contains(tp)) {
+        while self.running.values().any(|(key, _, _)| Self::of(key, tps)) {
             tokio::select! {
                 Some(done) = self.tasks.join_next_with_id() => self.on_done(done),
                 _ = tokio::time::sleep_until(deadline.into()) => {
@@ -405,8 +409,8 @@ impl ConsumeLoop {
     }
 
     fn abort(&mut self, tps: &[TopicPartition]) {
-        for (_, tp, _, abort) in self.running.values() {
-            if tps.contains(tp) {
+        for (key, _, abort) in self.running.values() {
+            if Self::of(key, tps) {
                 abort.abort();
             }
         }

@@ -251,7 +251,7 @@ async fn handle_record(ctx: &Context, record: &ConsumerRecord) -> Outcome {
 }
 
 /// The text of `record`'s first header `name`.
-fn header<'a>(record: &'a ConsumerRecord, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(record: &'a ConsumerRecord, name: &str) -> Option<&'a str> {
     record
         .headers
         .iter()
