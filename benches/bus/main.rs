@@ -125,8 +125,24 @@ fn bus_config(kafka: &Kafka, prefix: &str) -> KafkaEventBusConfig {
         topic_partitions: 3,
         session_timeout_ms: 10_000,
         heartbeat_interval_ms: 1000,
+        properties: extra_properties(),
+        max_in_flight_events: env_number(
+            "KBUS_BUS_BENCH_IN_FLIGHT",
+            KafkaEventBusConfig::default().max_in_flight_events,
+        ),
         ..Default::default()
     }
+}
+
+/// `KBUS_BUS_BENCH_SET="batch.size=262144,compression.type=lz4"`: client properties for every
+/// bus and raw client of the run (to try settings against the defaults).
+fn extra_properties() -> std::collections::BTreeMap<String, String> {
+    std::env::var("KBUS_BUS_BENCH_SET")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
 }
 
 fn events(n: usize, aggregates: &[Uuid]) -> Vec<Envelope<Deposited>> {
@@ -184,10 +200,12 @@ async fn bus_consume(
     let (start, cpu) = (Instant::now(), cpu_seconds());
     bus.start().await.unwrap();
     assignment.wait_for(|a| !a.is_empty()).await.unwrap();
+    profiler("enable");
     // Joining took this long: left out of the measurement.
     let joined = start.elapsed();
     let cpu_joined = cpu_seconds() - cpu;
     done.notified().await;
+    profiler("disable");
     let line = Line {
         name: name.into(),
         events: n,
@@ -196,6 +214,14 @@ async fn bus_consume(
     };
     bus.shutdown(Duration::from_secs(30)).await.unwrap();
     line
+}
+
+/// With `KBUS_BUS_BENCH_PERF_CTL=FIFO`, the consume runs switch `perf record --control
+/// fifo:FIFO -D -1` on and off, so a profile holds the bus's consume path only.
+fn profiler(command: &str) {
+    if let Ok(fifo) = std::env::var("KBUS_BUS_BENCH_PERF_CTL") {
+        let _ = std::fs::write(fifo, format!("{command}\n"));
+    }
 }
 
 async fn raw_consume(bootstrap: &str, topic: &str, n: usize) {

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::event::{Envelope, Event, RawPayload};
+use super::wire::ReadEvent;
 
 /// A boxed future that can move between threads.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -189,7 +190,7 @@ impl Registration<'_> {
 pub struct Route {
     /// The event type it handles; `None` for every type.
     pub(super) event_type: Option<&'static str>,
-    pub(super) name: String,
+    pub(super) name: Arc<str>,
     pub(super) call: Arc<dyn ErasedHandler>,
 }
 
@@ -198,7 +199,7 @@ impl Route {
     pub fn typed<E: Event>(handler: impl Handler<E>) -> Route {
         Route {
             event_type: Some(E::EVENT_TYPE),
-            name: handler.name(),
+            name: handler.name().into(),
             call: Arc::new(Typed::<E, _> {
                 handler,
                 _event: std::marker::PhantomData,
@@ -210,7 +211,7 @@ impl Route {
     pub fn all(handler: impl Handler<RawPayload>) -> Route {
         Route {
             event_type: None,
-            name: handler.name(),
+            name: handler.name().into(),
             call: Arc::new(Raw(handler)),
         }
     }
@@ -226,7 +227,7 @@ pub(super) enum Prepared {
 
 /// A handler called with an event of any type, reading it as its own.
 pub(super) trait ErasedHandler: Send + Sync {
-    fn prepare(&self, event: &Arc<Envelope<RawPayload>>) -> Prepared;
+    fn prepare(&self, event: &ReadEvent) -> Prepared;
 }
 
 struct Typed<E, H> {
@@ -235,9 +236,9 @@ struct Typed<E, H> {
 }
 
 impl<E: Event, H: Handler<E>> ErasedHandler for Typed<E, H> {
-    fn prepare(&self, event: &Arc<Envelope<RawPayload>>) -> Prepared {
-        // Read from the shared payload in place: no copy of it is made.
-        match E::deserialize(&event.event) {
+    fn prepare(&self, event: &ReadEvent) -> Prepared {
+        // Read from the record's bytes straight into the handler's type.
+        match event.payload::<E>() {
             Ok(typed) => Prepared::Call(self.handler.handle(Arc::new(Envelope {
                 meta: event.meta.clone(),
                 event: typed,
@@ -250,8 +251,8 @@ impl<E: Event, H: Handler<E>> ErasedHandler for Typed<E, H> {
 struct Raw<H>(H);
 
 impl<H: Handler<RawPayload>> ErasedHandler for Raw<H> {
-    fn prepare(&self, event: &Arc<Envelope<RawPayload>>) -> Prepared {
-        Prepared::Call(self.0.handle(event.clone()))
+    fn prepare(&self, event: &ReadEvent) -> Prepared {
+        Prepared::Call(self.0.handle(event.raw().clone()))
     }
 }
 

@@ -123,8 +123,8 @@ async fn handle(inner: &Inner, record: EventRecord) {
         .iter()
         .find(|(k, _)| *k == "event_type")
         .map(|(_, v)| v.as_str());
-    let event = match wire::decode(&record.value, event_type) {
-        Ok(e) => Arc::new(e),
+    let event = match wire::ReadEvent::read(record.value.clone(), event_type) {
+        Ok(e) => e,
         Err(e) => {
             // Cannot happen for what the bus wrote itself; counted if it does.
             tracing::warn!(error = %e, "in-memory bus: an event could not be read back");

@@ -273,12 +273,14 @@ impl BusMetrics {
         }
     }
 
-    /// A record was read.
-    pub(crate) fn consumed(&self) {
+    /// `n` records were read.
+    pub(crate) fn consumed(&self, n: u64) {
         #[cfg(feature = "opentelemetry")]
         if let Some(i) = &self.instruments {
-            i.consumed.add(1, &[]);
+            i.consumed.add(n, &[]);
         }
+        #[cfg(not(feature = "opentelemetry"))]
+        let _ = n;
     }
 
     /// An event's handlers ran (once, or again on a retry) for `elapsed`, `failures` of them

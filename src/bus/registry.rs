@@ -7,10 +7,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use super::event::RawEnvelope;
 use super::handler::{catching_panics, HandlerError, Prepared, Registration, Route, Subscriber};
 use super::otel::{Attr, Kind, Span as OtelSpan};
 use super::trace::TraceContext;
+use super::wire::ReadEvent;
 
 /// What [`subscribe`](super::EventBus::subscribe) returns: pass it to
 /// [`unsubscribe`](super::EventBus::unsubscribe) to remove the handler.
@@ -119,7 +119,7 @@ impl Registry {
     }
 
     /// Runs every handler of `event`; see the module docs for the order.
-    pub async fn dispatch(&self, event: &Arc<RawEnvelope>) -> Dispatched {
+    pub async fn dispatch(&self, event: &ReadEvent) -> Dispatched {
         self.dispatch_to(event, None).await
     }
 
@@ -127,14 +127,14 @@ impl Registry {
     /// failed: handlers that succeeded are not run again. Handlers unsubscribed since are skipped.
     pub async fn dispatch_to(
         &self,
-        event: &Arc<RawEnvelope>,
+        event: &ReadEvent,
         only: Option<&[Subscription]>,
     ) -> Dispatched {
         let event_type = event.meta.event_type.as_str();
         let chosen = |id: &Subscription| only.is_none_or(|ids| ids.contains(id));
         // The handlers as they are now; subscribing or unsubscribing meanwhile does not change
         // this dispatch.
-        let calls: Vec<(Subscription, String, Prepared)> = {
+        let calls: Vec<(Subscription, Arc<str>, Prepared)> = {
             let routes = self.read();
             let typed = routes
                 .iter()
@@ -173,7 +173,7 @@ impl Registry {
                 TraceContext::current().as_ref(),
                 || {
                     vec![
-                        ("eventsource.handler.name", Attr::Str(handler.clone())),
+                        ("eventsource.handler.name", Attr::Str(handler.to_string())),
                         (
                             "eventsource.event.type",
                             Attr::Str(event.meta.event_type.clone()),
@@ -193,7 +193,7 @@ impl Registry {
             if let Err(error) = result {
                 failures.push(HandlerFailure {
                     subscription,
-                    handler,
+                    handler: handler.to_string(),
                     error,
                 });
             }

@@ -33,10 +33,8 @@ tokio::task_local! {
 impl TraceContext {
     /// A new trace, sampled, with a fresh span.
     pub fn new_root() -> TraceContext {
-        let mut trace_id = [0u8; 16];
-        trace_id.copy_from_slice(random_nonzero(16).as_slice());
         TraceContext {
-            trace_id,
+            trace_id: random_nonzero(),
             span_id: new_span_id(),
             flags: 1,
             tracestate: None,
@@ -70,18 +68,18 @@ impl TraceContext {
         tracestate: Option<&str>,
         baggage: Option<&str>,
     ) -> Option<TraceContext> {
-        let parts: Vec<&str> = traceparent?.trim().split('-').collect();
-        if parts.len() < 4 {
+        let mut parts = traceparent?.trim().split('-');
+        let (version, trace_id, span_id, flags) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let more = parts.next().is_some();
+        let version_number = u8::from_str_radix(version, 16).ok()?;
+        if version.len() != 2 || version_number == 0xff || (version_number == 0 && more) {
             return None;
         }
-        let version = u8::from_str_radix(parts[0], 16).ok()?;
-        if parts[0].len() != 2 || version == 0xff || (version == 0 && parts.len() != 4) {
-            return None;
-        }
-        let trace_id: [u8; 16] = hex(parts[1])?.try_into().ok()?;
-        let span_id: [u8; 8] = hex(parts[2])?.try_into().ok()?;
-        let flags = *hex(parts[3])?.first()?;
-        if parts[3].len() != 2 || trace_id == [0; 16] || span_id == [0; 8] {
+        let trace_id: [u8; 16] = hex(trace_id)?;
+        let span_id: [u8; 8] = hex(span_id)?;
+        let [flags] = hex::<1>(flags)?;
+        if trace_id == [0; 16] || span_id == [0; 8] {
             return None;
         }
         let keep = |v: Option<&str>| {
@@ -100,12 +98,14 @@ impl TraceContext {
 
     /// The `traceparent` header: `00-{trace id}-{span id}-{flags}`.
     pub fn traceparent(&self) -> String {
-        format!(
-            "00-{}-{}-{:02x}",
-            to_hex(&self.trace_id),
-            to_hex(&self.span_id),
-            self.flags
-        )
+        let mut out = String::with_capacity(55);
+        out.push_str("00-");
+        out.push_str(&to_hex(&self.trace_id));
+        out.push('-');
+        out.push_str(&to_hex(&self.span_id));
+        out.push('-');
+        out.push_str(&to_hex(&[self.flags]));
+        out
     }
 
     /// The headers that carry this context, in order; empty ones left out.
@@ -138,14 +138,12 @@ impl fmt::Display for TraceContext {
 }
 
 fn new_span_id() -> [u8; 8] {
-    let mut id = [0u8; 8];
-    id.copy_from_slice(random_nonzero(8).as_slice());
-    id
+    random_nonzero()
 }
 
-fn random_nonzero(n: usize) -> Vec<u8> {
+fn random_nonzero<const N: usize>() -> [u8; N] {
     loop {
-        let mut bytes = vec![0u8; n];
+        let mut bytes = [0u8; N];
         super::random::fill(&mut bytes);
         if bytes.iter().any(|b| *b != 0) {
             return bytes;
@@ -153,22 +151,32 @@ fn random_nonzero(n: usize) -> Vec<u8> {
     }
 }
 
-fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+/// Exactly `N` bytes as `2N` lowercase hex digits (W3C allows no upper case).
+fn hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let s = s.as_bytes();
+    if s.len() != 2 * N {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = digit(s[2 * i])? << 4 | digit(s[2 * i + 1])?;
+    }
+    Some(out)
 }
 
 fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -22,8 +22,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::event::{new_uuid, EventMeta, RawEnvelope, Uuid};
-use super::time::Timestamp;
+use super::event::{EventMeta, RawEnvelope, Uuid};
+
+mod read;
+pub use read::ReadEvent;
 
 /// The base fields, in the order they are written; each one also a header name.
 pub const BASE_FIELDS: [&str; 12] = [
@@ -214,142 +216,10 @@ pub fn headers(meta: &EventMeta) -> Vec<(&'static str, String)> {
 }
 
 /// Reads a record's value as an event of any type; `event_type_header` is the record's
-/// `event_type` header, used when the JSON has no `event_type`.
+/// `event_type` header, used when the JSON has no `event_type`. (The consuming bus reads with
+/// [`ReadEvent`], which leaves the payload to each handler's type.)
 pub fn decode(value: &[u8], event_type_header: Option<&str>) -> Result<RawEnvelope, EnvelopeError> {
-    let fields: Map<String, Value> = serde_json::from_slice(value)
-        .map_err(|e| EnvelopeError::whole(format!("the value is not a JSON object: {e}")))?;
-    // One pass: base fields aside, the payload's in their order.
-    let mut base: [Option<Value>; BASE_FIELDS.len()] = Default::default();
-    let mut payload = Map::with_capacity(fields.len().saturating_sub(BASE_FIELDS.len()));
-    for (name, v) in fields {
-        match BASE_FIELDS.iter().position(|f| *f == name) {
-            Some(i) => base[i] = Some(v),
-            None => {
-                payload.insert(name, v);
-            }
-        }
-    }
-    let mut take = |name: &str| {
-        BASE_FIELDS
-            .iter()
-            .position(|f| *f == name)
-            .and_then(|i| base[i].take())
-    };
-    let event_id = optional_uuid(take("event_id"), "event_id")?.unwrap_or_else(new_uuid);
-    let event_type = match take("event_type") {
-        Some(Value::String(t)) => t,
-        None | Some(Value::Null) => event_type_header
-            .map(str::to_owned)
-            .ok_or_else(|| EnvelopeError::field("event_type", "missing"))?,
-        Some(other) => return Err(EnvelopeError::field("event_type", not_text(&other))),
-    };
-    let event_version = version(take("event_version"), "event_version")?;
-    let occurred_at = match take("occurred_at") {
-        None | Some(Value::Null) => Timestamp::now(),
-        Some(v) => serde_json::from_value(v)
-            .map_err(|e| EnvelopeError::field("occurred_at", e.to_string()))?,
-    };
-    let aggregate_id = optional_uuid(take("aggregate_id"), "aggregate_id")?
-        .ok_or_else(|| EnvelopeError::field("aggregate_id", "missing"))?;
-    let aggregate_type = match take("aggregate_type") {
-        Some(Value::String(t)) => t,
-        None | Some(Value::Null) => return Err(EnvelopeError::field("aggregate_type", "missing")),
-        Some(other) => return Err(EnvelopeError::field("aggregate_type", not_text(&other))),
-    };
-    let aggregate_version = version(take("aggregate_version"), "aggregate_version")?;
-    let tenant_id = optional_uuid(take("tenant_id"), "tenant_id")?;
-    let actor_id = match take("actor_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(a)) => Some(a),
-        Some(other) => return Err(EnvelopeError::field("actor_id", not_text(&other))),
-    };
-    let correlation_id = match take("correlation_id") {
-        None => new_uuid(),
-        Some(v) => optional_uuid(Some(v), "correlation_id")?
-            .ok_or_else(|| EnvelopeError::field("correlation_id", "null is not a UUID"))?,
-    };
-    let causation_id = optional_uuid(take("causation_id"), "causation_id")?;
-    let metadata = match take("metadata") {
-        None => Map::new(),
-        Some(Value::Object(m)) => m,
-        Some(Value::Null) => {
-            return Err(EnvelopeError::field("metadata", "null (must be an object)"))
-        }
-        Some(other) => {
-            return Err(EnvelopeError::field(
-                "metadata",
-                format!("{} is not an object", kind(&other)),
-            ))
-        }
-    };
-    Ok(RawEnvelope {
-        meta: EventMeta {
-            event_id,
-            event_type,
-            event_version: u32::try_from(event_version)
-                .map_err(|_| EnvelopeError::field("event_version", "too large"))?,
-            occurred_at,
-            aggregate_id,
-            aggregate_type,
-            aggregate_version,
-            tenant_id,
-            actor_id,
-            correlation_id,
-            causation_id,
-            metadata,
-        },
-        event: payload,
-    })
-}
-
-/// A UUID field: absent or null is `None`; text must be a UUID (any spelling the `uuid` crate
-/// reads: upper case, braces, no hyphens, a URN).
-fn optional_uuid(value: Option<Value>, field: &str) -> Result<Option<Uuid>, EnvelopeError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Uuid::parse_str(&s)
-            .map(Some)
-            .map_err(|_| EnvelopeError::field(field, format!("not a UUID: {s:?}"))),
-        Some(other) => Err(EnvelopeError::field(
-            field,
-            format!("{} is not a UUID", kind(&other)),
-        )),
-    }
-}
-
-/// A version field: absent or null is 1; an integer (or integer text, as pydantic reads it) of at
-/// least 1.
-fn version(value: Option<Value>, field: &str) -> Result<u64, EnvelopeError> {
-    let n = match value {
-        None | Some(Value::Null) => return Ok(1),
-        Some(Value::Number(n)) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
-                .map(|f| f as i64)
-        }),
-        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
-        Some(_) => None,
-    };
-    match n {
-        Some(n) if n >= 1 => Ok(n as u64),
-        Some(n) => Err(EnvelopeError::field(field, format!("{n} is below 1"))),
-        None => Err(EnvelopeError::field(field, "not an integer")),
-    }
-}
-
-fn not_text(v: &Value) -> String {
-    format!("{} is not text", kind(v))
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    ReadEvent::read(Bytes::copy_from_slice(value), event_type_header).map(ReadEvent::into_raw)
 }
 
 #[cfg(test)]

@@ -183,10 +183,7 @@ impl ConsumeLoop {
                     batch.topic_partition.partition,
                     (batch.high_watermark - batch.next_offset).max(0),
                 );
-                let tp = batch.topic_partition.clone();
-                for record in batch.records {
-                    self.receive(&tp, record);
-                }
+                self.receive(&batch.topic_partition, batch.records);
             }
             Ok(Event::Assigned(tps)) => {
                 Counters::add(&c.rebalance_count, 1);
@@ -251,43 +248,47 @@ impl ConsumeLoop {
         HashMap::new()
     }
 
-    /// A record read: skipped, or scheduled.
-    fn receive(&mut self, tp: &TopicPartition, record: ConsumerRecord) {
-        let c = &self.ctx.counters;
-        if !self.progress.contains_key(tp) {
-            self.progress
-                .insert(tp.clone(), PartitionProgress::default());
-        }
-        let Some(progress) = self.progress.get_mut(tp) else {
-            return;
-        };
-        let offset = record.offset;
+    /// Records read from `tp`: each skipped, or scheduled.
+    fn receive(&mut self, tp: &TopicPartition, records: Vec<ConsumerRecord>) {
+        let ctx = &self.ctx;
+        let c = &ctx.counters;
+        let progress = self.progress.entry(tp.clone()).or_default();
         self.dirty = true;
-        if progress.done_before(offset) {
-            // Handled before the partition changed hands (the last commit says so).
-            progress.finished(offset);
-            Counters::add(&c.events_skipped, 1);
-            return;
+        let (mut consumed, mut skipped) = (0, 0);
+        for record in records {
+            let offset = record.offset;
+            if progress.done_before(offset) {
+                // Handled before the partition changed hands (the last commit says so).
+                progress.finished(offset);
+                skipped += 1;
+                continue;
+            }
+            consumed += 1;
+            let handled = header(&record, "event_type").is_some_and(|t| ctx.registry.handles(t));
+            if !handled {
+                progress.finished(offset);
+                skipped += 1;
+                continue;
+            }
+            progress.received(offset);
+            let key = if ctx.config.strict_ordering {
+                (record.partition, Bytes::new())
+            } else {
+                let aggregate = record
+                    .key
+                    .clone()
+                    .unwrap_or_else(|| Bytes::from(format!("#{offset}")));
+                (record.partition, aggregate)
+            };
+            self.schedule.push(record.partition, key, record);
         }
-        c.consumed(1);
-        self.ctx.metrics.consumed();
-        let handled = header(&record, "event_type").is_some_and(|t| self.ctx.registry.handles(t));
-        if !handled {
-            progress.finished(offset);
-            Counters::add(&c.events_skipped, 1);
-            return;
+        if consumed > 0 {
+            c.consumed(consumed);
+            ctx.metrics.consumed(consumed);
         }
-        progress.received(offset);
-        let key = if self.ctx.config.strict_ordering {
-            (record.partition, Bytes::new())
-        } else {
-            let aggregate = record
-                .key
-                .clone()
-                .unwrap_or_else(|| Bytes::from(format!("#{offset}")));
-            (record.partition, aggregate)
-        };
-        self.schedule.push(record.partition, key, record);
+        if skipped > 0 {
+            Counters::add(&c.events_skipped, skipped);
+        }
     }
 
     /// Pauses the partitions holding more than their share of the bound (events read and not

@@ -75,7 +75,6 @@ pub(crate) async fn handle(ctx: &Context, record: &ConsumerRecord) -> Outcome {
         header(record, "tracestate"),
         header(record, "baggage"),
     );
-    let parent = extracted.as_ref().map(TraceContext::span_id_hex);
     let event_type = header(record, "event_type").unwrap_or_default();
     let (mut otel, otel_ctx) = Span::start(
         || format!("eventsource.event_bus.consume {event_type}"),
@@ -119,7 +118,7 @@ pub(crate) async fn handle(ctx: &Context, record: &ConsumerRecord) -> Outcome {
         eventsource.event.type = %event_type,
         trace_id = %trace.trace_id_hex(),
         span_id = %trace.span_id_hex(),
-        parent_span_id = parent.as_deref().unwrap_or(""),
+        parent_span_id = %extracted.as_ref().map(TraceContext::span_id_hex).unwrap_or_default(),
     );
     let started = std::time::Instant::now();
     let outcome = trace
@@ -138,12 +137,13 @@ pub(crate) async fn handle(ctx: &Context, record: &ConsumerRecord) -> Outcome {
     outcome
 }
 
+/// The rare ways (dead letters, retry waits) are boxed: this future is made for every event.
 async fn handle_record(ctx: &Context, record: &ConsumerRecord) -> Outcome {
     let c = &ctx.counters;
     let event_type = header(record, "event_type");
     let value = record.value.clone().unwrap_or_default();
-    let event = match wire::decode(&value, event_type) {
-        Ok(event) => Arc::new(event),
+    let event = match wire::ReadEvent::read(value, event_type) {
+        Ok(event) => event,
         Err(e) => {
             tracing::warn!(
                 partition = record.partition,
@@ -161,7 +161,7 @@ async fn handle_record(ctx: &Context, record: &ConsumerRecord) -> Outcome {
                 0,
                 &ctx.config.consumer_group,
             );
-            return dead_letter(ctx, record, &failure).await;
+            return Box::pin(dead_letter(ctx, record, &failure)).await;
         }
     };
     // Attempts eventsource-py made already count toward the limit.
@@ -205,7 +205,7 @@ async fn handle_record(ctx: &Context, record: &ConsumerRecord) -> Outcome {
                     0,
                     &ctx.config.consumer_group,
                 );
-                return dead_letter(ctx, record, &failure).await;
+                return Box::pin(dead_letter(ctx, record, &failure)).await;
             }
             Dispatched::Failed(failures) => {
                 Counters::add(&c.events_processed_failed, 1);
@@ -229,7 +229,7 @@ async fn handle_record(ctx: &Context, record: &ConsumerRecord) -> Outcome {
                         attempts,
                         &ctx.config.consumer_group,
                     );
-                    return dead_letter(ctx, record, &failure).await;
+                    return Box::pin(dead_letter(ctx, record, &failure)).await;
                 }
                 attempts += 1;
                 let delay = jittered(ctx.config.retry_delay(attempts), ctx.config.retry_jitter);
@@ -241,7 +241,7 @@ async fn handle_record(ctx: &Context, record: &ConsumerRecord) -> Outcome {
                     error = %message,
                     "handler failed; retrying"
                 );
-                if !wait(ctx, delay).await {
+                if !Box::pin(wait(ctx, delay)).await {
                     return Outcome::Abandoned;
                 }
                 only = Some(failures.iter().map(|f| f.subscription).collect());

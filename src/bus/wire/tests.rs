@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::*;
 use crate::bus::event::{Envelope, Event};
+use crate::bus::time::Timestamp;
 
 const VECTORS: &str = include_str!("../../../tests/vectors/eventsource-vectors.json");
 
@@ -336,4 +337,84 @@ fn a_typed_event_round_trips_with_every_base_field() {
             "actor_id"
         ]
     );
+}
+
+/// The payload as the plain reading gives it: the whole object as a JSON map, base fields taken
+/// out.
+fn payload_by_map(value: &[u8]) -> Map<String, Value> {
+    let mut all: Map<String, Value> = serde_json::from_slice(value).unwrap();
+    all.retain(|k, _| !BASE_FIELDS.contains(&k.as_str()));
+    all
+}
+
+#[test]
+fn handlers_read_the_payload_from_the_bytes_as_from_the_json_map() {
+    for record in every_event_record() {
+        let value = record["value_utf8"].as_str().unwrap().as_bytes();
+        let read = ReadEvent::read(Bytes::copy_from_slice(value), None).unwrap();
+        let expected = payload_by_map(value);
+        // Straight from the bytes into a type (here a map), and through the shared JSON form.
+        assert_eq!(read.payload::<Map<String, Value>>().unwrap(), expected);
+        assert_eq!(read.raw().event, expected);
+        assert_eq!(
+            read.raw().event.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "payload order kept"
+        );
+        assert_eq!(read.meta, decode_record(&record).meta);
+    }
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Moved {
+    to: String,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Strict {
+    to: String,
+}
+
+const MOVED: &str = r#"{"event_id":"5f0c2c2e-8a8b-4a64-9d5e-1b2c3d4e5f60","event_type":"Moved","aggregate_id":"6f0c2c2e-8a8b-4a64-9d5e-1b2c3d4e5f60","aggregate_type":"Thing","metadata":{"k":1},"t\u006f":"north","extra":[1,{"a":null}]}"#;
+
+#[test]
+fn a_payload_type_sees_the_payload_fields_only_whatever_its_shape() {
+    let read = ReadEvent::read(Bytes::from_static(MOVED.as_bytes()), None).unwrap();
+    // An escaped field name is read; a payload field named like a base field sees nothing (the
+    // base field is not the payload's), unknown fields are ignored.
+    assert_eq!(
+        read.payload::<Moved>().unwrap(),
+        Moved {
+            to: "north".into(),
+            metadata: None
+        }
+    );
+    assert_eq!(read.meta.metadata["k"], 1);
+    // A type refusing unknown fields reads the payload as the JSON-map way does.
+    let by_map = Strict::deserialize(&read.raw().event);
+    let direct = read.payload::<Strict>();
+    assert_eq!(
+        direct.map_err(|e| e.to_string()),
+        by_map.map_err(|e| e.to_string())
+    );
+    // A payload that is not the type fails with the JSON-map way's error.
+    let wrong = read.payload::<OrderPlaced>().unwrap_err().to_string();
+    assert_eq!(
+        wrong,
+        OrderPlaced::deserialize(&read.raw().event)
+            .unwrap_err()
+            .to_string()
+    );
+}
+
+#[test]
+fn a_repeated_field_keeps_its_last_value_as_python_does() {
+    let value = r#"{"aggregate_id":"6f0c2c2e-8a8b-4a64-9d5e-1b2c3d4e5f60","aggregate_type":"Thing","aggregate_type":"Other","to":"a","to":"b"}"#;
+    let read = ReadEvent::read(Bytes::from_static(value.as_bytes()), Some("Moved")).unwrap();
+    assert_eq!(read.meta.aggregate_type, "Other");
+    assert_eq!(read.payload::<Moved>().unwrap().to, "b");
+    assert_eq!(read.raw().event["to"], "b");
 }
