@@ -1,111 +1,76 @@
-//! The `kbus` command-line tool, built only on the `kbus` library's public API. Its kcat-style
-//! commands (produce, consume, topics, groups) and the bus tools come with the CLI issue; for now
-//! it answers `--version` and lists a cluster's metadata:
+//! The `kbus` command-line tool, built only on the `kbus` library's public API: kcat-style
+//! commands for topics, producing, consuming and groups. `kbus --help` lists them,
+//! `kbus COMMAND --help` explains each.
 //!
-//! ```text
-//! kbus metadata -b HOST:PORT[,HOST:PORT...] [-X key=value]...
-//! ```
+//! Global options: `-b/--brokers` (env `KBUS_BROKERS`, default `localhost:9092`), `-X key=value`
+//! (Java/librdkafka property names: `security.protocol`, `sasl.*`, `ssl.*`, `acks`, ...), `-F FILE`
+//! (a properties file), `-v` (the client's tracing on stderr).
 //!
-//! `-X` takes Java/librdkafka-style client properties (`security.protocol`, `sasl.*`, `ssl.*`, ...).
+//! Errors are one line on stderr and an exit status by kind: 1 other, 2 usage, 3 connection,
+//! 4 authentication or TLS, 5 some records failed.
+
+mod args;
+mod commands;
+mod failure;
+mod json;
+mod settings;
 
 use std::process::ExitCode;
 
-use kbus::admin::Admin;
+use clap::{CommandFactory, Parser};
 
-const USAGE: &str =
-    "usage: kbus --version\n       kbus metadata -b HOST:PORT[,...] [-X key=value]...";
-
-/// What the command line asked for.
-#[derive(Debug, PartialEq, Eq)]
-enum Command {
-    Version,
-    Metadata { properties: Vec<(String, String)> },
-}
-
-fn parse(args: &[String]) -> Result<Command, String> {
-    let (first, rest) = args.split_first().ok_or("no command")?;
-    match first.as_str() {
-        "--version" | "-V" => Ok(Command::Version),
-        "metadata" => {
-            let mut properties = Vec::new();
-            let mut it = rest.iter();
-            while let Some(flag) = it.next() {
-                let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-                match flag.as_str() {
-                    "-b" | "--bootstrap-server" => {
-                        properties.push(("bootstrap.servers".to_owned(), value.clone()))
-                    }
-                    "-X" => {
-                        let (k, v) = value
-                            .split_once('=')
-                            .ok_or_else(|| format!("-X {value}: expected key=value"))?;
-                        properties.push((k.to_owned(), v.to_owned()));
-                    }
-                    other => return Err(format!("unknown option {other}")),
-                }
-            }
-            if !properties.iter().any(|(k, _)| k == "bootstrap.servers") {
-                return Err("metadata needs -b HOST:PORT".into());
-            }
-            Ok(Command::Metadata { properties })
-        }
-        other => Err(format!("unknown command {other}")),
-    }
-}
-
-async fn metadata(properties: Vec<(String, String)>) -> kbus::Result<()> {
-    let admin = Admin::from_properties(properties).await?;
-    let cluster = admin.cluster().clone();
-    let mut names = admin.list_topics().await?;
-    names.sort();
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let topics = admin.describe_topics(&names).await?;
-    let md = cluster.metadata();
-    println!("{} brokers:", md.brokers.len());
-    for b in md.brokers.values() {
-        println!("  broker {} at {}", b.id, b.address());
-    }
-    println!("{} topics:", topics.len());
-    for t in &topics {
-        println!(
-            "  topic \"{}\" with {} partitions:",
-            t.name,
-            t.partitions.len()
-        );
-        for p in &t.partitions {
-            println!(
-                "    partition {}, leader {}, replicas: {:?}, isrs: {:?}",
-                p.id, p.leader, p.replicas, p.in_sync
-            );
-        }
-    }
-    Ok(())
-}
+use args::{Cli, Command};
+use failure::Failure;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match parse(&args) {
-        Ok(c) => c,
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
         Err(e) => {
-            eprintln!("kbus: {e}\n{USAGE}");
-            return ExitCode::from(2);
+            // --help and --version print and succeed; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(e.exit_code() as u8);
         }
     };
-    match command {
-        Command::Version => {
-            println!("kbus {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+    if cli.global.verbose > 0 {
+        let level = if cli.global.verbose > 1 {
+            tracing_subscriber::filter::LevelFilter::DEBUG
+        } else {
+            tracing_subscriber::filter::LevelFilter::INFO
+        };
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kbus: cannot start: {e}");
+            return ExitCode::FAILURE;
         }
-        Command::Metadata { properties } => {
-            let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-            match runtime.block_on(metadata(properties)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("kbus: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kbus: {e}");
+            e.exit_code()
         }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "kbus", &mut std::io::stdout());
+        return Ok(());
+    }
+    let properties = settings::properties(&cli.global)?;
+    match cli.command {
+        Command::Metadata => commands::metadata::run(properties).await,
+        Command::Topics(t) => commands::topics::run(properties, t).await,
+        Command::Produce(p) => commands::produce::run(properties, p).await,
+        Command::Consume(c) => commands::consume::run(properties, c).await,
+        Command::Groups(g) => commands::groups::run(properties, g).await,
+        Command::Completions { .. } => Ok(()),
     }
 }
 
@@ -113,30 +78,35 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+    fn parse(line: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("kbus").chain(line.split_whitespace()))
     }
 
     #[test]
-    fn parses_metadata_with_properties() {
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_go_anywhere_and_commands_read_their_own() {
+        let cli =
+            parse("-b k:1 consume -t orders -o -5 -e --json -X fetch.max.wait.ms=100").unwrap();
+        assert_eq!(cli.global.brokers, "k:1");
+        assert_eq!(cli.global.property, ["fetch.max.wait.ms=100"]);
+        let Command::Consume(c) = cli.command else {
+            panic!("consume")
+        };
         assert_eq!(
-            parse(&args("metadata -b 127.0.0.1:9092 -X security.protocol=SSL")),
-            Ok(Command::Metadata {
-                properties: vec![
-                    ("bootstrap.servers".into(), "127.0.0.1:9092".into()),
-                    ("security.protocol".into(), "SSL".into()),
-                ]
-            })
+            (c.topic.as_str(), c.offset.as_deref()),
+            ("orders", Some("-5"))
         );
-        assert_eq!(parse(&args("--version")), Ok(Command::Version));
-    }
-
-    #[test]
-    fn bad_command_lines_are_errors() {
-        assert!(parse(&args("metadata")).is_err());
-        assert!(parse(&args("metadata -b")).is_err());
-        assert!(parse(&args("metadata -b x:1 -X nonsense")).is_err());
-        assert!(parse(&args("produce")).is_err());
-        assert!(parse(&[]).is_err());
+        assert!(c.exit_at_end && c.json);
+        assert!(parse("produce").is_err(), "produce needs -t");
+        assert!(
+            parse("consume -t a -g g -p 1").is_err(),
+            "-p and -g exclude each other"
+        );
+        assert!(parse("produce -t a -k x -K :").is_err());
+        assert!(parse("frobnicate").is_err());
     }
 }

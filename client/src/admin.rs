@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use kbus_protocol::consumer_protocol::Assignment;
 use kbus_protocol::error_code::ErrorCode;
 use kbus_protocol::messages::create_topics::{
     CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
@@ -19,6 +20,7 @@ use kbus_protocol::ApiKey;
 use crate::cluster::{Cluster, ClusterConfig, CoordinatorType, Metadata, TopicInfo};
 use crate::config::{Properties, Settings};
 use crate::error::{Error, Result};
+use crate::group::offsets::{self as group_offsets, OffsetAndMetadata};
 use crate::list_offsets;
 pub use crate::list_offsets::OffsetSpec;
 use crate::net::Connection;
@@ -88,6 +90,9 @@ pub struct GroupMember {
     pub client_id: String,
     /// The member's host.
     pub client_host: String,
+    /// The partitions the member consumes, read from its assignment when the group is a consumer
+    /// group (protocol type `consumer`); empty otherwise, or while the group rebalances.
+    pub assignment: Vec<TopicPartition>,
 }
 
 /// A group as DescribeGroups reports it.
@@ -359,6 +364,7 @@ impl Admin {
                         g.error_message.or(Some(g.group_id)),
                     ));
                 }
+                let consumer_group = g.protocol_type == "consumer";
                 out.push(GroupDescription {
                     group_id: g.group_id,
                     state: g.group_state,
@@ -372,6 +378,14 @@ impl Admin {
                             group_instance_id: m.group_instance_id,
                             client_id: m.client_id,
                             client_host: m.client_host,
+                            // Bytes another client wrote: unreadable ones show as no partitions.
+                            assignment: if consumer_group && !m.member_assignment.is_empty() {
+                                Assignment::decode(m.member_assignment)
+                                    .map(|a| a.partitions)
+                                    .unwrap_or_default()
+                            } else {
+                                Vec::new()
+                            },
                         })
                         .collect(),
                 });
@@ -413,6 +427,17 @@ impl Admin {
             .collect();
         out.sort_by_key(|p| p.partition);
         Ok(out)
+    }
+
+    /// Every offset `group` has committed, with the metadata beside it, sorted by topic and
+    /// partition.
+    pub async fn list_group_offsets(
+        &self,
+        group: &str,
+    ) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
+        let found =
+            group_offsets::committed_with_metadata(&self.cluster, group, None, false).await?;
+        Ok(found.into_iter().collect())
     }
 
     /// The configs of `topic`.

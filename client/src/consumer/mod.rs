@@ -834,7 +834,8 @@ impl Consumer {
     ) -> Result<HashMap<TopicPartition, Option<OffsetAndMetadata>>> {
         let group = self.group_id("committed")?;
         let stable = self.config.isolation_level == IsolationLevel::ReadCommitted;
-        let mut found = offsets::committed_with_metadata(&self.cluster, group, tps, stable).await?;
+        let mut found =
+            offsets::committed_with_metadata(&self.cluster, group, Some(tps), stable).await?;
         Ok(tps
             .iter()
             .map(|tp| (tp.clone(), found.remove(tp)))

@@ -283,43 +283,49 @@ pub(crate) async fn committed(
     partitions: &[TopicPartition],
     require_stable: bool,
 ) -> Result<HashMap<TopicPartition, i64>> {
-    let found = committed_with_metadata(cluster, group_id, partitions, require_stable).await?;
+    let found =
+        committed_with_metadata(cluster, group_id, Some(partitions), require_stable).await?;
     Ok(found.into_iter().map(|(tp, e)| (tp, e.offset)).collect())
 }
 
-/// Like [`committed`], with the metadata committed beside each offset.
+/// Like [`committed`], with the metadata committed beside each offset; `None` asks for every
+/// partition the group committed (OffsetFetch v2 and later).
 pub(crate) async fn committed_with_metadata(
     cluster: &Cluster,
     group_id: &str,
-    partitions: &[TopicPartition],
+    partitions: Option<&[TopicPartition]>,
     require_stable: bool,
 ) -> Result<HashMap<TopicPartition, OffsetAndMetadata>> {
-    if partitions.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for tp in partitions {
-        by_topic
-            .entry(tp.topic.as_str())
-            .or_default()
-            .push(tp.partition);
-    }
-    let topics: Vec<OffsetFetchRequestTopic> = by_topic
-        .into_iter()
-        .map(|(name, partition_indexes)| OffsetFetchRequestTopic {
-            name: name.into(),
-            partition_indexes,
-            ..Default::default()
-        })
-        .collect();
+    let topics = match partitions {
+        Some([]) => return Ok(HashMap::new()),
+        Some(partitions) => {
+            let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+            for tp in partitions {
+                by_topic
+                    .entry(tp.topic.as_str())
+                    .or_default()
+                    .push(tp.partition);
+            }
+            let topics: Vec<OffsetFetchRequestTopic> = by_topic
+                .into_iter()
+                .map(|(name, partition_indexes)| OffsetFetchRequestTopic {
+                    name: name.into(),
+                    partition_indexes,
+                    ..Default::default()
+                })
+                .collect();
+            Some(topics)
+        }
+        None => None,
+    };
     // Both layouts are filled in; the version the connection negotiated decides which one goes on
     // the wire.
     let request = OffsetFetchRequest {
         group_id: group_id.into(),
-        topics: Some(topics.clone()),
+        topics: topics.clone(),
         groups: vec![OffsetFetchRequestGroup {
             group_id: group_id.into(),
-            topics: Some(topics),
+            topics,
             ..Default::default()
         }],
         require_stable,

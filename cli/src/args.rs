@@ -1,0 +1,186 @@
+//! The command line: global options and every command, as clap reads them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// kbus: Kafka from the shell — topics, produce, consume, groups, and the event bus's tools.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kbus",
+    version,
+    propagate_version = true,
+    after_help = "Exit status: 0 success, 1 error, 2 usage, 3 no broker reachable (or it timed out), \
+                  4 authentication or TLS refused, 5 some records failed (the others went through)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Bootstrap brokers, comma-separated host:port.
+    #[arg(
+        short = 'b',
+        long = "brokers",
+        env = "KBUS_BROKERS",
+        default_value = "localhost:9092",
+        global = true
+    )]
+    pub brokers: String,
+    /// A client property, Java/librdkafka name (security.protocol, sasl.mechanism,
+    /// sasl.username, ssl.ca.location, acks, linger.ms, compression.type, client.id, ...).
+    /// Repeatable; wins over -F.
+    #[arg(short = 'X', value_name = "KEY=VALUE", global = true)]
+    pub property: Vec<String>,
+    /// A properties file: one key=value per line, # comments.
+    #[arg(short = 'F', value_name = "FILE", global = true)]
+    pub properties_file: Option<PathBuf>,
+    /// Log what the client does on stderr (-v info, -vv debug).
+    #[arg(short = 'v', action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Brokers, topics and partitions of the cluster.
+    Metadata,
+    /// List, create, delete and describe topics.
+    #[command(subcommand)]
+    Topics(Topics),
+    /// Produce one record per input line.
+    Produce(Produce),
+    /// Print records of a topic.
+    Consume(Consume),
+    /// List and describe consumer groups; reset their offsets.
+    #[command(subcommand)]
+    Groups(Groups),
+    /// Shell completions for bash, zsh, fish, elvish or powershell, on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Topics {
+    /// Topic names, one per line.
+    List {
+        /// Internal topics too (__consumer_offsets, ...).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Create a topic.
+    Create {
+        name: String,
+        /// Partitions (the broker's default when left out).
+        #[arg(short = 'p', long, default_value_t = -1, allow_negative_numbers = true)]
+        partitions: i32,
+        /// Replication factor (the broker's default when left out).
+        #[arg(short = 'r', long, default_value_t = -1, allow_negative_numbers = true)]
+        replication_factor: i16,
+        /// A topic config (retention.ms=..., cleanup.policy=compact, ...). Repeatable.
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+    },
+    /// Delete a topic.
+    Delete { name: String },
+    /// Partitions (leader, replicas, in-sync replicas, offsets) and configs of a topic.
+    Describe { name: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Codec {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl Codec {
+    pub fn property(self) -> &'static str {
+        match self {
+            Codec::None => "none",
+            Codec::Gzip => "gzip",
+            Codec::Snappy => "snappy",
+            Codec::Lz4 => "lz4",
+            Codec::Zstd => "zstd",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Produce {
+    /// The topic.
+    #[arg(short = 't', long)]
+    pub topic: String,
+    /// Every record to this partition (else the key decides, as the Java client does).
+    #[arg(short = 'p', long)]
+    pub partition: Option<i32>,
+    /// Every record with this key.
+    #[arg(short = 'k', long, conflicts_with = "key_delimiter")]
+    pub key: Option<String>,
+    /// Each line is KEY<DELIM>VALUE.
+    #[arg(short = 'K', long = "key-delimiter", value_name = "DELIM")]
+    pub key_delimiter: Option<String>,
+    /// A header on every record. Repeatable.
+    #[arg(short = 'H', long = "header", value_name = "NAME=VALUE")]
+    pub headers: Vec<String>,
+    /// Compression.
+    #[arg(short = 'z', long, value_enum)]
+    pub compression: Option<Codec>,
+    /// Read lines from this file instead of stdin.
+    #[arg(short = 'f', long)]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct Consume {
+    /// The topic.
+    #[arg(short = 't', long)]
+    pub topic: String,
+    /// Consume as a member of this group (committing what was printed); else the partitions are
+    /// read directly.
+    #[arg(short = 'g', long)]
+    pub group: Option<String>,
+    /// Only this partition (not with -g). Repeatable.
+    #[arg(short = 'p', long, conflicts_with = "group")]
+    pub partition: Vec<i32>,
+    /// Where to start: beginning, end, stored (the group's committed offsets, with -g), an
+    /// offset N, -N (N before the end), or @TIMESTAMP (milliseconds).
+    #[arg(short = 'o', long, allow_hyphen_values = true)]
+    pub offset: Option<String>,
+    /// Stop after this many records.
+    #[arg(short = 'c', long)]
+    pub count: Option<u64>,
+    /// Stop at the end of the partitions (what was there when each was reached).
+    #[arg(short = 'e', long)]
+    pub exit_at_end: bool,
+    /// One JSON object per record (topic, partition, offset, timestamp, key, value, headers);
+    /// bytes that are not UTF-8 in base64, said so by a *_encoding field.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Groups {
+    /// Consumer groups, one per line: id, state, protocol type.
+    List,
+    /// State, protocol, members, committed offsets and lag of a group.
+    Describe { group: String },
+    /// Set a group's committed offsets of a topic (the group must have no active members).
+    ResetOffsets {
+        group: String,
+        /// The topic.
+        #[arg(short = 't', long)]
+        topic: String,
+        /// earliest, latest, an offset, or @TIMESTAMP (milliseconds).
+        #[arg(long = "to")]
+        to: String,
+    },
+}

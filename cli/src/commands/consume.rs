@@ -1,0 +1,288 @@
+//! `kbus consume`: print a topic's records, from a chosen start, as a group member or by reading
+//! partitions directly; `-e` stops at the end, `-c` after a count, Ctrl-C at once (a group member
+//! commits what it printed and leaves its group first).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+use kbus::admin::{Admin, OffsetSpec};
+use kbus::consumer::{Consumer, Event};
+use kbus::TopicPartition;
+
+use crate::args::Consume;
+use crate::failure::Failure;
+
+/// Where reading starts (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Beginning,
+    End,
+    /// The group's committed offsets (`-g` only).
+    Stored,
+    Offset(i64),
+    /// This many records before the end.
+    BeforeEnd(i64),
+    /// The first record at or after this time (ms).
+    Time(i64),
+}
+
+impl Start {
+    pub fn parse(text: &str) -> Result<Start, Failure> {
+        let bad = || {
+            Failure::usage(format!(
+                "-o {text}: expected beginning, end, stored, an offset, -N or @TIMESTAMP"
+            ))
+        };
+        Ok(match text {
+            "beginning" | "earliest" => Start::Beginning,
+            "end" | "latest" => Start::End,
+            "stored" => Start::Stored,
+            t if t.starts_with('@') => Start::Time(t[1..].parse().map_err(|_| bad())?),
+            t if t.starts_with('-') => Start::BeforeEnd(t[1..].parse().map_err(|_| bad())?),
+            t => Start::Offset(t.parse().map_err(|_| bad())?),
+        })
+    }
+}
+
+pub async fn run(mut properties: Vec<(String, String)>, args: Consume) -> Result<(), Failure> {
+    let start = args.offset.as_deref().map(Start::parse).transpose()?;
+    if let Some(group) = &args.group {
+        let reset =
+            match start {
+                Some(Start::Beginning) => "earliest",
+                None | Some(Start::End) | Some(Start::Stored) => "latest",
+                Some(_) => return Err(Failure::usage(
+                    "with -g, -o takes beginning, end or stored (the group's committed offsets \
+                     come first; use `groups reset-offsets` to move them)",
+                )),
+            };
+        properties.push(("group.id".into(), group.clone()));
+        properties.push(("auto.offset.reset".into(), reset.into()));
+        properties.push(("enable.auto.commit".into(), "false".into()));
+    } else if start == Some(Start::Stored) {
+        return Err(Failure::usage("-o stored needs a group (-g)"));
+    }
+    let admin = Admin::from_properties(properties.clone()).await?;
+    let mut consumer = Consumer::from_properties(properties).await?;
+    let mut reading = Reading {
+        args: &args,
+        admin: &admin,
+        ends: BTreeMap::new(),
+        done: BTreeSet::new(),
+        printed: 0,
+        out: std::io::BufWriter::new(std::io::stdout()),
+    };
+    if args.group.is_some() {
+        consumer.subscribe([args.topic.clone()])?;
+    } else {
+        let partitions: Vec<TopicPartition> = if args.partition.is_empty() {
+            consumer.partitions_for(&args.topic).await?
+        } else {
+            args.partition
+                .iter()
+                .map(|p| TopicPartition::new(&args.topic, *p))
+                .collect()
+        };
+        consumer.assign(partitions.clone())?;
+        position(
+            &admin,
+            &mut consumer,
+            &partitions,
+            start.unwrap_or(Start::Beginning),
+        )
+        .await?;
+        reading.reached(&mut consumer, &partitions).await?;
+    }
+    let result = reading.run(&mut consumer).await;
+    reading.out.flush()?;
+    if args.group.is_some() {
+        if let Err(e) = consumer.commit_consumed().await {
+            eprintln!("kbus: committing what was printed failed: {e}");
+        }
+    }
+    consumer.close().await?;
+    result
+}
+
+struct Reading<'a> {
+    args: &'a Consume,
+    admin: &'a Admin,
+    /// With `-e`: each partition's end when it was assigned.
+    ends: BTreeMap<TopicPartition, i64>,
+    /// With `-e`: partitions read to their end.
+    done: BTreeSet<TopicPartition>,
+    printed: u64,
+    out: std::io::BufWriter<std::io::Stdout>,
+}
+
+impl Reading<'_> {
+    fn finished(&self) -> bool {
+        self.args.count.is_some_and(|c| self.printed >= c)
+            || (self.args.exit_at_end
+                && !self.ends.is_empty()
+                && self.done.len() >= self.ends.len())
+    }
+
+    async fn run(&mut self, consumer: &mut Consumer) -> Result<(), Failure> {
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        while !self.finished() {
+            let event = tokio::select! {
+                _ = &mut ctrl_c => return Ok(()),
+                event = consumer.poll() => event?,
+            };
+            match event {
+                Event::Records(batch) => {
+                    for r in &batch.records {
+                        if self.args.count.is_some_and(|c| self.printed >= c) {
+                            break;
+                        }
+                        self.print(r)?;
+                    }
+                    self.out.flush()?;
+                    let tp = batch.topic_partition.clone();
+                    if self
+                        .ends
+                        .get(&tp)
+                        .is_some_and(|end| batch.next_offset >= *end)
+                    {
+                        self.done.insert(tp);
+                    }
+                }
+                Event::Assigned(tps) => self.reached(consumer, &tps).await?,
+                Event::Revoked(tps) => {
+                    // Commit what was printed while the generation still holds them.
+                    if let Err(e) = consumer.commit_consumed().await {
+                        eprintln!("kbus: committing before a rebalance failed: {e}");
+                    }
+                    self.forget(&tps);
+                }
+                Event::Lost(tps) => self.forget(&tps),
+                Event::Error(e) => eprintln!("kbus: still retrying: {e}"),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn forget(&mut self, tps: &[TopicPartition]) {
+        for tp in tps {
+            self.ends.remove(tp);
+            self.done.remove(tp);
+        }
+    }
+
+    /// With `-e`, notes the ends of newly read partitions, and those already at their end.
+    async fn reached(
+        &mut self,
+        consumer: &mut Consumer,
+        tps: &[TopicPartition],
+    ) -> Result<(), Failure> {
+        if !self.args.exit_at_end || tps.is_empty() {
+            return Ok(());
+        }
+        let partitions: Vec<i32> = tps.iter().map(|tp| tp.partition).collect();
+        let ends = self
+            .admin
+            .list_offsets(&self.args.topic, &partitions, OffsetSpec::Latest)
+            .await?;
+        for tp in tps {
+            let end = ends
+                .iter()
+                .find(|o| o.partition == tp.partition)
+                .map_or(0, |o| o.offset);
+            self.ends.insert(tp.clone(), end);
+            if consumer.resolve_position(tp).await? >= end {
+                self.done.insert(tp.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn print(&mut self, r: &kbus::consumer::ConsumerRecord) -> Result<(), Failure> {
+        if self.args.json {
+            serde_json::to_writer(&mut self.out, &crate::json::record(r))
+                .map_err(std::io::Error::from)?;
+        } else if let Some(v) = &r.value {
+            self.out.write_all(v)?;
+        }
+        self.out.write_all(b"\n")?;
+        self.printed += 1;
+        Ok(())
+    }
+}
+
+/// Moves `partitions` to where `start` says.
+async fn position(
+    admin: &Admin,
+    consumer: &mut Consumer,
+    partitions: &[TopicPartition],
+    start: Start,
+) -> Result<(), Failure> {
+    let topic = partitions
+        .first()
+        .map(|tp| tp.topic.clone())
+        .unwrap_or_default();
+    let ids: Vec<i32> = partitions.iter().map(|tp| tp.partition).collect();
+    let offset_of = |list: &[kbus::admin::PartitionOffset], p: i32| {
+        list.iter().find(|o| o.partition == p).map(|o| o.offset)
+    };
+    match start {
+        Start::Beginning => consumer.seek_to_beginning(partitions)?,
+        Start::End => consumer.seek_to_end(partitions)?,
+        Start::Stored => unreachable!("refused without a group"),
+        Start::Offset(n) => {
+            for tp in partitions {
+                consumer.seek(tp, n)?;
+            }
+        }
+        Start::BeforeEnd(n) => {
+            let low = admin
+                .list_offsets(&topic, &ids, OffsetSpec::Earliest)
+                .await?;
+            let high = admin.list_offsets(&topic, &ids, OffsetSpec::Latest).await?;
+            for tp in partitions {
+                let (l, h) = (
+                    offset_of(&low, tp.partition).unwrap_or(0),
+                    offset_of(&high, tp.partition).unwrap_or(0),
+                );
+                consumer.seek(tp, (h - n).max(l))?;
+            }
+        }
+        Start::Time(ms) => {
+            let found = admin
+                .list_offsets(&topic, &ids, OffsetSpec::Timestamp(ms))
+                .await?;
+            let high = admin.list_offsets(&topic, &ids, OffsetSpec::Latest).await?;
+            for tp in partitions {
+                // No record that late: the end.
+                let at = offset_of(&found, tp.partition)
+                    .filter(|o| *o >= 0)
+                    .or_else(|| offset_of(&high, tp.partition))
+                    .unwrap_or(0);
+                consumer.seek(tp, at)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_positions_read_as_kcat_spells_them() {
+        assert_eq!(Start::parse("beginning").unwrap(), Start::Beginning);
+        assert_eq!(Start::parse("end").unwrap(), Start::End);
+        assert_eq!(Start::parse("stored").unwrap(), Start::Stored);
+        assert_eq!(Start::parse("42").unwrap(), Start::Offset(42));
+        assert_eq!(Start::parse("-10").unwrap(), Start::BeforeEnd(10));
+        assert_eq!(
+            Start::parse("@1700000000000").unwrap(),
+            Start::Time(1_700_000_000_000)
+        );
+        assert!(Start::parse("soon").is_err());
+        assert!(Start::parse("@x").is_err());
+    }
+}

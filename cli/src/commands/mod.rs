@@ -1,0 +1,7 @@
+//! One file per command.
+
+pub mod consume;
+pub mod groups;
+pub mod metadata;
+pub mod produce;
+pub mod topics;
