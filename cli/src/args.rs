@@ -59,6 +59,12 @@ pub enum Command {
     /// List and describe consumer groups; reset their offsets.
     #[command(subcommand)]
     Groups(Groups),
+    /// The event bus: publish events, tail them, handle them with any program.
+    #[command(subcommand)]
+    Bus(Bus),
+    /// The bus's dead-letter topic: list, count, replay.
+    #[command(subcommand)]
+    Dlq(Dlq),
     /// Shell completions for bash, zsh, fish, elvish or powershell, on stdout.
     Completions {
         #[arg(value_enum)]
@@ -182,5 +188,147 @@ pub enum Groups {
         /// earliest, latest, an offset, or @TIMESTAMP (milliseconds).
         #[arg(long = "to")]
         to: String,
+    },
+}
+
+/// Which bus: its topics are PREFIX.stream and PREFIX.stream.dlq.
+#[derive(Debug, Args)]
+pub struct BusName {
+    /// The bus's topic prefix.
+    #[arg(long, default_value = "events")]
+    pub prefix: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Bus {
+    /// Publish events: NDJSON on stdin in the eventsource JSON format, or one event from flags.
+    /// Returns once every event is acknowledged.
+    Publish {
+        #[command(flatten)]
+        bus: BusName,
+        /// One event of this type (with --aggregate-type, --aggregate-id and --data).
+        #[arg(long = "type", requires_all = ["aggregate_type", "aggregate_id"])]
+        event_type: Option<String>,
+        /// The aggregate's type.
+        #[arg(long)]
+        aggregate_type: Option<String>,
+        /// The aggregate's id (a UUID).
+        #[arg(long)]
+        aggregate_id: Option<String>,
+        /// The aggregate's version after this event.
+        #[arg(long, default_value_t = 1)]
+        aggregate_version: u64,
+        /// The event's own fields, a JSON object.
+        #[arg(long, default_value = "{}")]
+        data: String,
+        /// Read the NDJSON from this file instead of stdin.
+        #[arg(short = 'f', long, conflicts_with = "event_type")]
+        file: Option<PathBuf>,
+    },
+    /// Print every event as one JSON line: its fields plus partition, offset and headers.
+    Tail {
+        #[command(flatten)]
+        bus: BusName,
+        /// Read as a member of this group (committing); else every partition is read directly.
+        #[arg(short = 'g', long)]
+        group: Option<String>,
+        /// Stop after this many events.
+        #[arg(short = 'c', long)]
+        count: Option<u64>,
+        /// Only events of this type.
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// Where to start without a group: beginning, end, an offset, -N or @TIMESTAMP.
+        #[arg(short = 'o', long, allow_hyphen_values = true, default_value = "end")]
+        offset: String,
+        /// Stop at the end of the partitions.
+        #[arg(short = 'e', long)]
+        exit_at_end: bool,
+    },
+    /// Handle events with a program: CMD runs once per event (through sh -c), the event's JSON on
+    /// its stdin and its fields in KBUS_* environment variables. Exit status 0 is success;
+    /// anything else is a failure that goes through the bus's retries and dead-letter topic.
+    /// Runs until interrupted, then shuts down gracefully.
+    Consume {
+        #[command(flatten)]
+        bus: BusName,
+        /// The consumer group.
+        #[arg(short = 'g', long)]
+        group: String,
+        /// The program, run with sh -c.
+        #[arg(long)]
+        exec: String,
+        /// Events handled at once per partition (of different aggregates; one aggregate's events
+        /// always one after the other).
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Attempts after the first before an event goes to the dead-letter topic.
+        #[arg(long, default_value_t = 3)]
+        max_retries: u32,
+        /// Only these event types (repeatable); others are skipped. All types when left out.
+        #[arg(long = "type")]
+        event_types: Vec<String>,
+        /// Stop after this many events were handled or dead-lettered.
+        #[arg(short = 'c', long)]
+        count: Option<u64>,
+    },
+}
+
+/// Which dead letters.
+#[derive(Debug, Args)]
+pub struct DlqSelect {
+    /// Only events of this type.
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    /// Only failures of this error type.
+    #[arg(long)]
+    pub error_type: Option<String>,
+    /// Only dead letters written at or after this time (ISO 8601, or Unix seconds).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only dead letters written before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Dlq {
+    /// Dead letters as NDJSON: where each is, why it failed, and the event.
+    List {
+        #[command(flatten)]
+        bus: BusName,
+        #[command(flatten)]
+        select: DlqSelect,
+    },
+    /// How many dead letters the topic keeps.
+    Count {
+        #[command(flatten)]
+        bus: BusName,
+    },
+    /// Publish dead letters to the main topic again: one (--partition and --offset), or those a
+    /// filter picks (--all for every one). Refused past the replay limit unless --force.
+    Replay {
+        #[command(flatten)]
+        bus: BusName,
+        /// The dead letter's partition.
+        #[arg(long, requires = "offset")]
+        partition: Option<i32>,
+        /// The dead letter's offset.
+        #[arg(long, requires = "partition")]
+        offset: Option<i64>,
+        #[command(flatten)]
+        select: DlqSelect,
+        /// Every dead letter (when no filter is given).
+        #[arg(long, conflicts_with = "partition")]
+        all: bool,
+        /// Replay even past the replay limit.
+        #[arg(long)]
+        force: bool,
+        /// Say what would be replayed; publish nothing.
+        #[arg(long, conflicts_with = "partition")]
+        dry_run: bool,
     },
 }

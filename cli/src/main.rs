@@ -70,6 +70,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Produce(p) => commands::produce::run(properties, p).await,
         Command::Consume(c) => commands::consume::run(properties, c).await,
         Command::Groups(g) => commands::groups::run(properties, g).await,
+        Command::Bus(b) => commands::bus::run(properties, b).await,
+        Command::Dlq(d) => commands::dlq::run(properties, d).await,
         Command::Completions { .. } => Ok(()),
     }
 }

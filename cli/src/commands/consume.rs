@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use kbus::admin::{Admin, OffsetSpec};
-use kbus::consumer::{Consumer, Event};
+use kbus::consumer::{Consumer, ConsumerRecord, Event};
 use kbus::TopicPartition;
 
 use crate::args::Consume;
@@ -44,9 +44,52 @@ impl Start {
     }
 }
 
-pub async fn run(mut properties: Vec<(String, String)>, args: Consume) -> Result<(), Failure> {
-    let start = args.offset.as_deref().map(Start::parse).transpose()?;
-    if let Some(group) = &args.group {
+/// What to read, and when to stop.
+pub struct Source {
+    pub topic: String,
+    pub group: Option<String>,
+    /// Without a group: these partitions (all when empty).
+    pub partitions: Vec<i32>,
+    pub start: Option<Start>,
+    pub count: Option<u64>,
+    pub exit_at_end: bool,
+}
+
+/// Writes one record; false when it was left out (not counted).
+pub type Printer<'a> = dyn FnMut(&ConsumerRecord, &mut dyn Write) -> std::io::Result<bool> + 'a;
+
+pub async fn run(properties: Vec<(String, String)>, args: Consume) -> Result<(), Failure> {
+    let json = args.json;
+    let source = Source {
+        start: args.offset.as_deref().map(Start::parse).transpose()?,
+        topic: args.topic,
+        group: args.group,
+        partitions: args.partition,
+        count: args.count,
+        exit_at_end: args.exit_at_end,
+    };
+    read(properties, source, &mut |r, out| {
+        if json {
+            serde_json::to_writer(&mut *out, &crate::json::record(r))?;
+        } else if let Some(v) = &r.value {
+            out.write_all(v)?;
+        }
+        out.write_all(b"\n")?;
+        Ok(true)
+    })
+    .await
+}
+
+/// Reads `source`, handing each record to `print`, until its count, its end (with
+/// `exit_at_end`), or Ctrl-C. A group member commits what was printed, on revocation and at the
+/// end, and leaves its group.
+pub async fn read(
+    mut properties: Vec<(String, String)>,
+    source: Source,
+    print: &mut Printer<'_>,
+) -> Result<(), Failure> {
+    let start = source.start;
+    if let Some(group) = &source.group {
         let reset =
             match start {
                 Some(Start::Beginning) => "earliest",
@@ -65,22 +108,24 @@ pub async fn run(mut properties: Vec<(String, String)>, args: Consume) -> Result
     let admin = Admin::from_properties(properties.clone()).await?;
     let mut consumer = Consumer::from_properties(properties).await?;
     let mut reading = Reading {
-        args: &args,
+        source: &source,
         admin: &admin,
         ends: BTreeMap::new(),
         done: BTreeSet::new(),
         printed: 0,
         out: std::io::BufWriter::new(std::io::stdout()),
+        print,
     };
-    if args.group.is_some() {
-        consumer.subscribe([args.topic.clone()])?;
+    if source.group.is_some() {
+        consumer.subscribe([source.topic.clone()])?;
     } else {
-        let partitions: Vec<TopicPartition> = if args.partition.is_empty() {
-            consumer.partitions_for(&args.topic).await?
+        let partitions: Vec<TopicPartition> = if source.partitions.is_empty() {
+            consumer.partitions_for(&source.topic).await?
         } else {
-            args.partition
+            source
+                .partitions
                 .iter()
-                .map(|p| TopicPartition::new(&args.topic, *p))
+                .map(|p| TopicPartition::new(&source.topic, *p))
                 .collect()
         };
         consumer.assign(partitions.clone())?;
@@ -95,7 +140,7 @@ pub async fn run(mut properties: Vec<(String, String)>, args: Consume) -> Result
     }
     let result = reading.run(&mut consumer).await;
     reading.out.flush()?;
-    if args.group.is_some() {
+    if source.group.is_some() {
         if let Err(e) = consumer.commit_consumed().await {
             eprintln!("kbus: committing what was printed failed: {e}");
         }
@@ -104,8 +149,8 @@ pub async fn run(mut properties: Vec<(String, String)>, args: Consume) -> Result
     result
 }
 
-struct Reading<'a> {
-    args: &'a Consume,
+struct Reading<'a, 'p> {
+    source: &'a Source,
     admin: &'a Admin,
     /// With `-e`: each partition's end when it was assigned.
     ends: BTreeMap<TopicPartition, i64>,
@@ -113,12 +158,13 @@ struct Reading<'a> {
     done: BTreeSet<TopicPartition>,
     printed: u64,
     out: std::io::BufWriter<std::io::Stdout>,
+    print: &'a mut Printer<'p>,
 }
 
-impl Reading<'_> {
+impl Reading<'_, '_> {
     fn finished(&self) -> bool {
-        self.args.count.is_some_and(|c| self.printed >= c)
-            || (self.args.exit_at_end
+        self.source.count.is_some_and(|c| self.printed >= c)
+            || (self.source.exit_at_end
                 && !self.ends.is_empty()
                 && self.done.len() >= self.ends.len())
     }
@@ -134,7 +180,7 @@ impl Reading<'_> {
             match event {
                 Event::Records(batch) => {
                     for r in &batch.records {
-                        if self.args.count.is_some_and(|c| self.printed >= c) {
+                        if self.source.count.is_some_and(|c| self.printed >= c) {
                             break;
                         }
                         self.print(r)?;
@@ -178,13 +224,13 @@ impl Reading<'_> {
         consumer: &mut Consumer,
         tps: &[TopicPartition],
     ) -> Result<(), Failure> {
-        if !self.args.exit_at_end || tps.is_empty() {
+        if !self.source.exit_at_end || tps.is_empty() {
             return Ok(());
         }
         let partitions: Vec<i32> = tps.iter().map(|tp| tp.partition).collect();
         let ends = self
             .admin
-            .list_offsets(&self.args.topic, &partitions, OffsetSpec::Latest)
+            .list_offsets(&self.source.topic, &partitions, OffsetSpec::Latest)
             .await?;
         for tp in tps {
             let end = ends
@@ -199,21 +245,16 @@ impl Reading<'_> {
         Ok(())
     }
 
-    fn print(&mut self, r: &kbus::consumer::ConsumerRecord) -> Result<(), Failure> {
-        if self.args.json {
-            serde_json::to_writer(&mut self.out, &crate::json::record(r))
-                .map_err(std::io::Error::from)?;
-        } else if let Some(v) = &r.value {
-            self.out.write_all(v)?;
+    fn print(&mut self, r: &ConsumerRecord) -> Result<(), Failure> {
+        if (self.print)(r, &mut self.out)? {
+            self.printed += 1;
         }
-        self.out.write_all(b"\n")?;
-        self.printed += 1;
         Ok(())
     }
 }
 
 /// Moves `partitions` to where `start` says.
-async fn position(
+pub async fn position(
     admin: &Admin,
     consumer: &mut Consumer,
     partitions: &[TopicPartition],

@@ -1,6 +1,8 @@
 //! One file per command.
 
+pub mod bus;
 pub mod consume;
+pub mod dlq;
 pub mod groups;
 pub mod metadata;
 pub mod produce;
