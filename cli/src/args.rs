@@ -65,6 +65,10 @@ pub enum Command {
     /// The bus's dead-letter topic: list, count, replay.
     #[command(subcommand)]
     Dlq(Dlq),
+    /// Measure produce or consume throughput (and produce latency): a live line on stderr, one
+    /// JSON summary line on stdout.
+    #[command(subcommand)]
+    Perf(Perf),
     /// Shell completions for bash, zsh, fish, elvish or powershell, on stdout.
     Completions {
         #[arg(value_enum)]
@@ -330,5 +334,42 @@ pub enum Dlq {
         /// Say what would be replayed; publish nothing.
         #[arg(long, conflicts_with = "partition")]
         dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Perf {
+    /// Produce COUNT records of SIZE bytes as fast as the producer goes (or at --rate).
+    Produce {
+        /// The topic.
+        #[arg(short = 't', long)]
+        topic: String,
+        /// Records to produce.
+        #[arg(short = 'n', long)]
+        count: u64,
+        /// Value size in bytes.
+        #[arg(short = 's', long, default_value_t = 100)]
+        size: usize,
+        /// Keys cycle through this many distinct values (no keys when left out).
+        #[arg(long)]
+        keys: Option<u64>,
+        /// Compression.
+        #[arg(short = 'z', long, value_enum)]
+        compression: Option<Codec>,
+        /// Records per second at most.
+        #[arg(long)]
+        rate: Option<f64>,
+    },
+    /// Consume COUNT records from the beginning of a topic (or as a group member).
+    Consume {
+        /// The topic.
+        #[arg(short = 't', long)]
+        topic: String,
+        /// Records to read.
+        #[arg(short = 'n', long)]
+        count: u64,
+        /// Read as a member of this group (from its committed offsets, else the beginning).
+        #[arg(short = 'g', long)]
+        group: Option<String>,
     },
 }

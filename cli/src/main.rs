@@ -72,6 +72,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Groups(g) => commands::groups::run(properties, g).await,
         Command::Bus(b) => commands::bus::run(properties, b).await,
         Command::Dlq(d) => commands::dlq::run(properties, d).await,
+        Command::Perf(p) => commands::perf::run(properties, p).await,
         Command::Completions { .. } => Ok(()),
     }
 }

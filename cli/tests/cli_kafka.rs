@@ -341,3 +341,50 @@ fn a_refused_password_is_an_authentication_failure_and_is_never_echoed() {
     assert!(!stderr.contains("wrong-password"), "{stderr}");
     assert!(sasl("right-password").status.success());
 }
+
+#[test]
+fn perf_produces_and_consumes_and_reports_one_json_line() {
+    let kafka = Kafka::shared();
+    let _log = kafka.log_on_failure();
+    let b = kafka.bootstrap();
+    let with = |rest: &[&str]| -> Vec<String> {
+        ["-b", b.as_str()]
+            .iter()
+            .chain(rest)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    ok(&with(&["topics", "create", "cli-perf", "-p", "3"]), b"");
+    let produced: Value = serde_json::from_str(&ok(
+        &with(&[
+            "perf", "produce", "-t", "cli-perf", "-n", "20000", "-s", "200", "--keys", "50", "-z",
+            "lz4",
+        ]),
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(produced["messages"], 20000);
+    assert_eq!(produced["failed"], 0);
+    assert_eq!(produced["bytes"], 20000 * 200);
+    let latency = &produced["latency_ms"];
+    assert!(latency["p50"].as_f64().unwrap() > 0.0);
+    assert!(latency["p50"].as_f64() <= latency["p99"].as_f64());
+    assert!(latency["p99"].as_f64() <= latency["max"].as_f64());
+    let consumed: Value = serde_json::from_str(&ok(
+        &with(&["perf", "consume", "-t", "cli-perf", "-n", "20000"]),
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(consumed["messages"], 20000);
+    // Keys were written too: 20000 values of 200 bytes plus keys "key-N".
+    assert!(consumed["bytes"].as_u64().unwrap() > 20000 * 200);
+    // --rate holds the producer back.
+    let paced: Value = serde_json::from_str(&ok(
+        &with(&[
+            "perf", "produce", "-t", "cli-perf", "-n", "300", "--rate", "1000",
+        ]),
+        b"",
+    ))
+    .unwrap();
+    assert!(paced["msgs_per_sec"].as_f64().unwrap() <= 1100.0, "{paced}");
+}

@@ -5,5 +5,6 @@ pub mod consume;
 pub mod dlq;
 pub mod groups;
 pub mod metadata;
+pub mod perf;
 pub mod produce;
 pub mod topics;
