@@ -140,7 +140,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let v = version.entry(order).or_insert(0);
         *v += 1;
         if *v == 1 {
-            let total_cents = if order == poison { -1 } else { 1_000 + i as i64 };
+            let total_cents = if order == poison {
+                -1
+            } else {
+                1_000 + i as i64
+            };
             batch_placed.push(Envelope::new(
                 order,
                 *v,
@@ -177,7 +181,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total = |members: &[(&str, KafkaEventBus, Arc<Member>)]| {
         members.iter().fold((0, 0), |(ok, dlq), (_, bus, _)| {
             let s: BusStats = bus.stats();
-            (ok + s.events_processed_success, dlq + s.messages_sent_to_dlq)
+            (
+                ok + s.events_processed_success,
+                dlq + s.messages_sent_to_dlq,
+            )
         })
     };
     let deadline = Instant::now() + Duration::from_secs(180);
