@@ -20,6 +20,17 @@
 //!   per-aggregate concurrency buys when handlers wait on I/O (fewer events).
 //!
 //! Each line gives events/s, the wall time and this process's CPU time per event, and peak RSS.
+//!
+//! Knobs: `KBUS_BUS_BENCH_SET="key=value,..."` adds client properties to every bus and raw client
+//! (to try a setting against the defaults); `KBUS_BUS_BENCH_IN_FLIGHT=N` sets
+//! `max_in_flight_events`; `KBUS_BUS_BENCH_PERF_CTL=FIFO` switches `perf record --control
+//! fifo:FIFO -D -1 ...` on for the bus's consume runs only:
+//!
+//! ```sh
+//! mkfifo /tmp/perfctl
+//! KBUS_BUS_BENCH_PERF_CTL=/tmp/perfctl perf record -g -D -1 --control fifo:/tmp/perfctl \
+//!     target/release/deps/bus-HASH --bench
+//! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
