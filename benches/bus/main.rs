@@ -1,4 +1,5 @@
-//! Event bus throughput on one Apache Kafka 4.4 node (KRaft, started by the testkit): the bus's
+//! Event bus throughput on one Apache Kafka 4.4 node (KRaft, started by the testkit), then on
+//! librdkafka's 3-broker mock cluster (publish and consume only): the bus's
 //! publish and consume+dispatch next to the raw producer and consumer moving the same records in
 //! the same run, so the ratio is the bus's own cost (JSON envelope, headers, handlers, ordering,
 //! commits).
@@ -21,7 +22,11 @@
 //!
 //! Each line gives events/s, the wall time and this process's CPU time per event, and peak RSS.
 //!
-//! Knobs: `KBUS_BUS_BENCH_SET="key=value,..."` adds client properties to every bus and raw client
+//! The mock cluster keeps a bounded number of batches per partition and drops older ones, so its
+//! runs move 50,000 events (`KBUS_BUS_BENCH_MOCK_EVENTS`).
+//!
+//! Knobs: `KBUS_BUS_BENCH_ONLY=mock` runs the mock cluster's part alone; `KBUS_BUS_BENCH_LOG=1`
+//! logs the clients' debug events on stderr; `KBUS_BUS_BENCH_SET="key=value,..."` adds client properties to every bus and raw client
 //! (to try a setting against the defaults); `KBUS_BUS_BENCH_IN_FLIGHT=N` sets
 //! `max_in_flight_events`; `KBUS_BUS_BENCH_PERF_CTL=FIFO` switches `perf record --control
 //! fifo:FIFO -D -1 ...` on for the bus's consume runs only:
@@ -43,6 +48,7 @@ use kbus::producer::{Producer, ProducerRecord};
 use kbus::protocol::record::Header;
 use kbus::TopicPartition;
 use kbus_testkit::kafka::Kafka;
+use kbus_testkit::mock_process::{MockClusterProcess, MockTopic};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,9 +134,9 @@ async fn measure<F: std::future::Future<Output = ()>>(name: &str, events: usize,
     }
 }
 
-fn bus_config(kafka: &Kafka, prefix: &str) -> KafkaEventBusConfig {
+fn bus_config(bootstrap: &str, prefix: &str) -> KafkaEventBusConfig {
     KafkaEventBusConfig {
-        bootstrap_servers: kafka.bootstrap(),
+        bootstrap_servers: bootstrap.into(),
         topic_prefix: prefix.into(),
         consumer_group: format!("{prefix}-group"),
         topic_partitions: 3,
@@ -169,6 +175,79 @@ fn events(n: usize, aggregates: &[Uuid]) -> Vec<Envelope<Deposited>> {
             )
         })
         .collect()
+}
+
+/// The bus's publish and consume next to the raw producer and consumer on the cluster at
+/// `bootstrap`; topics `{prefix}-raw.stream` and `{prefix}-bus.stream` (and their dead-letter
+/// topics) are created by the bus when `create_topics`, else they must exist.
+async fn publish_and_consume(
+    bootstrap: &str,
+    prefix: &str,
+    create_topics: bool,
+    n: usize,
+    aggregates: &[Uuid],
+) {
+    let config_for = |bootstrap: &str, prefix: &str| KafkaEventBusConfig {
+        create_topics,
+        ..bus_config(bootstrap, prefix)
+    };
+    // Publish: the raw producer first (same records), then the bus.
+    let raw_config = config_for(bootstrap, &format!("{prefix}-raw"));
+    let raw_bus = KafkaEventBus::connect(raw_config.clone()).await.unwrap();
+    let records: Vec<ProducerRecord> = events(n, aggregates)
+        .iter()
+        .map(|e| {
+            let r = kbus::bus::wire::encode(&e.meta, &e.event).unwrap();
+            let mut record = ProducerRecord::new(raw_config.topic())
+                .key(r.key)
+                .value(r.value);
+            record.headers = r
+                .headers
+                .into_iter()
+                .map(|(k, v)| Header::new(k, Some(v)))
+                .collect();
+            record
+        })
+        .collect();
+    let producer = Producer::from_properties(&raw_config.client_properties())
+        .await
+        .unwrap();
+    let raw = measure("raw producer (same records)", n, async {
+        let mut deliveries = Vec::with_capacity(n);
+        for r in records {
+            deliveries.push(producer.send(r).await.unwrap());
+        }
+        for d in deliveries {
+            d.await.unwrap();
+        }
+    })
+    .await;
+    raw.print(None);
+    raw_bus.shutdown(Duration::from_secs(10)).await.unwrap();
+
+    let config = config_for(bootstrap, &format!("{prefix}-bus"));
+    let bus = KafkaEventBus::connect(config.clone()).await.unwrap();
+    let all = events(n, aggregates);
+    let publish = measure("bus publish", n, bus_publish(&bus, all)).await;
+    publish.print(Some(&raw));
+    bus.shutdown(Duration::from_secs(10)).await.unwrap();
+
+    // Consume: the raw consumer over the bus's topic, then the bus itself.
+    let raw = measure(
+        "raw consumer (same topic)",
+        n,
+        raw_consume(&config.bootstrap_servers, &config.topic(), n),
+    )
+    .await;
+    raw.print(None);
+    let consume = bus_consume(
+        "bus consume + dispatch (no-op handler)",
+        config.clone(),
+        n,
+        None,
+    )
+    .await;
+    consume.print(Some(&raw));
 }
 
 /// Publishes `all` through the bus, 1,000 per call.
@@ -215,7 +294,18 @@ async fn bus_consume(
     // Joining took this long: left out of the measurement.
     let joined = start.elapsed();
     let cpu_joined = cpu_seconds() - cpu;
-    done.notified().await;
+    // A run that stalls says where it stands every 10 s.
+    while tokio::time::timeout(Duration::from_secs(10), done.notified())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "{name}: {} of {n} handled; assignment {:?}; {:?}",
+            handled.load(Ordering::Relaxed),
+            bus.assignment().borrow(),
+            bus.stats()
+        );
+    }
     profiler("disable");
     let line = Line {
         name: name.into(),
@@ -245,8 +335,21 @@ async fn raw_consume(bootstrap: &str, topic: &str, n: usize) {
     consumer.seek_to_beginning(&consumer.assignment()).unwrap();
     let mut got = 0;
     while got < n {
-        if let ConsumerEvent::Records(batch) = consumer.poll().await.unwrap() {
-            got += batch.records.len();
+        match tokio::time::timeout(Duration::from_secs(10), consumer.poll()).await {
+            Ok(event) => {
+                if let ConsumerEvent::Records(batch) = event.unwrap() {
+                    got += batch.records.len();
+                }
+            }
+            // A run that stalls says where it stands.
+            Err(_) => eprintln!(
+                "raw consumer: {got} of {n} records; positions {:?}",
+                consumer
+                    .assignment()
+                    .iter()
+                    .map(|tp| consumer.position(tp))
+                    .collect::<Vec<_>>()
+            ),
         }
     }
 }
@@ -255,6 +358,12 @@ fn main() {
     // Only `cargo bench` runs it (cargo test builds benches with --test-like flags: skip).
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return;
+    }
+    if std::env::var_os("KBUS_BUS_BENCH_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(std::io::stderr)
+            .init();
     }
     let n = env_number("KBUS_BUS_BENCH_EVENTS", 200_000);
     let slow_n = env_number("KBUS_BUS_BENCH_SLOW_EVENTS", 5_000);
@@ -265,6 +374,13 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let aggregates: Vec<Uuid> = (0..10_000).map(|_| new_uuid()).collect();
+        // librdkafka's mock keeps a bounded number of batches per partition (about 40,000 of
+        // these events with the bus's 16 KiB batches) and drops older ones: its runs move fewer.
+        let mock_n = env_number("KBUS_BUS_BENCH_MOCK_EVENTS", 50_000);
+        if std::env::var("KBUS_BUS_BENCH_ONLY").as_deref() == Ok("mock") {
+            mock_runs(mock_n, &aggregates).await;
+            return;
+        }
         println!("bus bench on Apache Kafka (one node): {n} events, 3 partitions, gzip, acks=all");
         println!();
         println!("| run | events/s | seconds | CPU µs/event | peak RSS MB | bus ÷ raw |");
@@ -285,66 +401,11 @@ fn main() {
         .await;
         line.print(None);
 
-        // Publish: the raw producer first (same records), then the bus.
-        let raw_config = bus_config(&kafka, "bench-raw");
-        let raw_bus = KafkaEventBus::connect(raw_config.clone()).await.unwrap();
-        let records: Vec<ProducerRecord> = events(n, &aggregates)
-            .iter()
-            .map(|e| {
-                let r = kbus::bus::wire::encode(&e.meta, &e.event).unwrap();
-                let mut record = ProducerRecord::new(raw_config.topic())
-                    .key(r.key)
-                    .value(r.value);
-                record.headers = r
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| Header::new(k, Some(v)))
-                    .collect();
-                record
-            })
-            .collect();
-        let producer = Producer::from_properties(&raw_config.client_properties())
-            .await
-            .unwrap();
-        let raw = measure("raw producer (same records)", n, async {
-            let mut deliveries = Vec::with_capacity(n);
-            for r in records {
-                deliveries.push(producer.send(r).await.unwrap());
-            }
-            for d in deliveries {
-                d.await.unwrap();
-            }
-        })
-        .await;
-        raw.print(None);
-        raw_bus.shutdown(Duration::from_secs(10)).await.unwrap();
-
-        let config = bus_config(&kafka, "bench-bus");
-        let bus = KafkaEventBus::connect(config.clone()).await.unwrap();
-        let all = events(n, &aggregates);
-        let publish = measure("bus publish", n, bus_publish(&bus, all)).await;
-        publish.print(Some(&raw));
-        bus.shutdown(Duration::from_secs(10)).await.unwrap();
-
-        // Consume: the raw consumer over the bus's topic, then the bus itself.
-        let raw = measure(
-            "raw consumer (same topic)",
-            n,
-            raw_consume(&config.bootstrap_servers, &config.topic(), n),
-        )
-        .await;
-        raw.print(None);
-        let consume = bus_consume(
-            "bus consume + dispatch (no-op handler)",
-            config.clone(),
-            n,
-            None,
-        )
-        .await;
-        consume.print(Some(&raw));
+        println!("| *on Apache Kafka (one node):* | | | | | |");
+        publish_and_consume(&kafka.bootstrap(), "bench", true, n, &aggregates).await;
 
         // Handlers waiting 5 ms: concurrency across aggregates.
-        let slow = bus_config(&kafka, "bench-slow");
+        let slow = bus_config(&kafka.bootstrap(), "bench-slow");
         let bus = KafkaEventBus::connect(slow.clone()).await.unwrap();
         bus_publish(&bus, events(slow_n, &aggregates)).await;
         bus.shutdown(Duration::from_secs(10)).await.unwrap();
@@ -363,5 +424,26 @@ fn main() {
             line.print(one.as_ref());
             one.get_or_insert(line);
         }
+
+        mock_runs(mock_n, &aggregates).await;
     });
+}
+
+/// The same publish and consume on librdkafka's mock cluster (3 brokers, in a process of its own,
+/// topics made up front): no JVM and no disk behind the broker.
+async fn mock_runs(n: usize, aggregates: &[Uuid]) {
+    {
+        let topics: Vec<MockTopic> = ["bench-mock-raw", "bench-mock-bus"]
+            .iter()
+            .flat_map(|p| {
+                [
+                    MockTopic::new(format!("{p}.stream"), 3, 1),
+                    MockTopic::new(format!("{p}.stream.dlq"), 3, 1),
+                ]
+            })
+            .collect();
+        let mock = MockClusterProcess::spawn_for_groups(3, &topics);
+        println!("| *on librdkafka's mock cluster (3 brokers), {n} events:* | | | | | |");
+        publish_and_consume(mock.bootstrap(), "bench-mock", false, n, aggregates).await;
+    }
 }

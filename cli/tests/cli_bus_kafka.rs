@@ -6,6 +6,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use kbus_testkit::kafka::Kafka;
+use kbus_testkit::mock_process::{MockClusterProcess, MockTopic};
 use serde_json::{Map, Value};
 
 const VECTORS: &str = include_str!("../../tests/vectors/eventsource-vectors.json");
@@ -177,7 +178,8 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
     let dir = std::env::temp_dir().join(format!("kbus-cli-exec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let seen = dir.join("seen");
-    let _ = std::fs::remove_file(&seen);
+    let _ = std::fs::remove_dir_all(&seen);
+    std::fs::create_dir_all(&seen).unwrap();
     let mut input = String::new();
     for i in 0..10 {
         input.push_str(&format!(
@@ -192,10 +194,10 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
         &args(kafka, &["bus", "publish", "--prefix", "cli-exec"]),
         input.as_bytes(),
     );
-    // The program records the event (stdin) with its type (environment), and fails on Poison.
+    // The program records each event (stdin) in a file of its own (programs run side by side),
+    // named by its id (environment), and fails on Poison.
     let program = format!(
-        r#"if [ "$KBUS_EVENT_TYPE" = Poison ]; then echo "poison refused" >&2; exit 3; fi; cat >> {}; echo >> {}"#,
-        seen.display(),
+        r#"if [ "$KBUS_EVENT_TYPE" = Poison ]; then echo "poison refused" >&2; exit 3; fi; cat > {}/"$KBUS_EVENT_ID".json"#,
         seen.display()
     );
     let out = kbus_with(
@@ -219,7 +221,10 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
         b"",
     );
     assert!(out.status.success(), "{out:?}");
-    let seen_events = json_lines(&std::fs::read_to_string(&seen).unwrap());
+    let seen_events: Vec<Map<String, Value>> = std::fs::read_dir(&seen)
+        .unwrap()
+        .map(|f| serde_json::from_slice(&std::fs::read(f.unwrap().path()).unwrap()).unwrap())
+        .collect();
     assert_eq!(seen_events.len(), 10, "every Deposited once");
     let mut amounts: Vec<i64> = seen_events
         .iter()
@@ -320,4 +325,49 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
         b"",
     );
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A broker that cannot create topics or describe configs (librdkafka's mock cluster): the bus
+/// uses topics that exist, and `topics describe` says configs are not available.
+#[test]
+fn the_bus_tools_work_where_topics_exist_and_cannot_be_created() {
+    let mock = MockClusterProcess::spawn_for_groups(
+        3,
+        &[
+            MockTopic::new("on-mock.stream", 3, 1),
+            MockTopic::new("on-mock.stream.dlq", 3, 1),
+        ],
+    );
+    let b = mock.bootstrap().to_owned();
+    let with = |rest: &[&str]| -> Vec<String> {
+        ["-b", b.as_str()]
+            .iter()
+            .chain(rest)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let events = vector_events();
+    ok(
+        &with(&["bus", "publish", "--prefix", "on-mock"]),
+        (events.join("\n") + "\n").as_bytes(),
+    );
+    let tailed = ok(
+        &with(&[
+            "bus",
+            "tail",
+            "--prefix",
+            "on-mock",
+            "-o",
+            "beginning",
+            "-e",
+        ]),
+        b"",
+    );
+    assert_eq!(tailed.lines().count(), events.len());
+    let described = ok(&with(&["topics", "describe", "on-mock.stream"]), b"");
+    assert!(described.contains("configs: not available"), "{described}");
+    // A topic the broker cannot create is an error naming it, not a hang.
+    let missing = kbus_with(&with(&["bus", "publish", "--prefix", "nowhere"]), b"");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("CreateTopics"));
 }

@@ -208,16 +208,20 @@ impl MockCluster {
     /// versions) with fixed-size counts, dropping the connection, and LeaveGroup v3+'s batch of
     /// members as v0's single member id, never finding the member. Call it before a group test.
     pub fn use_tested_group_versions(&self) {
-        for (api, max) in [
-            (ApiKey::JoinGroup, 5),
-            (ApiKey::SyncGroup, 3),
-            (ApiKey::Heartbeat, 3),
-            (ApiKey::LeaveGroup, 1),
-        ] {
+        for (api, max) in TESTED_GROUP_VERSIONS {
             self.set_api_versions(api, Some(0), Some(max));
         }
     }
 }
+
+/// The newest version of each classic group API the mock reads right (see
+/// [`MockCluster::use_tested_group_versions`]).
+pub const TESTED_GROUP_VERSIONS: [(ApiKey, i16); 4] = [
+    (ApiKey::JoinGroup, 5),
+    (ApiKey::SyncGroup, 3),
+    (ApiKey::Heartbeat, 3),
+    (ApiKey::LeaveGroup, 1),
+];
 
 /// librdkafka's error enum for a Kafka error code.
 fn resp_err(code: ErrorCode) -> RDKafkaRespErr {

@@ -14,6 +14,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use kbus::protocol::ApiKey;
+
+use crate::mock_cluster::TESTED_GROUP_VERSIONS;
+
 /// One topic to create when the cluster starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MockTopic {
@@ -62,9 +66,32 @@ impl MockClusterProcess {
 
     /// Starts `brokers` brokers with `topics` created, and waits until they listen.
     pub fn spawn_topics(brokers: i32, topics: &[MockTopic]) -> Self {
+        Self::spawn_with(brokers, topics, &[])
+    }
+
+    /// Like [`spawn_topics`](Self::spawn_topics), with the group APIs limited to the versions
+    /// the mock reads right ([`TESTED_GROUP_VERSIONS`]): for consumer groups.
+    pub fn spawn_for_groups(brokers: i32, topics: &[MockTopic]) -> Self {
+        let versions: Vec<(ApiKey, i16, i16)> = TESTED_GROUP_VERSIONS
+            .iter()
+            .map(|(api, max)| (*api, 0, *max))
+            .collect();
+        Self::spawn_with(brokers, topics, &versions)
+    }
+
+    /// Starts `brokers` brokers with `topics`, each API of `api_versions` limited to its
+    /// `min..=max`.
+    pub fn spawn_with(
+        brokers: i32,
+        topics: &[MockTopic],
+        api_versions: &[(ApiKey, i16, i16)],
+    ) -> Self {
         let bin = binary();
         let mut command = Command::new(&bin);
         command.args(["--brokers", &brokers.to_string()]);
+        for (api, min, max) in api_versions {
+            command.args(["--api-version", &format!("{}:{min}:{max}", api.as_i16())]);
+        }
         for t in topics {
             command.args([
                 "--topic",
