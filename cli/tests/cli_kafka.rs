@@ -388,3 +388,42 @@ fn perf_produces_and_consumes_and_reports_one_json_line() {
     .unwrap();
     assert!(paced["msgs_per_sec"].as_f64().unwrap() <= 1100.0, "{paced}");
 }
+
+#[test]
+fn a_group_member_stopped_by_a_count_commits_only_what_it_printed() {
+    let kafka = Kafka::shared();
+    let _log = kafka.log_on_failure();
+    let b = kafka.bootstrap();
+    let with = |rest: &[&str]| -> Vec<String> {
+        ["-b", b.as_str()]
+            .iter()
+            .chain(rest)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    ok(&with(&["topics", "create", "cli-count", "-p", "1"]), b"");
+    let lines: String = (0..20).map(|i| format!("v{i}\n")).collect();
+    ok(&with(&["produce", "-t", "cli-count"]), lines.as_bytes());
+    let first = ok(
+        &with(&[
+            "consume",
+            "-t",
+            "cli-count",
+            "-g",
+            "cli-count-g",
+            "-o",
+            "beginning",
+            "-c",
+            "5",
+        ]),
+        b"",
+    );
+    assert_eq!(first, "v0\nv1\nv2\nv3\nv4\n");
+    // The 15 fetched but not printed are still the group's to read.
+    let rest = ok(
+        &with(&["consume", "-t", "cli-count", "-g", "cli-count-g", "-e"]),
+        b"",
+    );
+    let expected: String = (5..20).map(|i| format!("v{i}\n")).collect();
+    assert_eq!(rest, expected);
+}

@@ -113,6 +113,7 @@ pub async fn read(
         ends: BTreeMap::new(),
         done: BTreeSet::new(),
         printed: 0,
+        through: BTreeMap::new(),
         out: std::io::BufWriter::new(std::io::stdout()),
         print,
     };
@@ -141,8 +142,12 @@ pub async fn read(
     let result = reading.run(&mut consumer).await;
     reading.out.flush()?;
     if source.group.is_some() {
-        if let Err(e) = consumer.commit_consumed().await {
-            eprintln!("kbus: committing what was printed failed: {e}");
+        let through: Vec<(TopicPartition, i64)> =
+            std::mem::take(&mut reading.through).into_iter().collect();
+        if !through.is_empty() {
+            if let Err(e) = consumer.commit(&through).await {
+                eprintln!("kbus: committing what was printed failed: {e}");
+            }
         }
     }
     consumer.close().await?;
@@ -157,6 +162,9 @@ struct Reading<'a, 'p> {
     /// With `-e`: partitions read to their end.
     done: BTreeSet<TopicPartition>,
     printed: u64,
+    /// Per partition, the offset after the last record handed to `print`: what a group member
+    /// commits (records fetched but not reached, past a count, are not).
+    through: BTreeMap<TopicPartition, i64>,
     out: std::io::BufWriter<std::io::Stdout>,
     print: &'a mut Printer<'p>,
 }
@@ -198,12 +206,23 @@ impl Reading<'_, '_> {
                 Event::Assigned(tps) => self.reached(consumer, &tps).await?,
                 Event::Revoked(tps) => {
                     // Commit what was printed while the generation still holds them.
-                    if let Err(e) = consumer.commit_consumed().await {
-                        eprintln!("kbus: committing before a rebalance failed: {e}");
+                    let revoked: Vec<(TopicPartition, i64)> = tps
+                        .iter()
+                        .filter_map(|tp| Some((tp.clone(), self.through.remove(tp)?)))
+                        .collect();
+                    if !revoked.is_empty() {
+                        if let Err(e) = consumer.commit(&revoked).await {
+                            eprintln!("kbus: committing before a rebalance failed: {e}");
+                        }
                     }
                     self.forget(&tps);
                 }
-                Event::Lost(tps) => self.forget(&tps),
+                Event::Lost(tps) => {
+                    for tp in &tps {
+                        self.through.remove(tp);
+                    }
+                    self.forget(&tps);
+                }
                 Event::Error(e) => eprintln!("kbus: still retrying: {e}"),
                 _ => {}
             }
@@ -246,6 +265,10 @@ impl Reading<'_, '_> {
     }
 
     fn print(&mut self, r: &ConsumerRecord) -> Result<(), Failure> {
+        self.through.insert(
+            TopicPartition::new(r.topic.as_ref(), r.partition),
+            r.offset + 1,
+        );
         if (self.print)(r, &mut self.out)? {
             self.printed += 1;
         }
