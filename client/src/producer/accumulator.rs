@@ -178,11 +178,13 @@ impl Accumulator {
         let fits = queue
             .batches
             .back()
-            .is_some_and(|b| b.is_open() && b.size() + memory <= config.batch_size);
+            .is_some_and(|b| b.is_open() && !b.is_full() && b.size() + memory <= config.batch_size);
         let mut wake = false;
         if !fits {
-            if queue.batches.back().is_some_and(|b| b.is_open()) {
-                // The open batch is full: it is ready now, and keyless records move on.
+            if let Some(open) = queue.batches.back_mut().filter(|b| b.is_open()) {
+                // The open batch is full: it is ready now (not after linger.ms), and keyless
+                // records move on.
+                open.mark_full();
                 if sticky {
                     topic.sticky.batch_closed(count, &[], partition);
                     if topic.sticky.current(count, &[]) != partition {
@@ -303,6 +305,7 @@ impl Accumulator {
                 let ready = urgent
                     || queue.batches.len() > 1
                     || !head.is_open()
+                    || head.is_full()
                     || head.size() >= config.batch_size
                     || now >= head.created + config.linger;
                 if !ready {

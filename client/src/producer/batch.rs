@@ -33,6 +33,8 @@ pub(crate) struct ProducerBatch {
     /// The idempotent sequence of its first record, fixed when it is first sent.
     pub base_sequence: Option<i32>,
     pub last_error: Option<Arc<Error>>,
+    /// A record did not fit ([`mark_full`](Self::mark_full)).
+    full: bool,
 }
 
 impl ProducerBatch {
@@ -58,6 +60,7 @@ impl ProducerBatch {
             retry_at: None,
             base_sequence: None,
             last_error: None,
+            full: false,
         }
     }
 
@@ -73,6 +76,17 @@ impl ProducerBatch {
     /// True while records can still be appended (it has not been sent yet).
     pub fn is_open(&self) -> bool {
         self.builder.is_some()
+    }
+
+    /// A record did not fit: no more are appended, and the batch is ready to send now rather than
+    /// after `linger.ms` (as the Java client closes a batch for appends).
+    pub fn mark_full(&mut self) {
+        self.full = true;
+    }
+
+    /// True once a record did not fit.
+    pub fn is_full(&self) -> bool {
+        self.full
     }
 
     /// Appends a record; returns its index in the batch.

@@ -283,6 +283,37 @@ fn keyless_records_stick_to_one_partition_per_batch() {
 }
 
 #[test]
+fn a_keyless_batch_another_record_did_not_fit_is_ready_before_its_linger() {
+    let a = acc(1000, 5_000);
+    a.set_partition_count("t", 3);
+    let t0 = Instant::now();
+    let r = ProducerRecord::new("t").value(vec![1u8; 100]);
+    let first = push(&a, &r, t0).partition();
+    let mut moved = None;
+    for _ in 0..20 {
+        let p = push(&a, &r, t0).partition();
+        if p != first {
+            moved = Some(p);
+            break;
+        }
+    }
+    assert!(
+        moved.is_some(),
+        "keyless records move on when the batch is full"
+    );
+    // The full batch goes now; the new one waits for its linger.
+    let d = a.drain(t0, |_, _| Some(1), |_| true, None);
+    let sent: Vec<(i32, i32)> = d
+        .requests
+        .iter()
+        .flat_map(|(_, batches)| batches.iter().map(|b| (b.partition, b.records)))
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, first);
+    assert!(sent[0].1 >= 8);
+}
+
+#[test]
 fn expired_batches_are_handed_back() {
     let a = Accumulator::new(Arc::new(ProducerConfig {
         delivery_timeout: Duration::from_millis(10),
