@@ -125,3 +125,38 @@ async fn a_downed_brokers_partitions_fail_over_after_a_refresh() {
     assert_eq!(leader, 3);
     assert_eq!(produce(&cluster).await, ErrorCode::NONE);
 }
+
+/// `Admin::list_offsets` tries again, with fresh metadata, when a leader answers that it no
+/// longer leads (as one does while a new topic's leaders settle), instead of failing the caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_offsets_rides_out_a_moved_leader() {
+    use kbus::admin::{Admin, OffsetSpec};
+    let mock = MockCluster::start(3);
+    mock.create_topic("offsets", 3, 1);
+    let admin = Admin::new(
+        Cluster::connect(ClusterConfig::new(&mock.bootstrap()))
+            .await
+            .unwrap(),
+    );
+    mock.push_request_errors(
+        kbus::protocol::ApiKey::ListOffsets,
+        &[
+            ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            ErrorCode::NOT_LEADER_OR_FOLLOWER,
+        ],
+    );
+    let found = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        admin.list_offsets("offsets", &[], OffsetSpec::Latest),
+    )
+    .await
+    .expect("answered in time")
+    .expect("the retries got through");
+    assert_eq!(
+        found
+            .iter()
+            .map(|o| (o.partition, o.offset))
+            .collect::<Vec<_>>(),
+        [(0, 0), (1, 0), (2, 0)]
+    );
+}

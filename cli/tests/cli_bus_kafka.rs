@@ -2,53 +2,15 @@
 //! published from the shell and tailed back field for field; a program handles events, fails on
 //! a poison one that lands in the dead-letter topic, which is listed and replayed.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod support;
+
+use support::*;
 
 use kbus_testkit::kafka::Kafka;
 use kbus_testkit::mock_process::{MockClusterProcess, MockTopic};
 use serde_json::{Map, Value};
 
 const VECTORS: &str = include_str!("../../tests/vectors/eventsource-vectors.json");
-
-fn kbus_with(args: &[String], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kbus"))
-        .args(args)
-        .env_remove("KBUS_BROKERS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run kbus");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn ok(args: &[String], stdin: &[u8]) -> String {
-    let out = kbus_with(args, stdin);
-    assert!(
-        out.status.success(),
-        "kbus {args:?}: {:?}\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn args(kafka: &Kafka, rest: &[&str]) -> Vec<String> {
-    ["-b", kafka.bootstrap().as_str()]
-        .iter()
-        .chain(rest)
-        .map(|s| s.to_string())
-        .collect()
-}
-
-fn json_lines(text: &str) -> Vec<Map<String, Value>> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 /// The vector records' values (eventsource-py's bytes), as NDJSON.
 fn vector_events() -> Vec<String> {
@@ -68,13 +30,16 @@ fn events_python_wrote_are_published_and_tailed_back_field_for_field() {
     let events = vector_events();
     let input = events.join("\n") + "\n";
     ok(
-        &args(kafka, &["bus", "publish", "--prefix", "cli-vec"]),
+        &on(
+            &kafka.bootstrap(),
+            &["bus", "publish", "--prefix", "cli-vec"],
+        ),
         input.as_bytes(),
     );
     // One more from flags.
     ok(
-        &args(
-            kafka,
+        &on(
+            &kafka.bootstrap(),
             &[
                 "bus",
                 "publish",
@@ -93,8 +58,8 @@ fn events_python_wrote_are_published_and_tailed_back_field_for_field() {
         b"",
     );
     let tailed = json_lines(&ok(
-        &args(
-            kafka,
+        &on(
+            &kafka.bootstrap(),
             &[
                 "bus",
                 "tail",
@@ -129,8 +94,8 @@ fn events_python_wrote_are_published_and_tailed_back_field_for_field() {
     assert_eq!(note["aggregate_type"], "Note");
     // --type picks one type.
     let notes = json_lines(&ok(
-        &args(
-            kafka,
+        &on(
+            &kafka.bootstrap(),
             &[
                 "bus",
                 "tail",
@@ -148,14 +113,17 @@ fn events_python_wrote_are_published_and_tailed_back_field_for_field() {
     assert_eq!(notes.len(), 1);
     // A line that is not an event: an error naming it, and nothing published.
     let bad = kbus_with(
-        &args(kafka, &["bus", "publish", "--prefix", "cli-vec"]),
+        &on(
+            &kafka.bootstrap(),
+            &["bus", "publish", "--prefix", "cli-vec"],
+        ),
         format!("{}\n{{\"event_type\":\"X\"}}\n", events[0]).as_bytes(),
     );
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("line 2"));
     let again = ok(
-        &args(
-            kafka,
+        &on(
+            &kafka.bootstrap(),
             &[
                 "bus",
                 "tail",
@@ -191,7 +159,10 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
     input.push_str(r#"{"event_type":"Poison","aggregate_type":"Account","aggregate_id":"00000000-0000-4000-8000-000000000009","aggregate_version":1}"#);
     input.push('\n');
     ok(
-        &args(kafka, &["bus", "publish", "--prefix", "cli-exec"]),
+        &on(
+            &kafka.bootstrap(),
+            &["bus", "publish", "--prefix", "cli-exec"],
+        ),
         input.as_bytes(),
     );
     // The program records each event (stdin) in a file of its own (programs run side by side),
@@ -201,8 +172,8 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
         seen.display()
     );
     let out = kbus_with(
-        &args(
-            kafka,
+        &on(
+            &kafka.bootstrap(),
             &[
                 "bus",
                 "consume",
@@ -234,11 +205,18 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
     assert_eq!(amounts, (0..10).collect::<Vec<_>>());
 
     assert_eq!(
-        ok(&args(kafka, &["dlq", "count", "--prefix", "cli-exec"]), b"").trim(),
+        ok(
+            &on(
+                &kafka.bootstrap(),
+                &["dlq", "count", "--prefix", "cli-exec"]
+            ),
+            b""
+        )
+        .trim(),
         "1"
     );
     let dead = json_lines(&ok(
-        &args(kafka, &["dlq", "list", "--prefix", "cli-exec"]),
+        &on(&kafka.bootstrap(), &["dlq", "list", "--prefix", "cli-exec"]),
         b"",
     ));
     assert_eq!(dead.len(), 1);
@@ -258,8 +236,8 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
 
     // A dry run says what it would replay and replays nothing.
     let report: Value = serde_json::from_str(&ok(
-        &args(
-            kafka,
+        &on(
+            &kafka.bootstrap(),
             &[
                 "dlq",
                 "replay",
@@ -280,8 +258,8 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
     );
     let tail = |k: &Kafka| {
         json_lines(&ok(
-            &args(
-                k,
+            &on(
+                &k.bootstrap(),
                 &[
                     "bus",
                     "tail",
@@ -300,8 +278,8 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
     assert_eq!(tail(kafka).len(), 1, "the dry run published nothing");
     // The replay puts it back on the main topic, counted.
     ok(
-        &args(
-            kafka,
+        &on(
+            &kafka.bootstrap(),
             &[
                 "dlq",
                 "replay",
@@ -321,7 +299,10 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
     assert_eq!(poison[1]["event_id"], poison[0]["event_id"]);
     // Replaying needs a selection.
     let out = kbus_with(
-        &args(kafka, &["dlq", "replay", "--prefix", "cli-exec"]),
+        &on(
+            &kafka.bootstrap(),
+            &["dlq", "replay", "--prefix", "cli-exec"],
+        ),
         b"",
     );
     assert_eq!(out.status.code(), Some(2));
@@ -339,13 +320,7 @@ fn the_bus_tools_work_where_topics_exist_and_cannot_be_created() {
         ],
     );
     let b = mock.bootstrap().to_owned();
-    let with = |rest: &[&str]| -> Vec<String> {
-        ["-b", b.as_str()]
-            .iter()
-            .chain(rest)
-            .map(|s| s.to_string())
-            .collect()
-    };
+    let with = |rest: &[&str]| on(&b, rest);
     let events = vector_events();
     ok(
         &with(&["bus", "publish", "--prefix", "on-mock"]),

@@ -2,71 +2,21 @@
 //! each kind of failure. Records are checked with the library's own consumer or the binary's
 //! `--json` output, both against what went in.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod support;
+
+use support::*;
 
 use kbus::consumer::{Consumer, Event};
 use kbus::net::sasl::Mechanism;
 use kbus_testkit::kafka::{Kafka, Security, User};
 use serde_json::Value;
 
-/// Runs kbus with `args`, `stdin` as its input.
-fn kbus_with<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kbus"))
-        .args(args)
-        .env_remove("KBUS_BROKERS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run kbus");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn kbus<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    kbus_with(args, b"")
-}
-
-/// Runs kbus and requires success; returns stdout.
-fn ok<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: &[u8]) -> String {
-    let out = kbus_with(args, stdin);
-    let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
-    assert!(
-        out.status.success(),
-        "kbus {shown:?}: {:?}\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs kbus and requires success; returns stdout's bytes.
-fn ok_bytes(args: &[String]) -> Vec<u8> {
-    let out = kbus(args);
-    assert!(out.status.success(), "kbus {args:?}: {out:?}");
-    out.stdout
-}
-
-fn json_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn topics_are_created_listed_described_and_deleted() {
     let kafka = Kafka::shared();
     let _log = kafka.log_on_failure();
     let b = kafka.bootstrap();
-    let with = |rest: &[&str]| -> Vec<String> {
-        ["-b", b.as_str()]
-            .iter()
-            .chain(rest)
-            .map(|s| s.to_string())
-            .collect()
-    };
+    let with = |rest: &[&str]| on(&b, rest);
     ok(
         &with(&[
             "topics",
@@ -104,13 +54,7 @@ fn lines_go_in_with_keys_and_headers_and_come_out_as_json() {
     let kafka = Kafka::shared();
     let _log = kafka.log_on_failure();
     let b = kafka.bootstrap();
-    let with = |rest: &[&str]| -> Vec<String> {
-        ["-b", b.as_str()]
-            .iter()
-            .chain(rest)
-            .map(|s| s.to_string())
-            .collect()
-    };
+    let with = |rest: &[&str]| on(&b, rest);
     ok(&with(&["topics", "create", "cli-lines", "-p", "1"]), b"");
     let mut input = b"a:one\nb:two\nc:three\nd:four\n".to_vec();
     // A value that is not UTF-8, and a line with no key.
@@ -148,7 +92,10 @@ fn lines_go_in_with_keys_and_headers_and_come_out_as_json() {
     assert_eq!(all[5]["key"], Value::Null);
     assert_eq!(all[5]["value"], "nokey");
     // Plain output is the values; -o -2 starts two before the end; -c stops after a count.
-    let last_two = ok_bytes(&with(&["consume", "-t", "cli-lines", "-o", "-2", "-e"]));
+    let last_two = ok_bytes(
+        &with(&["consume", "-t", "cli-lines", "-o", "-2", "-e"]),
+        b"",
+    );
     assert_eq!(last_two, b"\xff\xfe\nnokey\n");
     let first_three = ok(&with(&["consume", "-t", "cli-lines", "-c", "3"]), b"");
     assert_eq!(first_three, "one\ntwo\nthree\n");
@@ -167,13 +114,7 @@ async fn a_group_commits_what_it_printed_and_its_offsets_can_be_reset() {
     let kafka = Kafka::shared();
     let _log = kafka.log_on_failure();
     let b = kafka.bootstrap();
-    let with = |rest: &[&str]| -> Vec<String> {
-        ["-b", b.as_str()]
-            .iter()
-            .chain(rest)
-            .map(|s| s.to_string())
-            .collect()
-    };
+    let with = |rest: &[&str]| on(&b, rest);
     ok(&with(&["topics", "create", "cli-group", "-p", "2"]), b"");
     let lines: String = (0..20).map(|i| format!("k{i}:v{i}\n")).collect();
     ok(
@@ -347,13 +288,7 @@ fn perf_produces_and_consumes_and_reports_one_json_line() {
     let kafka = Kafka::shared();
     let _log = kafka.log_on_failure();
     let b = kafka.bootstrap();
-    let with = |rest: &[&str]| -> Vec<String> {
-        ["-b", b.as_str()]
-            .iter()
-            .chain(rest)
-            .map(|s| s.to_string())
-            .collect()
-    };
+    let with = |rest: &[&str]| on(&b, rest);
     ok(&with(&["topics", "create", "cli-perf", "-p", "3"]), b"");
     let produced: Value = serde_json::from_str(&ok(
         &with(&[
@@ -394,13 +329,7 @@ fn a_group_member_stopped_by_a_count_commits_only_what_it_printed() {
     let kafka = Kafka::shared();
     let _log = kafka.log_on_failure();
     let b = kafka.bootstrap();
-    let with = |rest: &[&str]| -> Vec<String> {
-        ["-b", b.as_str()]
-            .iter()
-            .chain(rest)
-            .map(|s| s.to_string())
-            .collect()
-    };
+    let with = |rest: &[&str]| on(&b, rest);
     ok(&with(&["topics", "create", "cli-count", "-p", "1"]), b"");
     let lines: String = (0..20).map(|i| format!("v{i}\n")).collect();
     ok(&with(&["produce", "-t", "cli-count"]), lines.as_bytes());

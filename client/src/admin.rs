@@ -26,6 +26,9 @@ pub use crate::list_offsets::OffsetSpec;
 use crate::net::Connection;
 use crate::TopicPartition;
 
+/// How long [`Admin::list_offsets`] tries again on retriable errors.
+const LIST_OFFSETS_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTopic {
@@ -395,8 +398,9 @@ impl Admin {
     }
 
     /// Looks up offsets of `partitions` of `topic` (all partitions when empty), asking each leader.
-    /// A topic the cluster does not know is an error (UNKNOWN_TOPIC_OR_PARTITION, retriable: a
-    /// topic just created may not have reached every broker's metadata yet).
+    /// Retriable errors (NOT_LEADER_OR_FOLLOWER while a new topic's leaders settle, a topic just
+    /// created that has not reached every broker's metadata yet, ...) are tried again with fresh
+    /// metadata for up to 15 s; then, and for other errors, the first error is returned.
     pub async fn list_offsets(
         &self,
         topic: &str,
@@ -412,7 +416,22 @@ impl Admin {
             .iter()
             .map(|p| (TopicPartition::new(topic, *p), spec))
             .collect();
-        let listed = list_offsets::list_offsets(&self.cluster, &asked, 0).await;
+        // Retriable errors (a leader that moved, or one a topic just created has not settled
+        // on yet) are tried again with fresh metadata for a while, as the Java admin client does.
+        let deadline = std::time::Instant::now() + LIST_OFFSETS_RETRY_FOR;
+        let mut backoff = std::time::Duration::from_millis(50);
+        let listed = loop {
+            let listed = list_offsets::list_offsets(&self.cluster, &asked, 0).await;
+            match listed.errors.first() {
+                Some((_, e)) if e.is_retriable() && std::time::Instant::now() < deadline => {
+                    tracing::debug!(topic, error = %e, "list offsets: retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+                    let _ = self.cluster.refresh(&[topic]).await;
+                }
+                _ => break listed,
+            }
+        };
         if let Some((_, e)) = listed.errors.into_iter().next() {
             return Err(e);
         }
