@@ -26,8 +26,9 @@ pub use crate::list_offsets::OffsetSpec;
 use crate::net::Connection;
 use crate::TopicPartition;
 
-/// How long [`Admin::list_offsets`] tries again on retriable errors.
-const LIST_OFFSETS_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long [`Admin::list_offsets`] and [`Admin::describe_topic_config`] try again on retriable
+/// errors.
+const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -416,27 +417,16 @@ impl Admin {
             .iter()
             .map(|p| (TopicPartition::new(topic, *p), spec))
             .collect();
-        // Retriable errors (a leader that moved, or one a topic just created has not settled
-        // on yet) are tried again with fresh metadata for a while, as the Java admin client does.
-        let deadline = std::time::Instant::now() + LIST_OFFSETS_RETRY_FOR;
-        let mut backoff = std::time::Duration::from_millis(50);
-        let listed = loop {
-            let listed = list_offsets::list_offsets(&self.cluster, &asked, 0).await;
-            match listed.errors.first() {
-                Some((_, e)) if e.is_retriable() && std::time::Instant::now() < deadline => {
-                    tracing::debug!(topic, error = %e, "list offsets: retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
-                    let _ = self.cluster.refresh(&[topic]).await;
+        let offsets = self
+            .retrying(topic, || async {
+                let listed = list_offsets::list_offsets(&self.cluster, &asked, 0).await;
+                match listed.errors.into_iter().next() {
+                    Some((_, e)) => Err(e),
+                    None => Ok(listed.offsets),
                 }
-                _ => break listed,
-            }
-        };
-        if let Some((_, e)) = listed.errors.into_iter().next() {
-            return Err(e);
-        }
-        let mut out: Vec<PartitionOffset> = listed
-            .offsets
+            })
+            .await?;
+        let mut out: Vec<PartitionOffset> = offsets
             .into_iter()
             .map(|(tp, found)| PartitionOffset {
                 partition: tp.partition,
@@ -459,8 +449,37 @@ impl Admin {
         Ok(found.into_iter().collect())
     }
 
-    /// The configs of `topic`.
+    /// The configs of `topic`. Retriable errors (a topic just created that the broker asked does
+    /// not know yet) are tried again with fresh metadata for up to 15 s.
     pub async fn describe_topic_config(&self, topic: &str) -> Result<Vec<ConfigEntry>> {
+        self.retrying(topic, || self.describe_topic_config_once(topic))
+            .await
+    }
+
+    /// Runs `attempt` again, with fresh metadata for `topic`, while it fails with a retriable
+    /// error (a leader that moved; a topic just created that a broker does not know yet), for up
+    /// to [`RETRY_FOR`], as the Java admin client retries; then returns its last result.
+    async fn retrying<T, F, Fut>(&self, topic: &str, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let deadline = std::time::Instant::now() + RETRY_FOR;
+        let mut backoff = std::time::Duration::from_millis(50);
+        loop {
+            match attempt().await {
+                Err(e) if e.is_retriable() && std::time::Instant::now() < deadline => {
+                    tracing::debug!(topic, error = %e, "admin request failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+                    let _ = self.cluster.refresh(&[topic]).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn describe_topic_config_once(&self, topic: &str) -> Result<Vec<ConfigEntry>> {
         /// Resource type 2 is a topic.
         const TOPIC: i8 = 2;
         let conn = self.cluster.any_broker().await?;
