@@ -172,13 +172,13 @@ fn tail_line(r: &kbus::consumer::ConsumerRecord, only: Option<&str>) -> Option<V
             .find(|h| h.key.as_ref() == name.as_bytes())
             .and_then(|h| h.value_str())
     };
-    let value = r.value.as_deref().unwrap_or_default();
-    let mut line = match wire::decode(value, header("event_type")) {
+    let value = r.value.clone().unwrap_or_default();
+    let mut line = match wire::ReadEvent::read(value.clone(), header("event_type")) {
         Ok(event) => {
             if only.is_some_and(|t| t != event.meta.event_type) {
                 return None;
             }
-            serde_json::from_slice::<Map<String, Value>>(value).unwrap_or_default()
+            serde_json::from_slice::<Map<String, Value>>(&value).unwrap_or_default()
         }
         Err(e) => {
             if only.is_some() {
@@ -188,7 +188,7 @@ fn tail_line(r: &kbus::consumer::ConsumerRecord, only: Option<&str>) -> Option<V
             m.insert("error".into(), format!("not an event: {e}").into());
             m.insert(
                 "value".into(),
-                String::from_utf8_lossy(value).into_owned().into(),
+                String::from_utf8_lossy(&value).into_owned().into(),
             );
             m
         }

@@ -187,13 +187,18 @@ impl Reading<'_, '_> {
             };
             match event {
                 Event::Records(batch) => {
+                    let mut through = None;
                     for r in &batch.records {
                         if self.source.count.is_some_and(|c| self.printed >= c) {
                             break;
                         }
                         self.print(r)?;
+                        through = Some(r.offset + 1);
                     }
                     self.out.flush()?;
+                    if let Some(offset) = through {
+                        self.through.insert(batch.topic_partition.clone(), offset);
+                    }
                     let tp = batch.topic_partition.clone();
                     if self
                         .ends
@@ -265,10 +270,6 @@ impl Reading<'_, '_> {
     }
 
     fn print(&mut self, r: &ConsumerRecord) -> Result<(), Failure> {
-        self.through.insert(
-            TopicPartition::new(r.topic.as_ref(), r.partition),
-            r.offset + 1,
-        );
         if (self.print)(r, &mut self.out)? {
             self.printed += 1;
         }
