@@ -27,49 +27,42 @@ fn vector_events() -> Vec<String> {
 fn events_python_wrote_are_published_and_tailed_back_field_for_field() {
     let kafka = Kafka::shared();
     let _log = kafka.log_on_failure();
+    let b = kafka.bootstrap();
+    let with = |rest: &[&str]| on(&b, rest);
     let events = vector_events();
     let input = events.join("\n") + "\n";
     ok(
-        &on(
-            &kafka.bootstrap(),
-            &["bus", "publish", "--prefix", "cli-vec"],
-        ),
+        &with(&["bus", "publish", "--prefix", "cli-vec"]),
         input.as_bytes(),
     );
     // One more from flags.
     ok(
-        &on(
-            &kafka.bootstrap(),
-            &[
-                "bus",
-                "publish",
-                "--prefix",
-                "cli-vec",
-                "--type",
-                "NoteAdded",
-                "--aggregate-type",
-                "Note",
-                "--aggregate-id",
-                "6f0c2c2e-8a8b-4a64-9d5e-1b2c3d4e5f61",
-                "--data",
-                r#"{"text":"hello"}"#,
-            ],
-        ),
+        &with(&[
+            "bus",
+            "publish",
+            "--prefix",
+            "cli-vec",
+            "--type",
+            "NoteAdded",
+            "--aggregate-type",
+            "Note",
+            "--aggregate-id",
+            "6f0c2c2e-8a8b-4a64-9d5e-1b2c3d4e5f61",
+            "--data",
+            r#"{"text":"hello"}"#,
+        ]),
         b"",
     );
     let tailed = json_lines(&ok(
-        &on(
-            &kafka.bootstrap(),
-            &[
-                "bus",
-                "tail",
-                "--prefix",
-                "cli-vec",
-                "-o",
-                "beginning",
-                "-e",
-            ],
-        ),
+        &with(&[
+            "bus",
+            "tail",
+            "--prefix",
+            "cli-vec",
+            "-o",
+            "beginning",
+            "-e",
+        ]),
         b"",
     ));
     assert_eq!(tailed.len(), events.len() + 1);
@@ -94,46 +87,37 @@ fn events_python_wrote_are_published_and_tailed_back_field_for_field() {
     assert_eq!(note["aggregate_type"], "Note");
     // --type picks one type.
     let notes = json_lines(&ok(
-        &on(
-            &kafka.bootstrap(),
-            &[
-                "bus",
-                "tail",
-                "--prefix",
-                "cli-vec",
-                "-o",
-                "beginning",
-                "-e",
-                "--type",
-                "NoteAdded",
-            ],
-        ),
+        &with(&[
+            "bus",
+            "tail",
+            "--prefix",
+            "cli-vec",
+            "-o",
+            "beginning",
+            "-e",
+            "--type",
+            "NoteAdded",
+        ]),
         b"",
     ));
     assert_eq!(notes.len(), 1);
     // A line that is not an event: an error naming it, and nothing published.
     let bad = kbus_with(
-        &on(
-            &kafka.bootstrap(),
-            &["bus", "publish", "--prefix", "cli-vec"],
-        ),
+        &with(&["bus", "publish", "--prefix", "cli-vec"]),
         format!("{}\n{{\"event_type\":\"X\"}}\n", events[0]).as_bytes(),
     );
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("line 2"));
     let again = ok(
-        &on(
-            &kafka.bootstrap(),
-            &[
-                "bus",
-                "tail",
-                "--prefix",
-                "cli-vec",
-                "-o",
-                "beginning",
-                "-e",
-            ],
-        ),
+        &with(&[
+            "bus",
+            "tail",
+            "--prefix",
+            "cli-vec",
+            "-o",
+            "beginning",
+            "-e",
+        ]),
         b"",
     );
     assert_eq!(again.lines().count(), events.len() + 1);
@@ -143,6 +127,8 @@ fn events_python_wrote_are_published_and_tailed_back_field_for_field() {
 fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replayed() {
     let kafka = Kafka::shared();
     let _log = kafka.log_on_failure();
+    let b = kafka.bootstrap();
+    let with = |rest: &[&str]| on(&b, rest);
     let dir = std::env::temp_dir().join(format!("kbus-cli-exec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let seen = dir.join("seen");
@@ -159,10 +145,7 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
     input.push_str(r#"{"event_type":"Poison","aggregate_type":"Account","aggregate_id":"00000000-0000-4000-8000-000000000009","aggregate_version":1}"#);
     input.push('\n');
     ok(
-        &on(
-            &kafka.bootstrap(),
-            &["bus", "publish", "--prefix", "cli-exec"],
-        ),
+        &with(&["bus", "publish", "--prefix", "cli-exec"]),
         input.as_bytes(),
     );
     // The program records each event (stdin) in a file of its own (programs run side by side),
@@ -172,23 +155,20 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
         seen.display()
     );
     let out = kbus_with(
-        &on(
-            &kafka.bootstrap(),
-            &[
-                "bus",
-                "consume",
-                "--prefix",
-                "cli-exec",
-                "-g",
-                "cli-exec-g",
-                "--exec",
-                &program,
-                "--max-retries",
-                "1",
-                "-c",
-                "11",
-            ],
-        ),
+        &with(&[
+            "bus",
+            "consume",
+            "--prefix",
+            "cli-exec",
+            "-g",
+            "cli-exec-g",
+            "--exec",
+            &program,
+            "--max-retries",
+            "1",
+            "-c",
+            "11",
+        ]),
         b"",
     );
     assert!(out.status.success(), "{out:?}");
@@ -205,20 +185,10 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
     assert_eq!(amounts, (0..10).collect::<Vec<_>>());
 
     assert_eq!(
-        ok(
-            &on(
-                &kafka.bootstrap(),
-                &["dlq", "count", "--prefix", "cli-exec"]
-            ),
-            b""
-        )
-        .trim(),
+        ok(&with(&["dlq", "count", "--prefix", "cli-exec"]), b"").trim(),
         "1"
     );
-    let dead = json_lines(&ok(
-        &on(&kafka.bootstrap(), &["dlq", "list", "--prefix", "cli-exec"]),
-        b"",
-    ));
+    let dead = json_lines(&ok(&with(&["dlq", "list", "--prefix", "cli-exec"]), b""));
     assert_eq!(dead.len(), 1);
     let d = &dead[0];
     assert_eq!(d["error_type"], "CommandFailed");
@@ -236,18 +206,15 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
 
     // A dry run says what it would replay and replays nothing.
     let report: Value = serde_json::from_str(&ok(
-        &on(
-            &kafka.bootstrap(),
-            &[
-                "dlq",
-                "replay",
-                "--prefix",
-                "cli-exec",
-                "--type",
-                "Poison",
-                "--dry-run",
-            ],
-        ),
+        &with(&[
+            "dlq",
+            "replay",
+            "--prefix",
+            "cli-exec",
+            "--type",
+            "Poison",
+            "--dry-run",
+        ]),
         b"",
     ))
     .unwrap();
@@ -256,55 +223,43 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
         report["matched"],
         serde_json::json!([format!("{partition}/{offset}")])
     );
-    let tail = |k: &Kafka| {
+    let tail = || {
         json_lines(&ok(
-            &on(
-                &k.bootstrap(),
-                &[
-                    "bus",
-                    "tail",
-                    "--prefix",
-                    "cli-exec",
-                    "-o",
-                    "beginning",
-                    "-e",
-                    "--type",
-                    "Poison",
-                ],
-            ),
+            &with(&[
+                "bus",
+                "tail",
+                "--prefix",
+                "cli-exec",
+                "-o",
+                "beginning",
+                "-e",
+                "--type",
+                "Poison",
+            ]),
             b"",
         ))
     };
-    assert_eq!(tail(kafka).len(), 1, "the dry run published nothing");
+    assert_eq!(tail().len(), 1, "the dry run published nothing");
     // The replay puts it back on the main topic, counted.
     ok(
-        &on(
-            &kafka.bootstrap(),
-            &[
-                "dlq",
-                "replay",
-                "--prefix",
-                "cli-exec",
-                "--partition",
-                &partition,
-                "--offset",
-                &offset,
-            ],
-        ),
+        &with(&[
+            "dlq",
+            "replay",
+            "--prefix",
+            "cli-exec",
+            "--partition",
+            &partition,
+            "--offset",
+            &offset,
+        ]),
         b"",
     );
-    let poison = tail(kafka);
+    let poison = tail();
     assert_eq!(poison.len(), 2);
     assert_eq!(poison[1]["headers"]["dlq_replay_count"], "1");
     assert_eq!(poison[1]["event_id"], poison[0]["event_id"]);
     // Replaying needs a selection.
-    let out = kbus_with(
-        &on(
-            &kafka.bootstrap(),
-            &["dlq", "replay", "--prefix", "cli-exec"],
-        ),
-        b"",
-    );
+    let out = kbus_with(&with(&["dlq", "replay", "--prefix", "cli-exec"]), b"");
     assert_eq!(out.status.code(), Some(2));
 }
 

@@ -56,10 +56,10 @@ fn payload(size: usize) -> Vec<u8> {
 }
 
 /// The live line: rewritten in place on a terminal, once a second.
-fn progress(what: &str, n: u64, bytes: u64, started: Instant, extra: &str) {
+fn progress(what: &str, n: u64, bytes: u64, started: Instant) {
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     eprint!(
-        "\r{what} {n} records, {:.0} records/s, {:.2} MB/s{extra}   ",
+        "\r{what} {n} records, {:.0} records/s, {:.2} MB/s   ",
         n as f64 / secs,
         bytes as f64 / secs / 1e6
     );
@@ -114,7 +114,7 @@ async fn produce(
             break;
         }
         if Instant::now() >= next_report {
-            progress("produced", i + 1, bytes, started, "");
+            progress("produced", i + 1, bytes, started);
             next_report += Duration::from_secs(1);
         }
     }
@@ -186,7 +186,7 @@ async fn consume(
                     + r.key.as_ref().map_or(0, |k| k.len()) as u64;
             }
             if Instant::now() >= next_report {
-                progress("consumed", n, bytes, t0, "");
+                progress("consumed", n, bytes, t0);
                 next_report += Duration::from_secs(1);
             }
         }

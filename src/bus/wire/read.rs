@@ -57,12 +57,9 @@ impl ReadEvent {
     /// The event with its payload as JSON, in the order it was written (made once, then shared).
     pub fn raw(&self) -> &Arc<RawEnvelope> {
         self.raw.get_or_init(|| {
-            let mut json = serde_json::Deserializer::from_slice(&self.value);
-            // The value was read whole as an object already: this cannot fail.
-            let event = RawPayload::deserialize(PayloadOnly(&mut json)).unwrap_or_default();
             Arc::new(RawEnvelope {
                 meta: self.meta.clone(),
-                event,
+                event: payload_map(&self.value),
             })
         })
     }
@@ -73,13 +70,19 @@ impl ReadEvent {
         match raw.into_inner().map(Arc::try_unwrap) {
             Some(Ok(raw)) => raw,
             Some(Err(shared)) => (*shared).clone(),
-            None => {
-                let mut json = serde_json::Deserializer::from_slice(&value);
-                let event = RawPayload::deserialize(PayloadOnly(&mut json)).unwrap_or_default();
-                RawEnvelope { meta, event }
-            }
+            None => RawEnvelope {
+                event: payload_map(&value),
+                meta,
+            },
         }
     }
+}
+
+/// The payload of `value` as JSON, in the order it was written. `value` was read whole as an
+/// object already ([`ReadEvent::read`]): this cannot fail.
+fn payload_map(value: &[u8]) -> RawPayload {
+    let mut json = serde_json::Deserializer::from_slice(value);
+    RawPayload::deserialize(PayloadOnly(&mut json)).unwrap_or_default()
 }
 
 fn base_index(name: &str) -> Option<usize> {
