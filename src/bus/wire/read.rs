@@ -126,6 +126,53 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
+/// A value that is not a base field, read only to check it is well-formed JSON: every string is
+/// decoded, so a lone UTF-16 surrogate escape or invalid UTF-8 anywhere in the value refuses the
+/// record at once (skipping with `IgnoredAny` would let it through, and the payload could then
+/// not be read as JSON). Strings without escapes are borrowed, so this copies nothing.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Checked;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+                while seq.next_element::<Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+                while map.next_key::<Key<'de>>()?.is_some() {
+                    map.next_value::<Checked>()?;
+                }
+                Ok(Checked)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
 /// A base field's value as it came, to be checked the way eventsource-py checks it.
 enum Scalar<'de> {
     Null,
@@ -228,7 +275,7 @@ impl<'de> Deserialize<'de> for BaseFields<'de> {
                     match base_index(key.as_str()) {
                         Some(i) => base.slots[i] = Some(map.next_value()?),
                         None => {
-                            map.next_value::<IgnoredAny>()?;
+                            map.next_value::<Checked>()?;
                         }
                     }
                 }

@@ -275,6 +275,34 @@ fn reading_refuses_what_python_refuses_naming_the_field() {
     }
 }
 
+/// Found by the `bus_envelope` fuzz target: a payload field that is not valid JSON text (a lone
+/// UTF-16 surrogate escape, bytes that are not UTF-8, a number out of range) used to pass the base
+/// field reading and then leave the payload empty. The whole record is refused instead (so the
+/// bus dead-letters it as undecodable rather than handing handlers a payload with fields missing).
+#[test]
+fn a_payload_that_is_not_valid_json_text_refuses_the_record() {
+    let head =
+        br#"{"aggregate_id":"5f0c2c2e-8a8b-4a64-9d5e-1b2c3d4e5f60","aggregate_type":"T","n":2,"#;
+    let tails: [&[u8]; 5] = [
+        br#""bad":"x\ude00"}"#,
+        br#""bad":["\ud83d"]}"#,
+        b"\"bad\":\"\xff\xfe\"}",
+        br#""bad":{"deep":1e400}}"#,
+        br#""k\ud800":1}"#,
+    ];
+    for tail in tails {
+        let value = [&head[..], tail].concat();
+        let e = decode(&value, Some("T")).unwrap_err();
+        assert_eq!(e.field_name(), None, "{e}");
+        assert!(e.to_string().contains("not a JSON object"), "{e}");
+    }
+    // The same record with a valid pair of surrogates is read whole.
+    let value = [&head[..], br#""ok":"\ud83d\ude00"}"#].concat();
+    let e = decode(&value, Some("T")).unwrap();
+    assert_eq!(e.event["ok"], "\u{1f600}");
+    assert_eq!(e.event["n"], 2);
+}
+
 #[test]
 fn a_payload_field_named_like_a_base_field_is_refused() {
     #[derive(Serialize)]
