@@ -10,7 +10,9 @@
 //! application, with `none`); errors that mean the leader moved (NOT_LEADER_OR_FOLLOWER,
 //! FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION, a lost connection, ...)
 //! forget the leader so metadata is looked up again, and the partition is fetched from the same
-//! offset after a backoff: nothing is lost or repeated. Corrupt data stops the partition after the
+//! offset after a backoff: nothing is lost or repeated. A fetch that times out (a broker too slow
+//! for `request.timeout.ms`) backs off and asks for half as many bytes per partition next time;
+//! answers grow the size back. Corrupt data stops the partition after the
 //! records before it, with an error naming the offset.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -242,6 +244,13 @@ impl ConsumerState {
         match outcome {
             Outcome::Fetch(FetchOutcome::Failed { error, stale }) => {
                 let trouble = Trouble::Fetch(info.broker.unwrap_or(-1));
+                if matches!(error, Error::RequestTimeout { .. }) {
+                    for tp in &current {
+                        if let Some(p) = self.partitions.get_mut(tp) {
+                            p.ask_less();
+                        }
+                    }
+                }
                 self.failed(trouble, &current, error, stale, now)
             }
             Outcome::Fetch(FetchOutcome::Done { broker, partitions }) => {
@@ -392,7 +401,11 @@ impl ConsumerState {
                     return;
                 };
                 p.succeeded();
-                if decoded.batches == 0 && decoded.truncated && decoded.error.is_none() {
+                let too_small = decoded.batches == 0 && decoded.truncated;
+                if !too_small {
+                    p.ask_more(self.config.max_partition_fetch_bytes);
+                }
+                if too_small && decoded.error.is_none() {
                     // Not one whole batch fit in the partition's byte limit (a broker that does not
                     // return an oversized first batch): ask for twice as much next time, up to
                     // fetch.max.bytes (as franz-go does); at that limit, retry after a backoff.

@@ -71,7 +71,8 @@ pub(crate) struct PartitionState {
     pub retry_at: Option<Instant>,
     /// Errors in a row, for the backoff.
     pub failures: u32,
-    /// The most bytes asked per fetch; doubled when not even one batch fit.
+    /// The most bytes asked per fetch; doubled when not even one batch fit, halved when a fetch
+    /// timed out.
     pub max_bytes: i32,
     /// Fetched, undelivered items.
     pub queue: VecDeque<Item>,
@@ -98,7 +99,27 @@ impl PartitionState {
         self.failures = 0;
         self.retry_at = None;
     }
+
+    /// A fetch covering the partition timed out (a broker too slow for `request.timeout.ms`):
+    /// ask for half as much next time, down to [`LEAST_FETCH_BYTES`] (or the current size, if
+    /// smaller), so an overloaded broker gets requests it can answer in time.
+    pub fn ask_less(&mut self) {
+        self.max_bytes = (self.max_bytes / 2)
+            .max(LEAST_FETCH_BYTES)
+            .min(self.max_bytes);
+    }
+
+    /// A fetch came back: grow a size cut by [`ask_less`](Self::ask_less) back towards
+    /// `configured` (`max.partition.fetch.bytes`), doubling per answer.
+    pub fn ask_more(&mut self, configured: i32) {
+        if self.max_bytes < configured {
+            self.max_bytes = self.max_bytes.saturating_mul(2).min(configured);
+        }
+    }
 }
+
+/// The least a partition's fetch size is cut to after timeouts.
+pub(crate) const LEAST_FETCH_BYTES: i32 = 64 * 1024;
 
 /// What keeps failing, for [`FailureStreak`]s: the fetches to one broker, one partition's data,
 /// the offset lookups, the metadata lookups.

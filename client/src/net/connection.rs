@@ -8,11 +8,14 @@
 //! the caller's future is dropped; its answer then finds no one waiting and is discarded. The stream
 //! never desynchronises.
 //!
+//! An answer whose correlation id matches no request sent on the connection (neither waiting nor
+//! given up on) closes it at once: the byte stream is not the broker's answers any more.
+//!
 //! When the connection closes (the broker hung up, a frame broke the protocol, a write failed), every
 //! request still waiting fails with an error naming the broker, and the connection refuses new ones;
 //! reconnecting is the owner's job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -83,6 +86,9 @@ type Waiter = oneshot::Sender<Bytes>;
 #[derive(Default)]
 struct State {
     waiting: HashMap<i32, Waiter>,
+    /// Requests given up on (timed out or cancelled) whose answers may still come: those answers
+    /// are dropped. An answer with any other correlation id breaks the protocol.
+    abandoned: HashSet<i32>,
     closed: Option<Closed>,
 }
 
@@ -105,6 +111,7 @@ impl Shared {
             st.closed = Some(why);
         }
         st.waiting.clear();
+        st.abandoned.clear();
     }
 
     fn error(&self, api: ApiKey) -> Error {
@@ -133,7 +140,10 @@ struct WaitGuard<'a> {
 
 impl Drop for WaitGuard<'_> {
     fn drop(&mut self) {
-        self.shared.lock().waiting.remove(&self.correlation_id);
+        let mut st = self.shared.lock();
+        if st.waiting.remove(&self.correlation_id).is_some() && st.closed.is_none() {
+            st.abandoned.insert(self.correlation_id);
+        }
     }
 }
 
@@ -614,11 +624,22 @@ async fn read_loop<R: AsyncRead + Unpin>(mut read: R, shared: Arc<Shared>, max_f
                         }));
                         break;
                     };
-                    // No waiter means the request timed out or was cancelled: drop the answer.
-                    let waiter = shared.lock().waiting.remove(&id);
-                    if let Some(w) = waiter {
+                    let mut st = shared.lock();
+                    if let Some(w) = st.waiting.remove(&id) {
+                        drop(st);
                         let _ = w.send(frame);
+                    } else if !st.abandoned.remove(&id) {
+                        // Not a request sent here: the stream cannot be trusted any more. Fail
+                        // the connection now rather than leave every request to time out.
+                        drop(st);
+                        failed = Some(Closed::Protocol(ProtocolError::InvalidValue {
+                            what: "ResponseHeader.correlation_id (it matches no request sent on \
+                                   this connection)",
+                            value: i64::from(id),
+                        }));
+                        break;
                     }
+                    // An abandoned request's answer (it timed out or was cancelled) is dropped.
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -855,5 +876,38 @@ mod tests {
             r.controller_id, 7,
             "the late answer to the first request was misrouted"
         );
+    }
+    /// An answer whose correlation id matches no request (a broken proxy, a peer that is not
+    /// Kafka) fails the connection at once, with every waiting request, instead of leaving them
+    /// to wait out the request timeout.
+    #[tokio::test]
+    async fn an_answer_matching_no_request_fails_the_connection_at_once() {
+        let addr = peer(|mut s| async move {
+            let (a, _) = read_request(&mut s).await.unwrap();
+            let (_b, _) = read_request(&mut s).await.unwrap();
+            answer_metadata(&mut s, a + 1000, -1).await;
+            // Keep the socket open: only the client may end this.
+            let _ = read_request(&mut s).await;
+        })
+        .await;
+        let stream = TcpStream::connect(&addr).await.unwrap();
+        let conn = raw_connection(&addr, stream, ConnectionConfig::default());
+        let started = std::time::Instant::now();
+        let request = MetadataRequest::default();
+        let (one, two) = tokio::join!(conn.send_at(&request, 1), conn.send_at(&request, 1));
+        for err in [one.unwrap_err(), two.unwrap_err()] {
+            assert!(
+                matches!(&err, Error::Protocol { broker, .. } if *broker == addr),
+                "{err}"
+            );
+            assert!(err.to_string().contains("correlation_id"), "{err}");
+            assert!(err.to_string().contains("matches no request"), "{err}");
+        }
+        assert!(
+            started.elapsed() < ConnectionConfig::default().request_timeout / 2,
+            "failed only after {:?}",
+            started.elapsed()
+        );
+        assert!(conn.is_closed());
     }
 }

@@ -276,9 +276,20 @@ mod imp {
         })?;
         let connect = TlsConnector::from(Arc::new(client)).connect(name, stream);
         match tokio::time::timeout(timeout, connect).await {
-            Err(_) => Err(Error::ConnectTimeout {
+            // A plain Kafka listener reads the ClientHello as the size of a request of hundreds of
+            // megabytes and waits for the rest (or hangs up, when above socket.request.max.bytes).
+            // An overloaded TLS listener may be slow too: this stays retriable, but says TLS.
+            Err(_) => Err(Error::Io {
                 broker: broker.into(),
-                after: timeout,
+                action: "TLS handshake with",
+                source: std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "no answer to the TLS handshake within {timeout:?}: is this port a TLS \
+                         listener? (security.protocol SSL and SASL_SSL need one; use PLAINTEXT \
+                         or SASL_PLAINTEXT for a plain listener)"
+                    ),
+                ),
             }),
             Ok(Ok(s)) => Ok(s),
             Ok(Err(e)) => Err(handshake_error(broker, host, config, e)),
@@ -288,7 +299,14 @@ mod imp {
     /// Says what went wrong in a handshake, in the terms of the settings a user can change.
     fn handshake_error(broker: &str, host: &str, config: &TlsConfig, e: std::io::Error) -> Error {
         let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<RustlsError>()) else {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            // A plain listener hangs up on a ClientHello (with or without a reset).
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            ) {
                 return tls_error(
                     broker,
                     format!(

@@ -539,6 +539,79 @@ fn fetches_failing_in_a_row_become_one_warning_and_a_success_ends_the_streak() {
     assert!(s.warnings.is_empty());
 }
 
+/// A broker too slow for `request.timeout.ms`: each timed-out fetch waits out a growing backoff and
+/// the next one asks for half as many bytes (down to a floor), instead of resending the same
+/// request at once; answers grow the size back to `max.partition.fetch.bytes`.
+#[test]
+fn fetches_that_time_out_back_off_and_ask_for_less_until_answers_come_back() {
+    let t0 = Instant::now();
+    let mut s = state(ConsumerConfig::default());
+    s.assign([tp(0)]);
+    s.seek(&tp(0), 0).unwrap();
+    let configured = ConsumerConfig::default().max_partition_fetch_bytes;
+    let timeout = || {
+        Outcome::Fetch(FetchOutcome::Failed {
+            error: Error::RequestTimeout {
+                broker: "h:1".into(),
+                api: kbus_protocol::ApiKey::Fetch,
+                after: Duration::from_secs(30),
+            },
+            stale: false,
+        })
+    };
+    let mut now = t0;
+    route(&mut s, now, &[(0, 1)]);
+    let mut asked = Vec::new();
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        let (id, job) = fetches(&s.plan(now)).remove(0);
+        asked.push(job.targets[0].max_bytes);
+        s.apply(id, timeout(), now);
+        assert!(
+            fetches(&s.plan(now)).is_empty(),
+            "a timed-out fetch is not resent at once"
+        );
+        let retry_at = s.partitions[&tp(0)].retry_at.expect("a backoff");
+        waits.push(retry_at - now);
+        now = retry_at;
+    }
+    assert_eq!(
+        asked,
+        [
+            configured,
+            configured / 2,
+            configured / 4,
+            configured / 8,
+            configured / 16,
+            64 * 1024
+        ],
+        "halved per timeout, down to the floor"
+    );
+    assert!(
+        waits.windows(2).all(|w| w[0] <= w[1]) && waits[0] < waits[5],
+        "the backoff grows: {waits:?}"
+    );
+    // Answers come back: the size doubles per answer up to the configured one.
+    let mut grown = Vec::new();
+    for _ in 0..6 {
+        let (id, job) = fetches(&s.plan(now)).remove(0);
+        grown.push(job.targets[0].max_bytes);
+        s.apply(id, done(&job.targets, |t| data(t, 1, 1000)), now);
+        s.pop();
+    }
+    assert_eq!(
+        grown,
+        [
+            64 * 1024,
+            128 * 1024,
+            256 * 1024,
+            512 * 1024,
+            configured,
+            configured
+        ]
+    );
+}
+
 #[test]
 fn metadata_lookups_failing_in_a_row_become_a_warning() {
     let now = Instant::now();
