@@ -64,14 +64,24 @@ impl InMemoryEventBus {
         InMemoryEventBus::with_capacity(DEFAULT_CAPACITY)
     }
 
+    /// A bus whose handler calls may run `limit` at most each: one that runs longer is cancelled
+    /// (at its next await) and counts as a failed handler (`HandlerTimeout`).
+    pub fn with_handler_timeout(limit: Duration) -> InMemoryEventBus {
+        InMemoryEventBus::build(DEFAULT_CAPACITY, Some(limit))
+    }
+
     /// A bus whose background publishes wait once `capacity` publishes are queued.
     pub fn with_capacity(capacity: usize) -> InMemoryEventBus {
+        InMemoryEventBus::build(capacity, None)
+    }
+
+    fn build(capacity: usize, handler_timeout: Option<Duration>) -> InMemoryEventBus {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let counters = Counters::new();
         counters.connected();
         InMemoryEventBus {
             inner: Arc::new(Inner {
-                registry: Registry::default(),
+                registry: Registry::with_handler_timeout(handler_timeout),
                 counters,
                 queue: Mutex::new(Some(tx)),
                 receiver: Mutex::new(Some(rx)),
@@ -272,6 +282,34 @@ mod tests {
         assert_eq!(s.handler_errors, 1);
         assert_eq!(s.events_skipped, 1, "no handler for Pong");
         assert!(s.last_error_at.is_some() && s.connected_at.is_some());
+    }
+
+    /// A handler that hangs is cancelled after the handler timeout and counted as failed; the
+    /// other handlers of the event, and the events after it, are handled.
+    #[tokio::test]
+    async fn a_hanging_handler_is_cut_off_after_the_handler_timeout() {
+        let bus = InMemoryEventBus::with_handler_timeout(Duration::from_millis(50));
+        bus.subscribe(|e: Arc<Envelope<Ping>>| async move {
+            if e.event.n == 1 {
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        });
+        let got = Recorder::<Ping>::new();
+        bus.subscribe(got.handler());
+        let aggregate = new_uuid();
+        let events = (1..=2)
+            .map(|n| Envelope::new(aggregate, n, Ping { n }))
+            .collect();
+        tokio::time::timeout(Duration::from_secs(10), bus.publish(events))
+            .await
+            .expect("publishing is not held by the hanging handler")
+            .unwrap();
+        let s = bus.stats();
+        assert_eq!(s.events_processed_failed, 1, "{s:?}");
+        assert_eq!(s.events_processed_success, 1, "{s:?}");
+        assert_eq!(s.handler_errors, 1, "{s:?}");
+        assert_eq!(got.seen().len(), 2, "the other handler saw both events");
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use super::handler::{catching_panics, HandlerError, Prepared, Registration, Route, Subscriber};
 use super::otel::{Attr, Kind, Span as OtelSpan};
@@ -22,6 +23,8 @@ pub struct Subscription(u64);
 pub struct Registry {
     routes: RwLock<Vec<(Subscription, Route)>>,
     next: AtomicU64,
+    /// How long one handler call may run (`None`: no limit).
+    handler_timeout: Option<Duration>,
 }
 
 /// One handler's failure in a dispatch.
@@ -76,6 +79,15 @@ impl Dispatched {
 }
 
 impl Registry {
+    /// A registry whose handler calls may run `handler_timeout` at most each: one that runs
+    /// longer is dropped (cancelled at its next await) and fails with `HandlerTimeout`.
+    pub fn with_handler_timeout(handler_timeout: Option<Duration>) -> Registry {
+        Registry {
+            handler_timeout,
+            ..Registry::default()
+        }
+    }
+
     /// Adds a handler.
     pub fn add(&self, route: Route) -> Subscription {
         let id = Subscription(self.next.fetch_add(1, Ordering::Relaxed));
@@ -185,7 +197,16 @@ impl Registry {
                     ]
                 },
             );
-            let result = tracing::Instrument::instrument(catching_panics(call), span).await;
+            let call = tracing::Instrument::instrument(catching_panics(call), span);
+            let result = match self.handler_timeout {
+                None => call.await,
+                Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+                    Err(HandlerError::new(
+                        "HandlerTimeout",
+                        format!("the handler did not finish within {limit:?}"),
+                    ))
+                }),
+            };
             if let Err(e) = &result {
                 otel.fail(e.to_string());
             }

@@ -87,6 +87,7 @@ impl KafkaEventBus {
         let counters = Counters::new();
         counters.connected();
         let enable_metrics = config.enable_metrics;
+        let handler_timeout = config.handler_timeout();
         let (stop, _) = watch::channel(false);
         Ok(KafkaEventBus {
             inner: Arc::new(Inner {
@@ -95,7 +96,7 @@ impl KafkaEventBus {
                 properties,
                 topic,
                 dlq_topic,
-                registry: Arc::new(Registry::default()),
+                registry: Arc::new(Registry::with_handler_timeout(handler_timeout)),
                 counters: Arc::new(counters),
                 producer,
                 stop,

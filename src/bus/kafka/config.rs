@@ -79,6 +79,11 @@ pub struct KafkaEventBusConfig {
     /// How long shutting down may take, in seconds.
     pub shutdown_timeout: f64,
 
+    /// How long one handler call may run, in seconds; one that runs longer is cancelled (at its
+    /// next await) and counts as a failure (`HandlerTimeout`): retried, then dead-lettered. `None`
+    /// (the default, as in eventsource-py): no limit, and a handler that hangs holds its
+    /// aggregate's later events until shutdown abandons it.
+    pub handler_timeout: Option<f64>,
     /// Events handled at once per partition (of different aggregates): handlers stuck on one
     /// partition's events never take the places of another's.
     pub max_concurrency: usize,
@@ -137,6 +142,7 @@ impl Default for KafkaEventBusConfig {
             enable_tracing: true,
             enable_metrics: true,
             shutdown_timeout: 30.0,
+            handler_timeout: None,
             max_concurrency: 16,
             strict_ordering: false,
             max_in_flight_events: 1000,
@@ -180,6 +186,11 @@ impl KafkaEventBusConfig {
     pub fn retry_delay(&self, attempt: u32) -> Duration {
         let base = self.retry_base_delay * 2f64.powi(attempt.saturating_sub(1).min(60) as i32);
         Duration::from_secs_f64(base.min(self.retry_max_delay).max(0.0))
+    }
+
+    /// How long one handler call may run, when limited.
+    pub fn handler_timeout(&self) -> Option<Duration> {
+        self.handler_timeout.map(Duration::from_secs_f64)
     }
 
     /// How long shutting down may take.
@@ -242,6 +253,11 @@ impl KafkaEventBusConfig {
                 "retry_jitter must be within 0 and 1, not {}",
                 self.retry_jitter
             ));
+        }
+        if let Some(t) = self.handler_timeout {
+            if t.is_nan() || t <= 0.0 || Duration::try_from_secs_f64(t).is_err() {
+                return bad(format!("handler_timeout must be above 0 seconds, not {t}"));
+            }
         }
         if self.max_concurrency == 0 || self.max_in_flight_events == 0 {
             return bad("max_concurrency and max_in_flight_events must be at least 1".into());
@@ -370,6 +386,8 @@ mod tests {
             (|c| c.retry_jitter = 1.5, "retry_jitter"),
             (|c| c.auto_offset_reset = "none".into(), "auto_offset_reset"),
             (|c| c.max_concurrency = 0, "max_concurrency"),
+            (|c| c.handler_timeout = Some(0.0), "handler_timeout"),
+            (|c| c.handler_timeout = Some(f64::NAN), "handler_timeout"),
             (
                 |c| {
                     c.security_protocol = "SASL_PLAINTEXT".into();

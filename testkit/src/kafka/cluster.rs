@@ -68,6 +68,16 @@ impl KafkaCluster {
             .unwrap_or_else(|| panic!("no node {id}"))
     }
 
+    /// Moves every partition's leadership back to its preferred replica (the first of its
+    /// replicas) with Kafka's own leader-election tool; partitions already led by it stay.
+    pub fn elect_preferred_leaders(&self) -> super::JavaOutput {
+        let version = self.nodes[0].version();
+        super::JavaTool::new(version, "org.apache.kafka.tools.LeaderElectionCommand")
+            .args(["--bootstrap-server", &self.bootstrap()])
+            .args(["--election-type", "PREFERRED", "--all-topic-partitions"])
+            .run(Duration::from_secs(120))
+    }
+
     /// Guards printing each node's log if the current thread panics; see
     /// [`Kafka::log_on_failure`].
     pub fn log_on_failure(&self) -> Vec<LogOnFailure> {

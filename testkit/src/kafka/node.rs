@@ -577,6 +577,30 @@ impl Kafka {
         }
     }
 
+    /// Freezes the node (SIGSTOP): its connections stay open and its sockets accept, but nothing
+    /// answers, as with a long GC pause or a stalled disk, until [`resume`](Self::resume).
+    pub fn pause(&mut self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a [`pause`](Self::pause)d node go on (SIGCONT).
+    pub fn resume(&mut self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(p) = &self.process {
+            let status = Command::new("kill")
+                .args([signal, &p.child.id().to_string()])
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "kill {signal} node {}",
+                self.id
+            );
+        }
+    }
+
     /// Stops the node the way an operator does (SIGTERM: controlled shutdown, leaderships moved
     /// first), waiting up to a minute before killing it.
     pub fn stop(&mut self) {
