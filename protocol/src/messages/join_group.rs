@@ -254,13 +254,23 @@ impl Message for JoinGroupResponse {
             m.protocol_type = d.nullable_string(flexible, "JoinGroupResponse.protocol_type")?;
             m.protocol_name = d.nullable_string(flexible, "JoinGroupResponse.protocol_name")?;
         } else {
-            m.protocol_name = Some(d.string(flexible, "JoinGroupResponse.protocol_name")?);
+            // Not nullable before v7, yet librdkafka's mock broker writes a null in its error
+            // answers: read it as empty, as librdkafka does, so the error code is what counts.
+            m.protocol_name = Some(
+                d.nullable_string(flexible, "JoinGroupResponse.protocol_name")?
+                    .unwrap_or_default(),
+            );
         }
-        m.leader = d.string(flexible, "JoinGroupResponse.leader")?;
+        // The same for the leader and member id, never nullable.
+        m.leader = d
+            .nullable_string(flexible, "JoinGroupResponse.leader")?
+            .unwrap_or_default();
         if version >= 9 {
             m.skip_assignment = d.bool("JoinGroupResponse.skip_assignment")?;
         }
-        m.member_id = d.string(flexible, "JoinGroupResponse.member_id")?;
+        m.member_id = d
+            .nullable_string(flexible, "JoinGroupResponse.member_id")?
+            .unwrap_or_default();
         m.members = d.array(flexible, "JoinGroupResponse.members", |d| {
             let member_id = d.string(flexible, "JoinGroupResponse.members.member_id")?;
             let group_instance_id = if version >= 5 {
@@ -407,6 +417,35 @@ mod tests {
         let v7 = resp.to_bytes(7).unwrap();
         let back = JoinGroupResponse::decode_exact(v7, 7).unwrap();
         assert_eq!(back.protocol_name, None);
+    }
+
+    /// librdkafka's mock answers a failed join with null strings where the schema has none.
+    #[test]
+    fn null_strings_in_an_error_answer_read_as_empty() {
+        for version in [5, 9] {
+            let flexible = version >= FLEXIBLE;
+            let null: &[u8] = if flexible { b"\x00" } else { b"\xff\xff" };
+            let mut body = Vec::new();
+            body.extend_from_slice(&0i32.to_be_bytes()); // throttle
+            body.extend_from_slice(&30i16.to_be_bytes()); // GROUP_AUTHORIZATION_FAILED
+            body.extend_from_slice(&(-1i32).to_be_bytes()); // generation
+            if version >= 7 {
+                body.extend_from_slice(null); // protocol type
+            }
+            body.extend_from_slice(null); // protocol name
+            body.extend_from_slice(null); // leader
+            if version >= 9 {
+                body.push(0); // skip assignment
+            }
+            body.extend_from_slice(null); // member id
+            body.extend_from_slice(if flexible { b"\x01" } else { b"\x00\x00\x00\x00" }); // members
+            if flexible {
+                body.push(0); // tags
+            }
+            let back = JoinGroupResponse::decode_exact(Bytes::from(body), version).unwrap();
+            assert_eq!(back.error_code, 30);
+            assert_eq!((back.leader.as_str(), back.member_id.as_str()), ("", ""));
+        }
     }
 
     #[test]
