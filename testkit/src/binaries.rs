@@ -44,11 +44,12 @@ pub fn testkit_binary(name: &str) -> PathBuf {
 }
 
 /// The profile directory (`debug`, `release`, ...) the running executable sits in, if it sits in
-/// `.../<profile>/deps/` (tests, benches) or `.../<profile>/` (binaries).
+/// `.../<profile>/deps/` (tests, benches), `.../<profile>/examples/` or `.../<profile>/`
+/// (binaries).
 fn profile() -> Option<String> {
     let exe = std::env::current_exe().ok()?;
     let mut dir = exe.parent()?;
-    if dir.file_name()? == "deps" {
+    if dir.file_name()? == "deps" || dir.file_name()? == "examples" {
         dir = dir.parent()?;
     }
     Some(dir.file_name()?.to_str()?.to_owned())

@@ -14,6 +14,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use kbus::protocol::error_code::ErrorCode;
 use kbus::protocol::ApiKey;
 
 use crate::mock_cluster::TESTED_GROUP_VERSIONS;
@@ -134,6 +135,47 @@ impl MockClusterProcess {
     /// The `bootstrap.servers` list: every broker, comma separated.
     pub fn bootstrap(&self) -> &str {
         &self.bootstrap
+    }
+
+    /// The next `codes.len()` requests of `api` fail with these codes, in order (as
+    /// [`MockCluster::push_request_errors`](crate::mock_cluster::MockCluster::push_request_errors)).
+    pub fn push_request_errors(&mut self, api: ApiKey, codes: &[ErrorCode]) {
+        let codes: Vec<String> = codes.iter().map(|c| c.0.to_string()).collect();
+        self.command(&format!("errors {} {}", api.as_i16(), codes.join(" ")));
+    }
+
+    /// The broker that gets the next request of `api` drops that connection instead of
+    /// answering.
+    pub fn push_disconnect(&mut self, api: ApiKey) {
+        self.command(&format!("disconnect {}", api.as_i16()));
+    }
+
+    /// Makes broker `leader` lead `topic`/`partition`.
+    pub fn set_leader(&mut self, topic: &str, partition: i32, leader: i32) {
+        self.command(&format!("leader {topic} {partition} {leader}"));
+    }
+
+    /// Makes broker `id` coordinate group `group_id`.
+    pub fn set_group_coordinator(&mut self, group_id: &str, id: i32) {
+        self.command(&format!("coordinator {group_id} {id}"));
+    }
+
+    /// Delays every broker's answers by `delay`.
+    pub fn set_round_trip_time(&mut self, delay: Duration) {
+        self.command(&format!("rtt {}", delay.as_millis()));
+    }
+
+    /// Writes one command line to the child (applied in order; the child reports bad ones on its
+    /// standard error).
+    fn command(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .expect("the mock cluster's stdin is open");
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("mock-cluster: cannot send {line:?}: {e}"));
     }
 
     /// The child's process id (to read its CPU time from `/proc/PID/stat`, say).

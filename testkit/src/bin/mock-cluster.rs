@@ -9,14 +9,17 @@
 //! Starts `N` brokers (default 3), creates each topic (default 1 partition, replication `N`),
 //! limits the versions of API `KEY` (a number: 18 is ApiVersions) to `MIN..=MAX` if asked, prints
 //! the bootstrap list (`host:port,host:port,...`) as one line on stdout, then serves until stdin
-//! closes (or the process is killed). `kbus_testkit::mock_process::MockClusterProcess` drives it.
+//! closes (or the process is killed), injecting the faults the lines it reads there ask for
+//! (see `command`). `kbus_testkit::mock_process::MockClusterProcess` drives it.
 //!
 //! Note: the mock implements ApiVersions up to v2; its answer to v3 (even with
 //! `--api-version 18:0:3`) is not well-formed, so clients that insist on v3 cannot use it.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
+use kbus::protocol::error_code::ErrorCode;
 use kbus::protocol::ApiKey;
 use kbus_testkit::mock_cluster::MockCluster;
 
@@ -125,10 +128,59 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    // Serve until whoever started us closes our stdin (also when it dies).
-    let mut sink = [0u8; 256];
+    // Serve until whoever started us closes our stdin (also when it dies), obeying the fault
+    // commands it writes there, one per line.
     let mut stdin = std::io::stdin().lock();
-    while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match stdin.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if let Err(e) = command(&cluster, line.trim()) {
+                    eprintln!("mock-cluster: {e}");
+                }
+            }
+        }
+    }
     drop(cluster);
     ExitCode::SUCCESS
+}
+
+/// One fault command (the forms [`MockClusterProcess`](kbus_testkit::mock_process) writes):
+/// `errors API CODE...`, `disconnect API`, `leader TOPIC PARTITION BROKER`,
+/// `coordinator GROUP BROKER`, `rtt MILLISECONDS` (every broker); APIs and codes as numbers.
+fn command(cluster: &MockCluster, line: &str) -> Result<(), String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let number = |w: &str| -> Result<i64, String> {
+        w.parse()
+            .map_err(|_| format!("{line:?}: {w} is not a number"))
+    };
+    let api = |w: &str| -> Result<ApiKey, String> {
+        ApiKey::from_i16(number(w)? as i16).map_err(|e| format!("{line:?}: {e}"))
+    };
+    match words.as_slice() {
+        [] => {}
+        ["errors", key, codes @ ..] => {
+            let codes = codes
+                .iter()
+                .map(|c| number(c).map(|c| ErrorCode(c as i16)))
+                .collect::<Result<Vec<_>, _>>()?;
+            cluster.push_request_errors(api(key)?, &codes);
+        }
+        ["disconnect", key] => cluster.push_disconnect(api(key)?),
+        ["leader", topic, partition, broker] => cluster.set_leader(
+            topic,
+            number(partition)? as i32,
+            Some(number(broker)? as i32),
+        ),
+        ["coordinator", group, broker] => {
+            cluster.set_group_coordinator(group, number(broker)? as i32)
+        }
+        ["rtt", ms] => {
+            cluster.set_round_trip_time(None, Duration::from_millis(number(ms)?.max(0) as u64))
+        }
+        _ => return Err(format!("unknown command {line:?}")),
+    }
+    Ok(())
 }
