@@ -8,6 +8,9 @@
 
 use std::hint::black_box;
 
+#[path = "common/record.rs"]
+mod record;
+
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 
@@ -460,6 +463,20 @@ fn print_alternating_ratios() {
             "  {name:<28} {:>6.2}x   (quartiles {:.2}x .. {:.2}x)",
             r[15], r[7], r[23]
         );
+        let micros = |side| mean_ns(name, side).map_or(f64::NAN, |ns| ns / 1000.0);
+        record::record(record::Row {
+            group: "codecs",
+            row: &name
+                .replace("_none", ", uncompressed")
+                .replace("_gzip", ", gzip")
+                .replace('_', " "),
+            peer: "kafka-protocol 0.18",
+            ratio: r[15],
+            kbus: micros("kbus"),
+            peer_value: micros("kafka-protocol"),
+            unit: "µs per call (ratio: median of 31 alternating rounds)",
+            command: "cargo bench --bench protocol",
+        });
     }
 }
 

@@ -48,6 +48,9 @@ use kbus::producer::{Producer, ProducerRecord};
 use kbus::protocol::record::Header;
 use kbus::TopicPartition;
 use kbus_testkit::kafka::Kafka;
+
+#[path = "../common/record.rs"]
+mod record;
 use kbus_testkit::mock_process::{MockClusterProcess, MockTopic};
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +123,22 @@ impl Line {
             peak_rss_mb(),
             ratio
         );
+    }
+}
+
+impl Line {
+    /// Records this line against `raw` (the raw client's run) in the benchmark record.
+    fn record(&self, group: &str, raw: &Line, peer: &str) {
+        record::record(record::Row {
+            group,
+            row: &self.name,
+            peer,
+            ratio: self.rate() / raw.rate(),
+            kbus: self.rate(),
+            peer_value: raw.rate(),
+            unit: "events/s",
+            command: "cargo bench --bench bus",
+        });
     }
 }
 
@@ -230,6 +249,12 @@ async fn publish_and_consume(
     let all = events(n, aggregates);
     let publish = measure("bus publish", n, bus_publish(&bus, all)).await;
     publish.print(Some(&raw));
+    let group = if prefix.contains("mock") {
+        "event bus on librdkafka's mock cluster"
+    } else {
+        "event bus on Apache Kafka"
+    };
+    publish.record(group, &raw, "kbus raw producer");
     bus.shutdown(Duration::from_secs(10)).await.unwrap();
 
     // Consume: the raw consumer over the bus's topic, then the bus itself.
@@ -248,6 +273,7 @@ async fn publish_and_consume(
     )
     .await;
     consume.print(Some(&raw));
+    consume.record(group, &raw, "kbus raw consumer");
 }
 
 /// Publishes `all` through the bus, 1,000 per call.

@@ -145,6 +145,8 @@ use kbus_testkit::tansu::Tansu;
 
 /// The Apache Kafka scenarios and the Java client's tools.
 mod kafka;
+#[path = "../common/record.rs"]
+mod record;
 
 const DEFAULT_RECORDS: usize = 1_000_000;
 /// tansu on SQLite stores records far more slowly than the in-memory mock.
@@ -237,6 +239,26 @@ impl Scenario {
             self,
             Scenario::ProducerKafka | Scenario::ProducerKafkaGzip | Scenario::ConsumerKafka
         )
+    }
+
+    /// The table of the benchmark record the scenario's rows go to.
+    fn record_group(self) -> &'static str {
+        if self.on_kafka() {
+            "clients on Apache Kafka"
+        } else if self.on_tansu() {
+            "clients on tansu"
+        } else {
+            "clients on librdkafka's mock cluster"
+        }
+    }
+
+    /// The scenario in words, for the benchmark record.
+    fn record_row(self) -> &'static str {
+        match (self.is_consumer(), self.codec()) {
+            (true, _) => "consumer",
+            (false, "gzip") => "producer, gzip",
+            _ => "producer, no compression",
+        }
     }
 
     /// Whether the scenario runs against librdkafka's mock cluster.
@@ -1078,6 +1100,22 @@ fn print_table(
                         s.broker_cpu.as_secs_f64(),
                     ),
                 };
+                if let (Some(k), false) = (kbus_rate, c.is_kbus()) {
+                    let command = format!(
+                        "KBUS_BENCH_ONLY={} cargo bench --bench clients",
+                        scenario.name()
+                    );
+                    record::record(record::Row {
+                        group: scenario.record_group(),
+                        row: scenario.record_row(),
+                        peer: c.label(scenario),
+                        ratio: k / rate,
+                        kbus: k,
+                        peer_value: rate,
+                        unit: "records/s",
+                        command: &command,
+                    });
+                }
                 println!(
                     "| {} | {:.0} | {:.1} | {:.3} | {:.3} | {ratio} |",
                     c.label(scenario),
