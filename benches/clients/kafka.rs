@@ -214,7 +214,7 @@ impl PayloadFile {
     fn write(input: &Input) -> Result<PayloadFile, String> {
         let path =
             std::env::temp_dir().join(format!("kbus-bench-values-{}.txt", std::process::id()));
-        let mut text = Vec::with_capacity(DISTINCT_VALUES * (VALUE_SIZE + 1));
+        let mut text = Vec::with_capacity(DISTINCT_VALUES * (value_size() + 1));
         for i in 0..DISTINCT_VALUES {
             let v = input.value(i);
             assert!(
@@ -247,7 +247,7 @@ const JAVA_KEY_RANGE: usize = DISTINCT_KEYS;
 fn java_producer_bytes(records: usize) -> usize {
     let digits = |k: usize| k.checked_ilog10().unwrap_or(0) as usize + 1;
     (0..records)
-        .map(|i| digits(i % JAVA_KEY_RANGE) + VALUE_SIZE)
+        .map(|i| digits(i % JAVA_KEY_RANGE) + value_size())
         .sum()
 }
 
@@ -711,7 +711,7 @@ pub fn print_notes(scenario: Scenario, opts: &Options) {
              whose JIT has not compiled the client yet) until close() returned; the table after \
              this one also gives its \"steady state\" figure for the last 90%.",
             JAVA_KEY_RANGE - 1,
-            (java_producer_bytes(JAVA_KEY_RANGE) - JAVA_KEY_RANGE * VALUE_SIZE) as f64
+            (java_producer_bytes(JAVA_KEY_RANGE) - JAVA_KEY_RANGE * value_size()) as f64
                 / JAVA_KEY_RANGE as f64
         );
     }

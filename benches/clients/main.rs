@@ -15,7 +15,7 @@
 //! brokers' CPU time is read from the child's `/proc/PID/stat` and shown beside it). On the mock
 //! cluster:
 //!
-//! - `producer-none`, `producer-gzip`: every producer sends the same records (16-byte keys
+//! - `producer-none`, `producer-gzip`, `producer-lz4`, `producer-zstd`: every producer sends the same records (16-byte keys
 //!   `key-000000000123`, 10,000 distinct; 100-byte text values) to a topic of its own (6
 //!   partitions, replication 3) and the clock runs from the first send until every delivery is
 //!   acknowledged. Afterwards the topic's high watermarks must add up to the records sent.
@@ -50,7 +50,7 @@
 //! `ConsumerPerformance`, i.e. `kafka-producer-perf-test` / `kafka-consumer-perf-test`, each run in
 //! a JVM of its own; `kafka.rs` says how they are measured):
 //!
-//! - `producer-kafka`, `producer-kafka-gzip`: as on tansu: every producer run on a fresh topic
+//! - `producer-kafka`, `producer-kafka-gzip`, `producer-kafka-lz4`, `producer-kafka-zstd`: as on tansu: every producer run on a fresh topic
 //!   (6 partitions, replication 1), whose high watermarks must add up to the records sent.
 //! - `consumer-kafka`: as on tansu, one topic of 6 partitions filled once by librdkafka; every
 //!   consumer must read exactly its records and bytes.
@@ -90,6 +90,10 @@
 //!
 //! Environment:
 //! - `KBUS_BENCH_RECORDS` (default 1,000,000): records per run on the mock cluster;
+//! - `KBUS_BENCH_VALUE_BYTES` (default 100): bytes per value (the record runs 1024 too, with
+//!   fewer records and more consumer partitions: the mock keeps 5 MiB per partition);
+//! - `KBUS_BENCH_RESULTS`: a file each comparison is appended to as a JSON line (see
+//!   `benches/common/record.rs` and `scripts/bench-record`);
 //! - `KBUS_BENCH_TANSU_RECORDS` (default 200,000): records per run on tansu;
 //! - `KBUS_BENCH_KAFKA_RECORDS` (default: `KBUS_BENCH_RECORDS`): records per run on Kafka;
 //! - `KBUS_BENCH_KAFKA_WARM_UP` (default 2,000,000): records that warm up the Kafka broker;
@@ -154,7 +158,17 @@ const DEFAULT_TANSU_RECORDS: usize = 200_000;
 /// Records that warm up the Kafka broker before its first measured run (see `kafka::warm_up`).
 const DEFAULT_KAFKA_WARM_UP: usize = 2_000_000;
 const KEY_SIZE: usize = 16;
-const VALUE_SIZE: usize = 100;
+/// Bytes per value: `KBUS_BENCH_VALUE_BYTES`, default 100.
+fn value_size() -> usize {
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        std::env::var("KBUS_BENCH_VALUE_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or(100)
+    })
+}
 const DISTINCT_KEYS: usize = 10_000;
 /// Prime, so the key and value cycles do not line up.
 const DISTINCT_VALUES: usize = 10_007;
@@ -173,25 +187,33 @@ const FUTURE_WINDOW: usize = 100_000;
 enum Scenario {
     ProducerNone,
     ProducerGzip,
+    ProducerLz4,
+    ProducerZstd,
     Consumer,
     ProducerTansu,
     ProducerTansuGzip,
     ConsumerTansu,
     ProducerKafka,
     ProducerKafkaGzip,
+    ProducerKafkaLz4,
+    ProducerKafkaZstd,
     ConsumerKafka,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 9] = [
+    const ALL: [Scenario; 13] = [
         Scenario::ProducerNone,
         Scenario::ProducerGzip,
+        Scenario::ProducerLz4,
+        Scenario::ProducerZstd,
         Scenario::Consumer,
         Scenario::ProducerTansu,
         Scenario::ProducerTansuGzip,
         Scenario::ConsumerTansu,
         Scenario::ProducerKafka,
         Scenario::ProducerKafkaGzip,
+        Scenario::ProducerKafkaLz4,
+        Scenario::ProducerKafkaZstd,
         Scenario::ConsumerKafka,
     ];
 
@@ -199,12 +221,16 @@ impl Scenario {
         match self {
             Scenario::ProducerNone => "producer-none",
             Scenario::ProducerGzip => "producer-gzip",
+            Scenario::ProducerLz4 => "producer-lz4",
+            Scenario::ProducerZstd => "producer-zstd",
             Scenario::Consumer => "consumer",
             Scenario::ProducerTansu => "producer-tansu",
             Scenario::ProducerTansuGzip => "producer-tansu-gzip",
             Scenario::ConsumerTansu => "consumer-tansu",
             Scenario::ProducerKafka => "producer-kafka",
             Scenario::ProducerKafkaGzip => "producer-kafka-gzip",
+            Scenario::ProducerKafkaLz4 => "producer-kafka-lz4",
+            Scenario::ProducerKafkaZstd => "producer-kafka-zstd",
             Scenario::ConsumerKafka => "consumer-kafka",
         }
     }
@@ -214,6 +240,8 @@ impl Scenario {
             Scenario::ProducerGzip | Scenario::ProducerTansuGzip | Scenario::ProducerKafkaGzip => {
                 "gzip"
             }
+            Scenario::ProducerLz4 | Scenario::ProducerKafkaLz4 => "lz4",
+            Scenario::ProducerZstd | Scenario::ProducerKafkaZstd => "zstd",
             _ => "none",
         }
     }
@@ -237,7 +265,11 @@ impl Scenario {
     fn on_kafka(self) -> bool {
         matches!(
             self,
-            Scenario::ProducerKafka | Scenario::ProducerKafkaGzip | Scenario::ConsumerKafka
+            Scenario::ProducerKafka
+                | Scenario::ProducerKafkaGzip
+                | Scenario::ProducerKafkaLz4
+                | Scenario::ProducerKafkaZstd
+                | Scenario::ConsumerKafka
         )
     }
 
@@ -253,12 +285,13 @@ impl Scenario {
     }
 
     /// The scenario in words, for the benchmark record.
-    fn record_row(self) -> &'static str {
-        match (self.is_consumer(), self.codec()) {
-            (true, _) => "consumer",
-            (false, "gzip") => "producer, gzip",
-            _ => "producer, no compression",
-        }
+    fn record_row(self) -> String {
+        let what = match (self.is_consumer(), self.codec()) {
+            (true, _) => "consumer".to_owned(),
+            (false, "none") => "producer, no compression".to_owned(),
+            (false, codec) => format!("producer, {codec}"),
+        };
+        format!("{what}, {} B values", value_size())
     }
 
     /// Whether the scenario runs against librdkafka's mock cluster.
@@ -475,7 +508,7 @@ impl Input {
         Input {
             records,
             keys: key_pool.chunks_exact(KEY_SIZE).collect(),
-            values: value_pool.chunks_exact(VALUE_SIZE).collect(),
+            values: value_pool.chunks_exact(value_size()).collect(),
         }
     }
 
@@ -498,7 +531,7 @@ impl Input {
 
     /// Key and value bytes of all records.
     fn payload_bytes(&self) -> usize {
-        self.records * (KEY_SIZE + VALUE_SIZE)
+        self.records * (KEY_SIZE + value_size())
     }
 }
 
@@ -531,8 +564,8 @@ fn text_value(rng: &mut u64) -> Vec<u8> {
         "null",
         "total",
     ];
-    let mut v = Vec::with_capacity(VALUE_SIZE + 16);
-    while v.len() < VALUE_SIZE {
+    let mut v = Vec::with_capacity(value_size() + 16);
+    while v.len() < value_size() {
         // xorshift64*: deterministic, no dependency.
         *rng ^= *rng >> 12;
         *rng ^= *rng << 25;
@@ -545,7 +578,7 @@ fn text_value(rng: &mut u64) -> Vec<u8> {
             v.push(b' ');
         }
     }
-    v.truncate(VALUE_SIZE);
+    v.truncate(value_size());
     v
 }
 
@@ -554,7 +587,7 @@ fn text_value(rng: &mut u64) -> Vec<u8> {
 fn gzip_ratio(input: &Input) -> f64 {
     use kbus_protocol::compression::Compression;
     use kbus_protocol::record::RecordBatchBuilder;
-    let n = BATCH_SIZE / (KEY_SIZE + VALUE_SIZE + 8);
+    let n = BATCH_SIZE / (KEY_SIZE + value_size() + 8);
     let build = |codec| {
         let mut b = RecordBatchBuilder::with_capacity(codec, BATCH_SIZE);
         for i in 0..n {
@@ -1063,9 +1096,10 @@ fn print_table(
         ),
     };
     println!(
-        "{} ({} records, {KEY_SIZE} B keys + {VALUE_SIZE} B values, {settings})",
+        "{} ({} records, {KEY_SIZE} B keys + {} B values, {settings})",
         scenario.name(),
         input.records,
+        value_size(),
     );
     if scenario.on_tansu() {
         println!(
@@ -1107,7 +1141,7 @@ fn print_table(
                     );
                     record::record(record::Row {
                         group: scenario.record_group(),
-                        row: scenario.record_row(),
+                        row: &scenario.record_row(),
                         peer: c.label(scenario),
                         ratio: k / rate,
                         kbus: k,
