@@ -116,6 +116,7 @@ impl JavaDetail {
             wall: self.tool_time.max(Duration::from_millis(1)),
             cpu: self.run.cpu.saturating_sub(self.tiny.cpu),
             broker_cpu: self.run.broker_cpu.saturating_sub(self.tiny.broker_cpu),
+            peak_rss: None,
             java: Some(self),
         }
     }

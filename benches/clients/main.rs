@@ -112,7 +112,10 @@
 //! - `KBUS_MOCK_CLUSTER_BIN`: a prebuilt `mock-cluster` (otherwise cargo builds it);
 //! - `KBUS_TANSU`: the tansu 0.6.0 binary.
 //!
-//! The tables give records/s, MB/s of key + value bytes, client CPU µs per record (all threads
+//! The tables give records/s, MB/s of key + value bytes, the bench process's peak resident memory
+//! during the run (`VmHWM`, reset before each run through `/proc/self/clear_refs`; not for Java,
+//! which runs in a JVM of its own; the process also holds the input, a few MB, and whatever the
+//! allocator kept from earlier runs), client CPU µs per record (all threads
 //! of this process, from `/proc/self/task/*/schedstat` to the nanosecond, checked against the
 //! user + system ticks of `/proc/self/stat`, which also count exited threads), the brokers' CPU µs
 //! per record, and kbus's throughput divided by each peer's.
@@ -632,6 +635,25 @@ struct CpuReading {
     live: Option<Duration>,
 }
 
+/// Resets this process's peak resident memory (`VmHWM`) to what is resident now (Linux's
+/// `clear_refs` value 5), so that each run's peak is its own.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// This process's peak resident memory since the last reset, in bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
 fn cpu_time(pid: &str) -> CpuReading {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/stat: {e}"));
@@ -684,6 +706,8 @@ struct Sample {
     wall: Duration,
     cpu: Duration,
     broker_cpu: Duration,
+    /// This process's peak resident memory during the run, in bytes (not for Java's runs).
+    peak_rss: Option<u64>,
     /// A Java tool's run: what `wall`, `cpu` and `broker_cpu` were derived from.
     java: Option<kafka::JavaDetail>,
 }
@@ -699,6 +723,7 @@ struct Stopwatch {
 impl Stopwatch {
     fn start(broker_pid: u32) -> Self {
         let broker_pid = broker_pid.to_string();
+        reset_peak_rss();
         let broker_cpu = cpu_time(&broker_pid);
         let cpu = cpu_time("self");
         Stopwatch {
@@ -717,6 +742,7 @@ impl Stopwatch {
             wall,
             cpu: cpu_between(self.cpu, cpu),
             broker_cpu: cpu_between(self.broker_cpu, broker_cpu),
+            peak_rss: peak_rss(),
             java: None,
         }
     }
@@ -1112,8 +1138,14 @@ fn print_table(
     if scenario.on_kafka() {
         kafka::print_notes(scenario, opts);
     }
-    println!("| client | records/s | MB/s | CPU µs/record | broker CPU µs/record | kbus ÷ peer |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    let kbus_rss = medians
+        .iter()
+        .find(|(c, _)| c.is_kbus())
+        .and_then(|(_, r)| r.as_ref().ok()?.peak_rss);
+    println!(
+        "| client | records/s | MB/s | CPU µs/record | broker CPU µs/record | peak RSS MB | kbus ÷ peer |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for (c, r) in &medians {
         match r {
             Ok(s) => {
@@ -1150,8 +1182,27 @@ fn print_table(
                         command: &command,
                     });
                 }
+                if let (Some(k), Some(p), false) = (kbus_rss, s.peak_rss, c.is_kbus()) {
+                    let command = format!(
+                        "KBUS_BENCH_ONLY={} cargo bench --bench clients",
+                        scenario.name()
+                    );
+                    record::record(record::Row {
+                        group: &format!("memory: {}", scenario.record_group()),
+                        row: &scenario.record_row(),
+                        peer: c.label(scenario),
+                        ratio: p as f64 / k as f64,
+                        kbus: k as f64 / 1e6,
+                        peer_value: p as f64 / 1e6,
+                        unit: "MB peak RSS of the bench process (ratio: peer ÷ kbus)",
+                        command: &command,
+                    });
+                }
+                let rss = s
+                    .peak_rss
+                    .map_or("—".to_owned(), |b| format!("{:.0}", b as f64 / 1e6));
                 println!(
-                    "| {} | {:.0} | {:.1} | {:.3} | {:.3} | {ratio} |",
+                    "| {} | {:.0} | {:.1} | {:.3} | {:.3} | {rss} | {ratio} |",
                     c.label(scenario),
                     rate,
                     bytes as f64 / secs / 1e6,
@@ -1159,7 +1210,7 @@ fn print_table(
                     broker_cpu * 1e6 / n,
                 );
             }
-            Err(e) => println!("| {} | failed: {e} | | | | |", c.label(scenario)),
+            Err(e) => println!("| {} | failed: {e} | | | | | |", c.label(scenario)),
         }
     }
     kafka::print_java_details(scenario, &medians, kbus_rate);
