@@ -1,0 +1,415 @@
+//! End-to-end latency at a fixed rate: kbus next to librdkafka (the `rdkafka` crate), on
+//! one Apache Kafka node (and, on request, librdkafka's mock cluster).
+//!
+//! ```sh
+//! cargo bench --bench latency
+//! KBUS_LATENCY_RATE=20000 KBUS_LATENCY_SECONDS=20 cargo bench --bench latency
+//! ```
+//!
+//! For each client in turn, one producer and one consumer of that client run side by side in this
+//! process on a fresh topic of 6 partitions: the producer sends `KBUS_LATENCY_RATE` records per
+//! second (default 10,000), a slice every millisecond, for `KBUS_LATENCY_SECONDS` (default 10)
+//! after one second of warm-up; each value (100 bytes) starts with the moment it was handed to
+//! the producer, and the consumer (manual assignment of every partition from offset 0) takes the
+//! time it saw the record. The latency of a record is the difference: batching (`linger.ms=5`),
+//! the produce round trip with `acks=all`, the broker, the fetch (`fetch.max.wait.ms=500`, min
+//! bytes 1) and decoding. Both clients get the same settings; librdkafka also gets
+//! `partitioner=murmur2_random` (Java's placement). Reported: p50, p99, p99.9 and max per client,
+//! and kbus's p50 and p99 against librdkafka's (peer ÷ kbus: above 1, kbus is quicker).
+//! `KBUS_LATENCY_ONLY` picks the brokers: `kafka` (the default), `mock` or `all`. The mock is
+//! left out by default: it answers a fetch only once `fetch.max.wait.ms` has passed, even when
+//! records arrive meanwhile, so every client's latency there is that wait (250 ms at the median
+//! for both with 500 ms). `KBUS_BENCH_RESULTS` appends the comparisons to the benchmark record.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kbus::admin::{Admin, NewTopic};
+use kbus::consumer::{Consumer, Event};
+use kbus::producer::{Producer, ProducerRecord};
+use kbus::TopicPartition;
+use kbus_testkit::kafka::Kafka;
+use kbus_testkit::mock_process::{MockClusterProcess, MockTopic};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+use rdkafka::{Offset, TopicPartitionList};
+
+#[path = "common/record.rs"]
+mod record;
+
+const PARTITIONS: i32 = 6;
+const VALUE_SIZE: usize = 100;
+const WARM_UP: Duration = Duration::from_secs(1);
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The settings both clients get (Java names).
+fn settings() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("acks", "all"),
+        ("linger.ms", "5"),
+        ("enable.idempotence", "false"),
+        ("fetch.max.wait.ms", "500"),
+        ("fetch.min.bytes", "1"),
+    ]
+}
+
+/// A value carrying `sent`, nanoseconds since the run's epoch, padded to `VALUE_SIZE`.
+fn value(sent: u64) -> Vec<u8> {
+    let mut v = sent.to_be_bytes().to_vec();
+    v.resize(VALUE_SIZE, b'x');
+    v
+}
+
+fn sent_of(value: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(value.get(..8)?.try_into().ok()?))
+}
+
+/// Latencies in nanoseconds, of the records sent after the warm-up.
+#[derive(Default)]
+struct Latencies {
+    samples: Vec<u64>,
+    seen: u64,
+}
+
+impl Latencies {
+    fn add(&mut self, epoch: Instant, value: Option<&[u8]>) {
+        self.seen += 1;
+        let Some(sent) = value.and_then(sent_of) else {
+            return;
+        };
+        let now = epoch.elapsed().as_nanos() as u64;
+        if sent >= WARM_UP.as_nanos() as u64 {
+            self.samples.push(now.saturating_sub(sent));
+        }
+    }
+
+    fn percentile(&self, sorted: &[u64], p: f64) -> f64 {
+        if sorted.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[i] as f64 / 1e6
+    }
+
+    /// p50, p99, p99.9 and max, in milliseconds.
+    fn summary(&self) -> [f64; 4] {
+        let mut s = self.samples.clone();
+        s.sort_unstable();
+        [
+            self.percentile(&s, 0.50),
+            self.percentile(&s, 0.99),
+            self.percentile(&s, 0.999),
+            self.percentile(&s, 1.0),
+        ]
+    }
+}
+
+struct Plan {
+    bootstrap: String,
+    topic: String,
+    rate: u64,
+    seconds: u64,
+}
+
+impl Plan {
+    fn total(&self) -> u64 {
+        self.rate * (WARM_UP.as_secs() + self.seconds)
+    }
+}
+
+/// Sends `plan.total()` records at the plan's rate, a slice per millisecond, calling `send` for
+/// each with its value; returns when all were handed over.
+fn pace(plan: &Plan, epoch: Instant, mut send: impl FnMut(Vec<u8>)) {
+    let total = plan.total();
+    let mut sent = 0u64;
+    let start = Instant::now();
+    while sent < total {
+        let due = (start.elapsed().as_secs_f64() * plan.rate as f64) as u64;
+        while sent < due.min(total) {
+            send(value(epoch.elapsed().as_nanos() as u64));
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+async fn kbus_run(plan: &Plan) -> Result<Latencies, String> {
+    let mut properties = vec![("bootstrap.servers", plan.bootstrap.as_str())];
+    properties.extend(settings());
+    let producer = Producer::from_properties(properties.clone())
+        .await
+        .map_err(|e| format!("producer: {e}"))?;
+    producer
+        .cluster()
+        .metadata_for(&[&plan.topic])
+        .await
+        .map_err(|e| format!("metadata: {e}"))?;
+    let mut consumer = Consumer::from_properties(properties)
+        .await
+        .map_err(|e| format!("consumer: {e}"))?;
+    let partitions: Vec<TopicPartition> = (0..PARTITIONS)
+        .map(|p| TopicPartition::new(plan.topic.as_str(), p))
+        .collect();
+    consumer
+        .assign(partitions.iter().cloned())
+        .map_err(|e| format!("assign: {e}"))?;
+    for tp in &partitions {
+        consumer.seek(tp, 0).map_err(|e| format!("seek: {e}"))?;
+    }
+    let epoch = Instant::now();
+    let total = plan.total();
+    let reader = tokio::spawn(async move {
+        let mut latencies = Latencies::default();
+        while latencies.seen < total {
+            match tokio::time::timeout(Duration::from_secs(30), consumer.poll()).await {
+                Ok(Ok(Event::Records(batch))) => {
+                    for r in &batch.records {
+                        latencies.add(epoch, r.value.as_deref());
+                    }
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(format!("poll: {e}")),
+                Err(_) => return Err(format!("nothing for 30 s after {}", latencies.seen)),
+            }
+        }
+        Ok(latencies)
+    });
+    // The pacing loop sleeps: it runs on a thread of its own and hands each value to one sending
+    // task, which sends in order (`send` waits only while the buffer is full).
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let sender = {
+        let (producer, topic) = (producer.clone(), plan.topic.clone());
+        tokio::spawn(async move {
+            let mut deliveries = Vec::new();
+            while let Some(v) = rx.recv().await {
+                let record = ProducerRecord::new(topic.as_str()).value(Bytes::from(v));
+                deliveries.push(
+                    producer
+                        .send(record)
+                        .await
+                        .map_err(|e| format!("send: {e}"))?,
+                );
+            }
+            for d in deliveries {
+                d.await.map_err(|e| format!("delivery: {e}"))?;
+            }
+            Ok::<(), String>(())
+        })
+    };
+    let paced = Plan {
+        bootstrap: plan.bootstrap.clone(),
+        topic: plan.topic.clone(),
+        rate: plan.rate,
+        seconds: plan.seconds,
+    };
+    tokio::task::spawn_blocking(move || {
+        pace(&paced, epoch, |v| {
+            let _ = tx.send(v);
+        })
+    })
+    .await
+    .map_err(|e| format!("pacing: {e}"))?;
+    sender.await.map_err(|e| format!("sender: {e}"))??;
+    let latencies = reader.await.map_err(|e| format!("reader: {e}"))??;
+    producer.close().await.map_err(|e| format!("close: {e}"))?;
+    Ok(latencies)
+}
+
+fn rdkafka_run(plan: &Plan) -> Result<Latencies, String> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &plan.bootstrap);
+    for (k, v) in settings() {
+        match k {
+            "fetch.max.wait.ms" => config.set("fetch.wait.max.ms", v),
+            "fetch.min.bytes" => config.set(k, v),
+            _ => config.set(k, v),
+        };
+    }
+    config.set("partitioner", "murmur2_random");
+    let producer: BaseProducer = config.create().map_err(|e| format!("producer: {e}"))?;
+    let mut consumer_config = config.clone();
+    consumer_config.set("group.id", format!("latency-{}", std::process::id()));
+    let consumer: BaseConsumer = consumer_config
+        .create()
+        .map_err(|e| format!("consumer: {e}"))?;
+    producer
+        .client()
+        .fetch_metadata(Some(&plan.topic), Duration::from_secs(10))
+        .map_err(|e| format!("metadata: {e}"))?;
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        assignment
+            .add_partition_offset(&plan.topic, p, Offset::Beginning)
+            .map_err(|e| format!("assignment: {e}"))?;
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(|e| format!("assign: {e}"))?;
+    let epoch = Instant::now();
+    let total = plan.total();
+    let reader = std::thread::spawn(move || {
+        let mut latencies = Latencies::default();
+        let mut idle = Instant::now();
+        while latencies.seen < total {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    latencies.add(epoch, m.payload());
+                    idle = Instant::now();
+                }
+                Some(Err(e)) => return Err(format!("poll: {e}")),
+                None if idle.elapsed() > Duration::from_secs(30) => {
+                    return Err(format!("nothing for 30 s after {}", latencies.seen))
+                }
+                None => {}
+            }
+        }
+        Ok(latencies)
+    });
+    let producer = Arc::new(Mutex::new(producer));
+    let mut n = 0u64;
+    pace(plan, epoch, |v| {
+        let p = producer.lock().unwrap();
+        let key = n.to_string();
+        n += 1;
+        let mut record = BaseRecord::<String, Vec<u8>>::to(&plan.topic)
+            .key(&key)
+            .payload(&v);
+        loop {
+            match p.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    p.poll(Duration::from_millis(1));
+                    record = r;
+                }
+            }
+        }
+        p.poll(Duration::ZERO);
+    });
+    let p = producer.lock().unwrap();
+    p.flush(Duration::from_secs(30))
+        .map_err(|e| format!("flush: {e}"))?;
+    drop(p);
+    reader.join().map_err(|_| "reader panicked".to_string())?
+}
+
+async fn create_topic(bootstrap: &str, topic: &str) {
+    let admin = Admin::from_properties([("bootstrap.servers", bootstrap)])
+        .await
+        .unwrap();
+    admin
+        .create_topics(&[NewTopic::new(topic, PARTITIONS, -1)])
+        .await
+        .unwrap_or_else(|e| panic!("create {topic}: {e}"));
+}
+
+fn report(broker: &str, rate: u64, rows: &[(&str, Result<Latencies, String>)]) {
+    println!();
+    println!(
+        "end-to-end latency on {broker}, {rate} records/s, 100 B values, acks=all, linger.ms=5"
+    );
+    println!("| client | records | p50 ms | p99 ms | p99.9 ms | max ms |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut kbus = None;
+    for (name, r) in rows {
+        match r {
+            Ok(l) => {
+                let [p50, p99, p999, max] = l.summary();
+                println!(
+                    "| {name} | {} | {p50:.2} | {p99:.2} | {p999:.2} | {max:.2} |",
+                    l.samples.len()
+                );
+                if *name == "kbus" {
+                    kbus = Some([p50, p99]);
+                } else if let Some(k) = kbus {
+                    for (i, label) in ["p50", "p99"].into_iter().enumerate() {
+                        let peer = [p50, p99][i];
+                        record::record(record::Row {
+                            group: &format!("end-to-end latency on {broker} at {rate}/s"),
+                            row: label,
+                            peer: name,
+                            ratio: peer / k[i],
+                            kbus: k[i],
+                            peer_value: peer,
+                            unit: "ms (ratio: peer ÷ kbus)",
+                            command: "cargo bench --bench latency",
+                        });
+                    }
+                }
+            }
+            Err(e) => println!("| {name} | failed: {e} | | | | |"),
+        }
+    }
+}
+
+fn run_broker(
+    broker: &str,
+    bootstrap: &str,
+    rate: u64,
+    seconds: u64,
+    runtime: &tokio::runtime::Runtime,
+) {
+    let mut rows = Vec::new();
+    for client in ["kbus", "librdkafka"] {
+        let plan = Plan {
+            bootstrap: bootstrap.to_owned(),
+            topic: format!("latency-{client}-{}", std::process::id()),
+            rate,
+            seconds,
+        };
+        let result = if broker.contains("mock") {
+            Ok(())
+        } else {
+            runtime.block_on(create_topic(bootstrap, &plan.topic));
+            Ok(())
+        }
+        .and_then(|()| match client {
+            "kbus" => runtime.block_on(kbus_run(&plan)),
+            _ => rdkafka_run(&plan),
+        });
+        rows.push((client, result));
+    }
+    report(broker, rate, &rows);
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs it without: compile only then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let rate = env_number("KBUS_LATENCY_RATE", 10_000);
+    let seconds = env_number("KBUS_LATENCY_SECONDS", 10);
+    // The mock answers a fetch only when fetch.max.wait.ms has passed, even when records arrive
+    // meanwhile (Kafka answers at once): its latencies are its wait, so it runs only on request.
+    let only = std::env::var("KBUS_LATENCY_ONLY").unwrap_or_else(|_| "kafka".into());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if only == "all" || only == "mock" {
+        let topics: Vec<MockTopic> = ["kbus", "librdkafka"]
+            .iter()
+            .map(|c| MockTopic::new(format!("latency-{c}-{}", std::process::id()), PARTITIONS, 3))
+            .collect();
+        let mock = MockClusterProcess::spawn_topics(3, &topics);
+        run_broker(
+            "librdkafka's mock cluster",
+            mock.bootstrap(),
+            rate,
+            seconds,
+            &runtime,
+        );
+    }
+    if only == "all" || only == "kafka" {
+        let kafka = Kafka::builder().start();
+        run_broker("Apache Kafka", &kafka.bootstrap(), rate, seconds, &runtime);
+    }
+}
