@@ -190,8 +190,13 @@ async fn kbus_run(plan: &Plan) -> Result<Latencies, String> {
         let (producer, topic) = (producer.clone(), plan.topic.clone());
         tokio::spawn(async move {
             let mut deliveries = Vec::new();
+            let mut n = 0u64;
             while let Some(v) = rx.recv().await {
-                let record = ProducerRecord::new(topic.as_str()).value(Bytes::from(v));
+                // The same keys as librdkafka's run: records spread over every partition.
+                let record = ProducerRecord::new(topic.as_str())
+                    .key(n.to_string())
+                    .value(Bytes::from(v));
+                n += 1;
                 deliveries.push(
                     producer
                         .send(record)

@@ -78,6 +78,28 @@ pub(crate) struct Accumulator {
     done: Notify,
 }
 
+/// The partition's first batch, when it may go now: not waiting out a retry backoff (its end
+/// goes to `next_wake`), and not held back because a batch must reach the broker alone (a retried
+/// batch, so batches arrive in sequence order again; any batch while the broker has not confirmed
+/// a first one of this producer epoch) while the partition has one in flight.
+fn sendable_head<'q>(
+    queue: &'q PartitionQueue,
+    now: Instant,
+    producer: Option<(i64, i16)>,
+    next_wake: &mut Option<Instant>,
+) -> Option<&'q ProducerBatch> {
+    let head = queue.batches.front()?;
+    if let Some(at) = head.retry_at.filter(|at| *at > now) {
+        *next_wake = earliest(*next_wake, at);
+        return None;
+    }
+    let one_at_a_time = head.base_sequence.is_some() || (producer.is_some() && !queue.confirmed);
+    if one_at_a_time && queue.in_flight > 0 {
+        return None;
+    }
+    Some(head)
+}
+
 fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
     Some(a.map_or(b, |a| a.min(b)))
 }
@@ -259,9 +281,12 @@ impl Accumulator {
         )
     }
 
-    /// Takes every ready batch whose leader `can_send` to, at most one per partition and one
-    /// request per broker, each request within `max.request.size`. Stamps idempotent sequences
-    /// when `producer` is set.
+    /// Takes the batches to send now, at most one per partition and one request per broker, each
+    /// request within `max.request.size`. A broker is sent to when one of its partitions has a
+    /// ready batch (full, lingered long enough, flushing) and `can_send` to it; then the first
+    /// batch of each of its partitions goes too, lingered or not, as the Java client drains a
+    /// ready node: a request carries what there is, and the other partitions' records do not
+    /// wait out their own linger behind it. Stamps idempotent sequences when `producer` is set.
     pub fn drain(
         &self,
         now: Instant,
@@ -273,12 +298,10 @@ impl Accumulator {
         let mut out = Drained::default();
         let mut st = self.lock();
         let urgent = st.flushing > 0 || st.closed;
-        let mut per_broker: HashMap<i32, (usize, Vec<ProducerBatch>)> = HashMap::new();
-        let mut blocked: HashMap<i32, bool> = HashMap::new();
+        // First: expired batches out, and the brokers that have a ready batch.
+        let mut ready_brokers: HashMap<i32, bool> = HashMap::new();
         for topic in st.topics.values_mut() {
-            let count = topic.partitions.len() as i32;
             for (p, queue) in topic.partitions.iter_mut().enumerate() {
-                let p = p as i32;
                 while queue.in_flight == 0
                     && queue
                         .batches
@@ -287,21 +310,9 @@ impl Accumulator {
                 {
                     out.expired.extend(queue.batches.pop_front());
                 }
-                let Some(head) = queue.batches.front() else {
+                let Some(head) = sendable_head(queue, now, producer, &mut out.next_wake) else {
                     continue;
                 };
-                if let Some(at) = head.retry_at.filter(|at| *at > now) {
-                    out.next_wake = earliest(out.next_wake, at);
-                    continue;
-                }
-                // A retried batch waits until its partition has nothing in flight, so batches
-                // reach the broker in sequence order again; so does any batch while the broker
-                // has not confirmed a first one of this producer epoch.
-                let one_at_a_time =
-                    head.base_sequence.is_some() || (producer.is_some() && !queue.confirmed);
-                if one_at_a_time && queue.in_flight > 0 {
-                    continue;
-                }
                 let ready = urgent
                     || queue.batches.len() > 1
                     || !head.is_open()
@@ -312,11 +323,29 @@ impl Accumulator {
                     out.next_wake = earliest(out.next_wake, head.created + config.linger);
                     continue;
                 }
-                let Some(leader) = leader_of(&topic.name, p) else {
+                let Some(leader) = leader_of(&topic.name, p as i32) else {
                     out.missing_leader = true;
                     continue;
                 };
-                if *blocked.entry(leader).or_insert_with(|| !can_send(leader)) {
+                ready_brokers
+                    .entry(leader)
+                    .or_insert_with(|| can_send(leader));
+            }
+        }
+        // Then: the head of every partition led by such a broker.
+        let mut per_broker: HashMap<i32, (usize, Vec<ProducerBatch>)> = HashMap::new();
+        let mut ignored_wake = None;
+        for topic in st.topics.values_mut() {
+            let count = topic.partitions.len() as i32;
+            for (p, queue) in topic.partitions.iter_mut().enumerate() {
+                let p = p as i32;
+                let Some(head) = sendable_head(queue, now, producer, &mut ignored_wake) else {
+                    continue;
+                };
+                let Some(leader) = leader_of(&topic.name, p) else {
+                    continue;
+                };
+                if ready_brokers.get(&leader) != Some(&true) {
                     continue;
                 }
                 let entry = per_broker.entry(leader).or_default();

@@ -96,6 +96,39 @@ fn one_request_per_broker_holds_every_ready_partition_it_leads() {
     assert_eq!(total, 40);
 }
 
+/// A broker with a ready batch takes the first batch of each of its other partitions too,
+/// lingered or not (the Java client's drain); a broker with nothing ready sends nothing yet.
+#[test]
+fn a_ready_broker_takes_the_lingering_batches_of_its_other_partitions() {
+    let a = acc(1000, 5_000);
+    a.set_partition_count("t", 4);
+    let t0 = Instant::now();
+    // Partition 0 (broker 1) gets more than a batch holds; partitions 1..4 one record each.
+    for _ in 0..12 {
+        drop(push(&a, &rec("k").partition(0), t0));
+    }
+    for p in 1..4 {
+        drop(push(&a, &rec("k").partition(p), t0));
+    }
+    let leader = |_: &str, p: i32| Some(if p < 2 { 1 } else { 2 });
+    let d = a.drain(t0, leader, |_| true, None);
+    let sent: Vec<(i32, Vec<i32>)> = d
+        .requests
+        .iter()
+        .map(|(b, batches)| (*b, batches.iter().map(|b| b.partition).collect()))
+        .collect();
+    assert_eq!(sent.len(), 1, "only broker 1 has a ready batch: {sent:?}");
+    let (broker, mut partitions) = sent[0].clone();
+    partitions.sort();
+    assert_eq!(
+        (broker, partitions),
+        (1, vec![0, 1]),
+        "partition 1 went along"
+    );
+    // Broker 2's batches wait for their linger.
+    assert_eq!(d.next_wake, Some(t0 + Duration::from_millis(5_000)));
+}
+
 /// Drains until nothing more is sent now, as the sender would.
 fn drain_all(a: &Accumulator, producer: Option<(i64, i16)>) -> Vec<ProducerBatch> {
     let mut sent = Vec::new();
@@ -301,8 +334,13 @@ fn a_keyless_batch_another_record_did_not_fit_is_ready_before_its_linger() {
         moved.is_some(),
         "keyless records move on when the batch is full"
     );
-    // The full batch goes now; the new one waits for its linger.
-    let d = a.drain(t0, |_, _| Some(1), |_| true, None);
+    // The full batch goes now; the new one, led by another broker, waits for its linger.
+    let d = a.drain(
+        t0,
+        |_, p| Some(if p == first { 1 } else { 2 }),
+        |_| true,
+        None,
+    );
     let sent: Vec<(i32, i32)> = d
         .requests
         .iter()
