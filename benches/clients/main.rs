@@ -114,8 +114,9 @@
 //!
 //! The tables give records/s, MB/s of key + value bytes, the bench process's peak resident memory
 //! during the run (`VmHWM`, reset before each run through `/proc/self/clear_refs`; not for Java,
-//! which runs in a JVM of its own; the process also holds the input, a few MB, and whatever the
-//! allocator kept from earlier runs), client CPU µs per record (all threads
+//! which runs in a JVM of its own). That peak includes the input (a few MB) and whatever the
+//! allocator kept from earlier runs, so it rises through a bench and compares clients only
+//! roughly; it is not in the benchmark record. Then client CPU µs per record (all threads
 //! of this process, from `/proc/self/task/*/schedstat` to the nanosecond, checked against the
 //! user + system ticks of `/proc/self/stat`, which also count exited threads), the brokers' CPU µs
 //! per record, and kbus's throughput divided by each peer's.
@@ -1138,10 +1139,6 @@ fn print_table(
     if scenario.on_kafka() {
         kafka::print_notes(scenario, opts);
     }
-    let kbus_rss = medians
-        .iter()
-        .find(|(c, _)| c.is_kbus())
-        .and_then(|(_, r)| r.as_ref().ok()?.peak_rss);
     println!(
         "| client | records/s | MB/s | CPU µs/record | broker CPU µs/record | peak RSS MB | kbus ÷ peer |"
     );
@@ -1179,22 +1176,6 @@ fn print_table(
                         kbus: k,
                         peer_value: rate,
                         unit: "records/s",
-                        command: &command,
-                    });
-                }
-                if let (Some(k), Some(p), false) = (kbus_rss, s.peak_rss, c.is_kbus()) {
-                    let command = format!(
-                        "KBUS_BENCH_ONLY={} cargo bench --bench clients",
-                        scenario.name()
-                    );
-                    record::record(record::Row {
-                        group: &format!("memory: {}", scenario.record_group()),
-                        row: &scenario.record_row(),
-                        peer: c.label(scenario),
-                        ratio: p as f64 / k as f64,
-                        kbus: k as f64 / 1e6,
-                        peer_value: p as f64 / 1e6,
-                        unit: "MB peak RSS of the bench process (ratio: peer ÷ kbus)",
                         command: &command,
                     });
                 }

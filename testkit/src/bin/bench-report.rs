@@ -126,7 +126,14 @@ fn chart(rows: &[Row]) -> String {
         .iter()
         .filter(|r| r.ratio.is_finite() && r.ratio > 0.0)
         .collect();
-    let (label_w, bar_w, row_h, top) = (430.0, 420.0, 22.0, 40.0);
+    let label = |r: &Row| format!("{} · {} vs {}", r.group, r.row, r.peer);
+    // About 6.5 px per character at 12 px sans-serif, so no label runs off the left edge.
+    let longest = rows
+        .iter()
+        .map(|r| label(r).chars().count())
+        .max()
+        .unwrap_or(0);
+    let (label_w, bar_w, row_h, top) = (longest as f64 * 6.5 + 20.0, 420.0, 22.0, 40.0);
     let lo = rows
         .iter()
         .map(|r| r.ratio)
@@ -176,7 +183,7 @@ fn chart(rows: &[Row]) -> String {
             r##"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect x="{left:.1}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="{colour}"/><text x="{:.1}" y="{:.1}">{:.2}x</text>"##,
             label_w - 8.0,
             y + 15.0,
-            escape(&format!("{} · {} vs {}", r.group, r.row, r.peer)),
+            escape(&label(r)),
             y + 4.0,
             row_h - 8.0,
             x1.max(x2) + 4.0,
