@@ -24,7 +24,8 @@ use kbus::bus::kafka::{DlqFilter, KafkaEventBus, KafkaEventBusConfig};
 use kbus::bus::{new_uuid, Envelope, Event, EventBus, HandlerError, Uuid};
 use kbus_testkit::kafka::{Kafka, KafkaCluster};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+
+use common::handled::{assert_each_event_once_in_log, Handled};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -67,26 +68,6 @@ fn step(aggregate: Uuid, version: u64, action: &str) -> Envelope<Step> {
     )
 }
 
-/// What handlers did, in order: (event id, aggregate, version).
-type Log = Arc<watch::Sender<Vec<(Uuid, Uuid, u64)>>>;
-
-fn log() -> Log {
-    Arc::new(watch::Sender::new(Vec::new()))
-}
-
-async fn wait_log(log: &Log, what: &str, done: impl Fn(&[(Uuid, Uuid, u64)]) -> bool) {
-    let mut watching = log.subscribe();
-    if tokio::time::timeout(GUARD, watching.wait_for(|l| done(l)))
-        .await
-        .is_err()
-    {
-        panic!(
-            "not within {GUARD:?}: {what} ({} logged)",
-            log.borrow().len()
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handlers_that_fail_panic_or_hang_cost_only_their_own_events() {
     let kafka = Kafka::shared();
@@ -95,7 +76,7 @@ async fn handlers_that_fail_panic_or_hang_cost_only_their_own_events() {
     config.max_retries = 1;
     config.handler_timeout = Some(0.5);
     let bus = KafkaEventBus::connect(config).await.unwrap();
-    let handled = log();
+    let handled = Handled::new();
     let calls: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     {
         let (handled, calls) = (handled.clone(), calls.clone());
@@ -113,13 +94,7 @@ async fn handlers_that_fail_panic_or_hang_cost_only_their_own_events() {
                     "hang" => std::future::pending::<()>().await,
                     _ => {}
                 }
-                handled.send_modify(|l| {
-                    l.push((
-                        e.meta.event_id,
-                        e.meta.aggregate_id,
-                        e.meta.aggregate_version,
-                    ))
-                });
+                handled.record(&e.meta);
                 Ok(())
             }
         });
@@ -136,12 +111,12 @@ async fn handlers_that_fail_panic_or_hang_cost_only_their_own_events() {
     events.extend((0..300).map(|_| step(new_uuid(), 1, "ok")));
     bus.publish(events.clone()).await.unwrap();
 
-    wait_log(
-        &handled,
-        "every good event, the bad aggregates' later ones too",
-        |l| l.len() == 303,
-    )
-    .await;
+    handled
+        .wait(
+            "every good event, the bad aggregates' later ones too",
+            |l| l.len() == 303,
+        )
+        .await;
     let dead = tokio::time::timeout(GUARD, async {
         loop {
             let dead = bus.dlq_list(&DlqFilter::default()).await.unwrap();
@@ -178,7 +153,7 @@ async fn handlers_that_fail_panic_or_hang_cost_only_their_own_events() {
         assert_eq!(calls[bad], 2, "{bad}: one attempt and one retry: {calls:?}");
     }
     // Each bad aggregate's second event came after its dead letter: order kept.
-    let l = handled.borrow().clone();
+    let l = handled.seen();
     for aggregate in [failing, panicking, hanging] {
         assert_eq!(
             l.iter()
@@ -212,7 +187,7 @@ async fn a_shutdown_mid_burst_then_a_restart_loses_nothing_and_repeats_nothing_f
             )
         })
         .collect();
-    let handled = log();
+    let handled = Handled::new();
     let member = |n: usize| {
         let handled = handled.clone();
         move |e: Arc<Envelope<Step>>| {
@@ -221,13 +196,7 @@ async fn a_shutdown_mid_burst_then_a_restart_loses_nothing_and_repeats_nothing_f
                 // Work that takes a moment, so the shutdown finds handlers running.
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 let _ = n;
-                handled.send_modify(|l| {
-                    l.push((
-                        e.meta.event_id,
-                        e.meta.aggregate_id,
-                        e.meta.aggregate_version,
-                    ))
-                });
+                handled.record(&e.meta);
                 Ok(())
             }
         }
@@ -236,9 +205,11 @@ async fn a_shutdown_mid_burst_then_a_restart_loses_nothing_and_repeats_nothing_f
     first.subscribe(member(1));
     first.start().await.unwrap();
     first.publish(events.clone()).await.unwrap();
-    wait_log(&handled, "a first part of the burst", |l| l.len() >= n / 4).await;
+    handled
+        .wait("a first part of the burst", |l| l.len() >= n / 4)
+        .await;
     first.shutdown(GUARD).await.unwrap();
-    let finished_before: BTreeSet<Uuid> = handled.borrow().iter().map(|(id, _, _)| *id).collect();
+    let finished_before: BTreeSet<Uuid> = handled.seen().iter().map(|(id, _, _)| *id).collect();
     assert!(
         finished_before.len() < n,
         "the shutdown came mid-burst ({} of {n} handled)",
@@ -249,12 +220,9 @@ async fn a_shutdown_mid_burst_then_a_restart_loses_nothing_and_repeats_nothing_f
     second.subscribe(member(2));
     second.start().await.unwrap();
     let all: BTreeSet<Uuid> = events.iter().map(|e| e.meta.event_id).collect();
-    wait_log(&handled, "every event after the restart", |l| {
-        l.iter().map(|(id, _, _)| *id).collect::<BTreeSet<_>>() == all
-    })
-    .await;
+    handled.wait_for_all(&all).await;
     second.shutdown(GUARD).await.unwrap();
-    let l = handled.borrow().clone();
+    let l = handled.seen();
     let mut times: HashMap<Uuid, usize> = HashMap::new();
     for (id, _, _) in &l {
         *times.entry(*id).or_default() += 1;
@@ -269,24 +237,7 @@ async fn a_shutdown_mid_burst_then_a_restart_loses_nothing_and_repeats_nothing_f
         "{} events finished before the shutdown were handled again",
         repeated.len()
     );
-    assert_in_order(&l);
-}
-
-/// Each aggregate's versions, first handlings only, come in order.
-fn assert_in_order(log: &[(Uuid, Uuid, u64)]) {
-    let mut seen = BTreeSet::new();
-    let mut last: HashMap<Uuid, u64> = HashMap::new();
-    for (id, aggregate, version) in log {
-        if !seen.insert(*id) {
-            continue;
-        }
-        let before = last.insert(*aggregate, *version).unwrap_or(0);
-        assert_eq!(
-            *version,
-            before + 1,
-            "aggregate {aggregate}: version {version} handled after {before}"
-        );
-    }
+    handled.assert_in_order();
 }
 
 /// Runs `f` on the cluster off the runtime's workers.
@@ -316,19 +267,13 @@ async fn a_stream_survives_a_paused_broker_a_killed_one_and_moved_leaders() {
         config.properties.insert(k.into(), v.into());
     }
     let bus = KafkaEventBus::connect(config.clone()).await.unwrap();
-    let handled = log();
+    let handled = Handled::new();
     {
         let handled = handled.clone();
         bus.subscribe(move |e: Arc<Envelope<Step>>| {
             let handled = handled.clone();
             async move {
-                handled.send_modify(|l| {
-                    l.push((
-                        e.meta.event_id,
-                        e.meta.aggregate_id,
-                        e.meta.aggregate_version,
-                    ))
-                });
+                handled.record(&e.meta);
                 Ok(())
             }
         });
@@ -402,25 +347,10 @@ async fn a_stream_survives_a_paused_broker_a_killed_one_and_moved_leaders() {
     }
 
     let all: BTreeSet<Uuid> = published.iter().copied().collect();
-    wait_log(&handled, "every published event handled", |l| {
-        l.iter().map(|(id, _, _)| *id).collect::<BTreeSet<_>>() == all
-    })
-    .await;
+    handled.wait_for_all(&all).await;
     bus.shutdown(GUARD).await.unwrap();
-    assert_in_order(&handled.borrow());
+    handled.assert_in_order();
 
     // The log: each event exactly once.
-    let records = common::read_all(&bootstrap, &config.topic(), 6).await;
-    let mut in_log: HashMap<String, usize> = HashMap::new();
-    for r in &records {
-        let value: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
-        *in_log
-            .entry(value["event_id"].as_str().unwrap().to_string())
-            .or_default() += 1;
-    }
-    assert_eq!(in_log.len(), published.len(), "every event is in the log");
-    assert!(
-        in_log.values().all(|n| *n == 1),
-        "an event was written twice"
-    );
+    assert_each_event_once_in_log(&bootstrap, &config.topic(), 6, &published).await;
 }

@@ -27,7 +27,8 @@ use kbus::protocol::error_code::ErrorCode;
 use kbus::protocol::ApiKey;
 use kbus_testkit::mock_cluster::MockCluster;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+
+use common::handled::{assert_each_event_once_in_log, Handled};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 const PARTITIONS: i32 = 6;
@@ -69,25 +70,6 @@ fn mock_and_config(what: &str) -> (MockCluster, KafkaEventBusConfig) {
     (mock, config)
 }
 
-type Log = Arc<watch::Sender<Vec<(Uuid, Uuid, u64)>>>;
-
-/// Each aggregate's versions, first handlings only, come in order.
-fn assert_in_order(log: &[(Uuid, Uuid, u64)]) {
-    let mut seen = BTreeSet::new();
-    let mut last: HashMap<Uuid, u64> = HashMap::new();
-    for (id, aggregate, version) in log {
-        if !seen.insert(*id) {
-            continue;
-        }
-        let before = last.insert(*aggregate, *version).unwrap_or(0);
-        assert_eq!(
-            *version,
-            before + 1,
-            "aggregate {aggregate}: version {version} handled after {before}"
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_rides_out_injected_errors_moved_leaders_and_a_moved_coordinator() {
     let (mock, mut config) = mock_and_config("injected");
@@ -98,19 +80,13 @@ async fn a_stream_rides_out_injected_errors_moved_leaders_and_a_moved_coordinato
         config.properties.insert(k.into(), v.into());
     }
     let bus = KafkaEventBus::connect(config.clone()).await.unwrap();
-    let handled: Log = Arc::new(watch::Sender::new(Vec::new()));
+    let handled = Handled::new();
     {
         let handled = handled.clone();
         bus.subscribe(move |e: Arc<Envelope<Tick>>| {
             let handled = handled.clone();
             async move {
-                handled.send_modify(|l| {
-                    l.push((
-                        e.meta.event_id,
-                        e.meta.aggregate_id,
-                        e.meta.aggregate_version,
-                    ))
-                });
+                handled.record(&e.meta);
                 Ok(())
             }
         });
@@ -199,36 +175,13 @@ async fn a_stream_rides_out_injected_errors_moved_leaders_and_a_moved_coordinato
     }
 
     let all: BTreeSet<Uuid> = published.iter().copied().collect();
-    let mut watching = handled.subscribe();
-    let done = tokio::time::timeout(GUARD, {
-        watching.wait_for(|l| l.iter().map(|(id, _, _)| *id).collect::<BTreeSet<_>>() == all)
-    })
-    .await;
-    if done.is_err() {
-        let got: BTreeSet<Uuid> = handled.borrow().iter().map(|(id, _, _)| *id).collect();
-        panic!(
-            "{} of {} events handled; stats {:?}",
-            got.len(),
-            all.len(),
-            bus.stats()
-        );
-    }
-    assert_in_order(&handled.borrow());
+    handled.wait_for_all(&all).await;
+    handled.assert_in_order();
     let stats = bus.stats();
     assert!(stats.rebalance_count >= 1, "{stats:?}");
     bus.shutdown(GUARD).await.unwrap();
 
-    let records = common::read_all(&mock.bootstrap(), &config.topic(), PARTITIONS).await;
-    let mut in_log: HashMap<String, usize> = HashMap::new();
-    for r in &records {
-        let value: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
-        *in_log
-            .entry(value["event_id"].as_str().unwrap().to_string())
-            .or_default() += 1;
-    }
-    assert_eq!(in_log.len(), published.len(), "every event is in the log");
-    let twice = in_log.values().filter(|n| **n > 1).count();
-    assert_eq!(twice, 0, "events written more than once");
+    assert_each_event_once_in_log(&mock.bootstrap(), &config.topic(), PARTITIONS, &published).await;
 }
 
 /// Publishing into an error retrying cannot fix: the publish fails once, at once (well inside the

@@ -2,6 +2,8 @@
 //! and checking that every record arrived exactly once.
 #![allow(dead_code)]
 
+pub mod handled;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
