@@ -498,8 +498,9 @@ impl Consumer {
     }
 
     /// Stops returning and fetching records of `tps` until [`resume`](Self::resume); other
-    /// partitions go on. Their prefetched records are dropped (and fetched again after resuming);
-    /// positions stay. Partitions not assigned are ignored.
+    /// partitions go on. Records already prefetched stay buffered (within the prefetch bound)
+    /// and come out first after resuming, as in the Java client; positions stay. Partitions not
+    /// assigned are ignored.
     pub fn pause(&mut self, tps: &[TopicPartition]) {
         {
             let mut state = self.shared.lock();

@@ -7,7 +7,8 @@
 //! - an epoch, renewed by every seek, pause, reset and reassignment: work started under an older
 //!   epoch (a fetch or a lookup in flight) is discarded when it completes, so no record from before
 //!   a seek is ever delivered;
-//! - a queue of fetched, undelivered records, counted against the prefetch bound.
+//! - a queue of fetched, undelivered records, counted against the prefetch bound; a paused
+//!   partition keeps its queue (not handed out, not fetched further) for when it is resumed.
 //!
 //! [`plan`](super::plan) plans the requests this state needs and applies their outcomes.
 
@@ -148,6 +149,8 @@ pub(crate) struct ConsumerState {
     pub partitions: HashMap<TopicPartition, PartitionState>,
     /// Partitions with a queued item, in arrival order, with the epoch the item was queued under.
     pub ready: VecDeque<(TopicPartition, u64)>,
+    /// The same for paused partitions: held back until they are resumed.
+    pub held: VecDeque<(TopicPartition, u64)>,
     /// Errors for the application that concern no single partition.
     pub errors: VecDeque<Error>,
     /// Failures the consumer keeps retrying by itself that went on long enough for the
@@ -173,6 +176,7 @@ impl ConsumerState {
             config,
             partitions: HashMap::new(),
             ready: VecDeque::new(),
+            held: VecDeque::new(),
             errors: VecDeque::new(),
             warnings: VecDeque::new(),
             warnings_made: 0,
@@ -263,6 +267,8 @@ impl ConsumerState {
                 }
             }
         }
+        let partitions = &self.partitions;
+        self.held.retain(|(tp, _)| partitions.contains_key(tp));
         positions
     }
 
@@ -320,26 +326,30 @@ impl ConsumerState {
         Ok(())
     }
 
-    /// Stops fetching `tp` (unassigned partitions are ignored). Its prefetched records are
-    /// dropped and fetched again on resume, from the position.
+    /// Stops fetching `tp` and handing out its records (unassigned partitions are ignored). What
+    /// was prefetched stays queued (as in the Java client since KAFKA-7548), so pausing for a
+    /// moment, as backpressure does, costs no second fetch of the same records; a fetch in flight
+    /// still lands in the queue.
     pub fn pause(&mut self, tp: &TopicPartition) {
-        let Some(p) = self.partitions.get_mut(tp) else {
-            return;
-        };
-        p.paused = true;
-        if let (FetchState::At(_), Some(position)) = (p.fetch, p.position) {
-            self.restart(tp);
-            if let Some(p) = self.partitions.get_mut(tp) {
-                p.fetch = FetchState::At(position);
-            }
+        if let Some(p) = self.partitions.get_mut(tp) {
+            p.paused = true;
         }
     }
 
-    /// Fetches `tp` again after [`pause`](Self::pause) (unassigned partitions are ignored).
+    /// Fetches `tp` and hands out its queued records again after [`pause`](Self::pause)
+    /// (unassigned partitions are ignored).
     pub fn resume(&mut self, tp: &TopicPartition) {
-        if let Some(p) = self.partitions.get_mut(tp) {
-            p.paused = false;
+        let Some(p) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        if !std::mem::replace(&mut p.paused, false) {
+            return;
         }
+        let (back, held): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(t, _)| t == tp);
+        self.held = held;
+        self.ready.extend(back);
     }
 
     /// The paused partitions, sorted.
@@ -381,7 +391,12 @@ impl ConsumerState {
             self.buffered += bytes;
         }
         p.queue.push_back(item);
-        self.ready.push_back((tp.clone(), p.epoch));
+        let entry = (tp.clone(), p.epoch);
+        if p.paused {
+            self.held.push_back(entry);
+        } else {
+            self.ready.push_back(entry);
+        }
     }
 
     /// True when [`pop`](Self::pop) or [`pop_warning`](Self::pop_warning) has something to
@@ -423,6 +438,10 @@ impl ConsumerState {
                 continue;
             };
             if p.epoch != epoch {
+                continue;
+            }
+            if p.paused {
+                self.held.push_back((tp, epoch));
                 continue;
             }
             match p.queue.pop_front() {
@@ -614,22 +633,66 @@ mod tests {
     }
 
     #[test]
-    fn pause_drops_prefetched_records_and_rewinds_fetching_to_the_position() {
+    fn a_paused_partition_keeps_its_prefetched_records_for_its_resumption() {
         let mut s = positions(OffsetReset::Earliest, false);
-        s.assign([tp(0)]);
+        s.assign([tp(0), tp(1)]);
         s.seek(&tp(0), 0).unwrap();
+        s.seek(&tp(1), 0).unwrap();
         s.push(&tp(0), Item::Records(records(0, 0, 5), 50));
+        s.push(&tp(1), Item::Records(records(1, 0, 2), 20));
         s.partitions.get_mut(&tp(0)).unwrap().fetch = FetchState::At(5);
         s.pause(&tp(0));
         assert_eq!(s.paused(), vec![tp(0)]);
-        assert_eq!(s.partitions[&tp(0)].fetch, FetchState::At(0));
+        assert_eq!(
+            s.partitions[&tp(0)].fetch,
+            FetchState::At(5),
+            "fetching goes on from past the prefetched records on resume"
+        );
+        let got = s.pop().unwrap().unwrap();
+        assert_eq!(got.topic_partition, tp(1), "only the running partition");
+        assert!(s.pop().is_none(), "the paused partition's records wait");
+        // A fetch that was in flight lands in the paused partition's queue, not in the hand-out.
+        s.push(&tp(0), Item::Records(records(0, 5, 3), 30));
+        assert!(!s.has_ready());
+        assert!(s.pop().is_none());
+        assert_eq!((s.buffered, s.partitions[&tp(0)].buffered), (80, 80));
+        assert_eq!(s.position(&tp(0)), Some(0), "nothing of it handed out");
+
+        s.resume(&tp(0));
+        assert!(s.paused().is_empty());
+        assert!(s.has_ready());
+        assert_eq!(s.pop().unwrap().unwrap().next_offset, 5);
+        assert_eq!(s.pop().unwrap().unwrap().next_offset, 8);
+        assert_eq!(s.position(&tp(0)), Some(8));
         assert_eq!(s.buffered, 0);
         assert!(s.pop().is_none());
         s.resume(&tp(0));
-        assert!(s.paused().is_empty());
-        assert_eq!(s.position(&tp(0)), Some(0));
+        assert!(s.pop().is_none(), "resuming twice hands out nothing twice");
         s.pause(&tp(5));
         s.resume(&tp(5));
+    }
+
+    #[test]
+    fn a_seek_or_a_removal_while_paused_drops_what_was_held() {
+        let mut s = positions(OffsetReset::Earliest, false);
+        s.assign([tp(0), tp(1)]);
+        s.seek(&tp(0), 0).unwrap();
+        s.seek(&tp(1), 0).unwrap();
+        s.pause(&tp(0));
+        s.pause(&tp(1));
+        s.push(&tp(0), Item::Records(records(0, 0, 5), 50));
+        s.push(&tp(1), Item::Records(records(1, 0, 5), 50));
+        s.seek(&tp(0), 2).unwrap();
+        s.remove(&[tp(1)]);
+        assert!(s.held.iter().all(|(t, _)| *t == tp(0)));
+        assert_eq!(s.buffered, 0);
+        s.resume(&tp(0));
+        assert!(
+            s.pop().is_none(),
+            "the records from before the seek are gone"
+        );
+        s.push(&tp(0), Item::Records(records(0, 2, 1), 10));
+        assert_eq!(s.pop().unwrap().unwrap().next_offset, 3);
     }
 
     #[test]

@@ -83,6 +83,9 @@ impl ConsumeLoop {
         self.next_commit = Instant::now() + self.commit_interval();
         let result = loop {
             self.start_ready();
+            // After starting what could start: handlers that finish at once leave nothing in
+            // flight, and their partitions are not paused for records already done.
+            self.backpressure();
             if *self.stop.borrow() {
                 break Ok(());
             }
@@ -104,7 +107,6 @@ impl ConsumeLoop {
                     }
                 }
             }
-            self.backpressure();
         };
         let finished = self.finish().await;
         result.and(finished)
