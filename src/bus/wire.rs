@@ -69,7 +69,7 @@ impl EnvelopeError {
         }
     }
 
-    fn whole(message: impl Into<String>) -> EnvelopeError {
+    pub(crate) fn whole(message: impl Into<String>) -> EnvelopeError {
         EnvelopeError {
             field: None,
             message: message.into(),

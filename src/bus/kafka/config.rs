@@ -89,7 +89,9 @@ pub struct KafkaEventBusConfig {
     pub max_concurrency: usize,
     /// One event at a time per partition, whatever the aggregate.
     pub strict_ordering: bool,
-    /// Events read and not finished at most; beyond it, partitions are paused.
+    /// Events read and not finished at most; beyond it, partitions are paused. The default
+    /// (20,000) leaves each partition of a small topic room for more than one fetch of small
+    /// events, so fetching goes on while handlers work; lower it for large events.
     pub max_in_flight_events: usize,
     /// Events queued by `publish_background` at most.
     pub publish_queue_size: usize,
@@ -145,7 +147,7 @@ impl Default for KafkaEventBusConfig {
             handler_timeout: None,
             max_concurrency: 16,
             strict_ordering: false,
-            max_in_flight_events: 1000,
+            max_in_flight_events: 20_000,
             publish_queue_size: 10_000,
             commit_interval_ms: 1000,
             assignment_strategy: "cooperative-sticky".into(),

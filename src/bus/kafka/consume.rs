@@ -5,6 +5,9 @@
 //!
 //! - A record of a type no handler here takes, or without an `event_type` header, is finished at
 //!   once without being read (and counted as skipped).
+//! - Reading ahead: the events of a large batch of records are read (their JSON base fields) on a
+//!   task of their own while this one runs the handlers of the batches before, so the two cores
+//!   of a small machine share the work; batches enter the schedule in the order they arrived.
 //! - Backpressure: a partition holding more than its share of `max_in_flight_events` (records read
 //!   and not finished) is paused, and resumed below half of it: a slow handler pauses its own
 //!   partitions, the others go on, and memory stays bounded whatever the handlers' speed.
@@ -21,10 +24,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kbus_client::consumer::{is_commit_fenced, Consumer, ConsumerRecord, Event, OffsetAndMetadata};
 use kbus_client::TopicPartition;
+use std::collections::VecDeque;
 use tokio::sync::watch;
-use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
+use tokio::task::{AbortHandle, Id, JoinError, JoinHandle, JoinSet};
 
-use super::handle::{handle, header, Context, Outcome};
+use super::handle::{handle, header, read, Context, Outcome, Read};
 use super::progress::PartitionProgress;
 use super::schedule::Schedule;
 use crate::bus::error::BusError;
@@ -37,12 +41,31 @@ type Key = (i32, Bytes);
 /// What a record's task returns.
 type Done = (Key, i64, Outcome);
 
+/// A record admitted for handling: its ordering key, the record, and its event once read.
+type Admitted = (Key, ConsumerRecord, Option<Read>);
+
+/// A batch of admitted records, read or being read.
+enum Batch {
+    /// Small batches are read when handled.
+    Read(Vec<Admitted>),
+    Reading(JoinHandle<Vec<Admitted>>),
+}
+
+/// Batches of at least this many records are read ahead on a task of their own.
+const READ_AHEAD_MIN: usize = 128;
+
+/// No more records are taken from the consumer while this many batches wait to enter the
+/// schedule.
+const READ_AHEAD_MAX: usize = 4;
+
 pub(crate) struct ConsumeLoop {
     pub ctx: Arc<Context>,
     pub consumer: Consumer,
     pub stop: watch::Receiver<bool>,
     progress: HashMap<TopicPartition, PartitionProgress>,
-    schedule: Schedule<Key, ConsumerRecord>,
+    schedule: Schedule<Key, (ConsumerRecord, Option<Read>)>,
+    /// Admitted batches not in the schedule yet, in arrival order.
+    reading: VecDeque<Batch>,
     tasks: JoinSet<Done>,
     /// The running tasks, to abort them and to know what a cancelled one was.
     /// The key holds the partition: the bus reads one topic, so no topic name is kept per event.
@@ -66,6 +89,7 @@ impl ConsumeLoop {
             stop,
             progress: HashMap::new(),
             schedule: Schedule::new(max),
+            reading: VecDeque::new(),
             tasks: JoinSet::new(),
             running: HashMap::new(),
             paused: HashSet::new(),
@@ -82,6 +106,7 @@ impl ConsumeLoop {
     pub async fn run(mut self) -> Result<(), BusError> {
         self.next_commit = Instant::now() + self.commit_interval();
         let result = loop {
+            self.schedule_read();
             self.start_ready();
             // After starting what could start: handlers that finish at once leave nothing in
             // flight, and their partitions are not paused for records already done.
@@ -100,8 +125,12 @@ impl ConsumeLoop {
                         self.on_done(done);
                     }
                 }
+                read = front_read(&mut self.reading), if matches!(self.reading.front(), Some(Batch::Reading(_))) => {
+                    self.reading.pop_front();
+                    self.enter(read);
+                }
                 _ = tokio::time::sleep_until(next_commit.into()) => self.commit().await,
-                event = self.consumer.poll() => {
+                event = self.consumer.poll(), if self.reading.len() < READ_AHEAD_MAX => {
                     if let Err(e) = self.on_event(event).await {
                         break Err(e);
                     }
@@ -114,12 +143,12 @@ impl ConsumeLoop {
 
     /// Starts every event the schedule lets start.
     fn start_ready(&mut self) {
-        while let Some((key, record)) = self.schedule.start_next() {
+        while let Some((key, (record, read))) = self.schedule.start_next() {
             let ctx = self.ctx.clone();
             let offset = record.offset;
             let task_key = key.clone();
             let mut work = Box::pin(async move {
-                let outcome = handle(&ctx, &record).await;
+                let outcome = handle(&ctx, &record, read).await;
                 (task_key, offset, outcome)
             });
             // A handler that finishes without waiting (most do, or they wait once the event is
@@ -201,9 +230,13 @@ impl ConsumeLoop {
                     .send_modify(|owned| owned.extend(tps.iter().cloned()));
                 tracing::info!(partitions = ?tps, "bus: partitions assigned");
             }
-            Ok(Event::Revoked(tps)) => self.revoke(&tps).await,
+            Ok(Event::Revoked(tps)) => {
+                self.settle_reading().await;
+                self.revoke(&tps).await;
+            }
             Ok(Event::Lost(tps)) => {
                 tracing::warn!(partitions = ?tps, "bus: partitions lost; their events are abandoned");
+                self.settle_reading().await;
                 self.abandon(&tps);
             }
             Ok(Event::Error(e)) => {
@@ -257,6 +290,7 @@ impl ConsumeLoop {
         let progress = self.progress.entry(tp.clone()).or_default();
         self.dirty = true;
         let (mut consumed, mut skipped) = (0, 0);
+        let mut admitted = Vec::with_capacity(records.len());
         for record in records {
             let offset = record.offset;
             if progress.done_before(offset) {
@@ -282,7 +316,7 @@ impl ConsumeLoop {
                     .unwrap_or_else(|| Bytes::from(format!("#{offset}")));
                 (record.partition, aggregate)
             };
-            self.schedule.push(record.partition, key, record);
+            admitted.push((key, record, None));
         }
         if consumed > 0 {
             c.consumed(consumed);
@@ -291,6 +325,74 @@ impl ConsumeLoop {
         if skipped > 0 {
             Counters::add(&c.events_skipped, skipped);
         }
+        if admitted.len() >= READ_AHEAD_MIN {
+            self.reading
+                .push_back(Batch::Reading(tokio::spawn(read_all(admitted))));
+        } else if !admitted.is_empty() {
+            self.reading.push_back(Batch::Read(admitted));
+        }
+    }
+
+    /// Moves the batches at the front that are read (or small) into the schedule.
+    fn schedule_read(&mut self) {
+        while let Some(front) = self.reading.front_mut() {
+            let batch = match front {
+                Batch::Read(batch) => std::mem::take(batch),
+                Batch::Reading(task) if task.is_finished() => {
+                    let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
+                    match std::pin::Pin::new(task).poll(&mut noop) {
+                        std::task::Poll::Ready(read) => match read {
+                            Ok(batch) => batch,
+                            Err(e) => {
+                                self.lost_batch(e);
+                                Vec::new()
+                            }
+                        },
+                        std::task::Poll::Pending => return,
+                    }
+                }
+                Batch::Reading(_) => return,
+            };
+            self.reading.pop_front();
+            self.push_all(batch);
+        }
+    }
+
+    /// A batch read ahead came back.
+    fn enter(&mut self, read: Result<Vec<Admitted>, JoinError>) {
+        match read {
+            Ok(batch) => self.push_all(batch),
+            Err(e) => self.lost_batch(e),
+        }
+        self.schedule_read();
+    }
+
+    /// Waits for every batch being read and puts it in the schedule: before partitions are
+    /// revoked or lost, so their records are all where `remove_waiting` finds them.
+    async fn settle_reading(&mut self) {
+        while !self.reading.is_empty() {
+            if matches!(self.reading.front(), Some(Batch::Reading(_))) {
+                let read = front_read(&mut self.reading).await;
+                self.reading.pop_front();
+                self.enter(read);
+            } else {
+                self.schedule_read();
+            }
+        }
+    }
+
+    fn push_all(&mut self, batch: Vec<Admitted>) {
+        for (key, record, read) in batch {
+            self.schedule.push(key.0, key, (record, read));
+        }
+    }
+
+    /// A reading task ended without its batch (the runtime is shutting down; reading itself
+    /// does not panic). Its records stay received and unfinished, so nothing past them is
+    /// committed: the next owner of the partition reads them again.
+    fn lost_batch(&mut self, e: JoinError) {
+        self.ctx.counters.error();
+        tracing::error!(error = %e, "bus: a batch of records read ahead was lost; it is read again after a restart");
     }
 
     /// Pauses the partitions holding more than their share of the bound (events read and not
@@ -425,6 +527,11 @@ impl ConsumeLoop {
         let timeout = self.ctx.config.shutdown_timeout();
         let deadline = Instant::now() + timeout;
         let everything: Vec<TopicPartition> = self.progress.keys().cloned().collect();
+        for batch in self.reading.drain(..) {
+            if let Batch::Reading(task) = batch {
+                task.abort();
+            }
+        }
         self.schedule.remove_waiting(|_| true);
         let mut timed_out = false;
         while !self.tasks.is_empty() {
@@ -448,5 +555,27 @@ impl ConsumeLoop {
         } else {
             Ok(())
         }
+    }
+}
+
+/// Reads the events of `batch` (on a task of its own). A read that panicked (it does not: the
+/// reader is fuzzed) is an unreadable event, dead-lettered like one.
+async fn read_all(mut batch: Vec<Admitted>) -> Vec<Admitted> {
+    for (_, record, event) in &mut batch {
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(record)));
+        *event = Some(read.unwrap_or_else(|_| {
+            Err(crate::bus::wire::EnvelopeError::whole(
+                "reading the event panicked",
+            ))
+        }));
+    }
+    batch
+}
+
+/// The batch at the front of `reading`, once read (only called when it is being read).
+async fn front_read(reading: &mut VecDeque<Batch>) -> Result<Vec<Admitted>, JoinError> {
+    match reading.front_mut() {
+        Some(Batch::Reading(task)) => task.await,
+        _ => std::future::pending().await,
     }
 }

@@ -60,13 +60,23 @@ impl Outcome {
     }
 }
 
-/// Handles `record`; see the module docs. With tracing on, it runs in a consume span that is a
-/// child of the record's publish span (its `traceparent`), and handlers see that context as
-/// [`TraceContext::current`].
-pub(crate) async fn handle(ctx: &Context, record: &ConsumerRecord) -> Outcome {
+/// A record's event as read from its value: the base fields, or why they cannot be read.
+pub(crate) type Read = Result<wire::ReadEvent, wire::EnvelopeError>;
+
+/// Reads `record`'s event (pure work: the consume loop does it ahead, off its own turn, for
+/// large batches).
+pub(crate) fn read(record: &ConsumerRecord) -> Read {
+    let value = record.value.clone().unwrap_or_default();
+    wire::ReadEvent::read(value, header(record, "event_type"))
+}
+
+/// Handles `record`, whose event was read ahead as `read` (or is read here); see the module docs.
+/// With tracing on, it runs in a consume span that is a child of the record's publish span (its
+/// `traceparent`), and handlers see that context as [`TraceContext::current`].
+pub(crate) async fn handle(ctx: &Context, record: &ConsumerRecord, read: Option<Read>) -> Outcome {
     if !ctx.config.enable_tracing {
         let started = std::time::Instant::now();
-        let outcome = handle_record(ctx, record).await;
+        let outcome = handle_record(ctx, record, read).await;
         ctx.metrics.consume_took(started.elapsed());
         return outcome;
     }
@@ -123,7 +133,7 @@ pub(crate) async fn handle(ctx: &Context, record: &ConsumerRecord) -> Outcome {
     let started = std::time::Instant::now();
     let outcome = trace
         .scope(tracing::Instrument::instrument(
-            handle_record(ctx, record),
+            handle_record(ctx, record, read),
             span,
         ))
         .await;
@@ -138,11 +148,9 @@ pub(crate) async fn handle(ctx: &Context, record: &ConsumerRecord) -> Outcome {
 }
 
 /// The rare ways (dead letters, retry waits) are boxed: this future is made for every event.
-async fn handle_record(ctx: &Context, record: &ConsumerRecord) -> Outcome {
+async fn handle_record(ctx: &Context, record: &ConsumerRecord, read: Option<Read>) -> Outcome {
     let c = &ctx.counters;
-    let event_type = header(record, "event_type");
-    let value = record.value.clone().unwrap_or_default();
-    let event = match wire::ReadEvent::read(value, event_type) {
+    let event = match read.unwrap_or_else(|| self::read(record)) {
         Ok(event) => event,
         Err(e) => {
             tracing::warn!(
