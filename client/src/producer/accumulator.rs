@@ -11,6 +11,7 @@ use std::time::Instant;
 use tokio::sync::{Notify, Semaphore};
 
 use super::batch::ProducerBatch;
+use super::compression_ratio::CompressionRatio;
 use super::config::ProducerConfig;
 use super::partitioner::StickyPartition;
 use super::record::{BatchOutcome, DeliveryFuture, ProducerRecord};
@@ -41,6 +42,21 @@ pub(crate) struct TopicQueues {
     pub name: Arc<str>,
     pub partitions: Vec<PartitionQueue>,
     sticky: StickyPartition,
+    /// How much this topic's batches shrink when compressed: `batch.size` bounds their
+    /// compressed size.
+    ratio: CompressionRatio,
+}
+
+impl TopicQueues {
+    /// True when `size` more bytes fit in `batch` within `batch.size` (compressed, as estimated)
+    /// and `max.request.size` (uncompressed, so that no estimate makes a batch too large).
+    fn fits(&self, batch: &ProducerBatch, size: usize, config: &ProducerConfig) -> bool {
+        let after = batch.size() + size;
+        batch.is_open()
+            && !batch.is_full()
+            && self.ratio.compressed(after) <= config.batch_size
+            && after <= config.max_request_size
+    }
 }
 
 #[derive(Debug, Default)]
@@ -155,6 +171,7 @@ impl Accumulator {
                 name: Arc::from(topic),
                 partitions: Vec::new(),
                 sticky: StickyPartition::new(seed),
+                ratio: CompressionRatio::default(),
             });
         while (t.partitions.len() as i32) < count {
             t.partitions.push(PartitionQueue::default());
@@ -196,11 +213,11 @@ impl Accumulator {
             (None, None) => topic.sticky.current(count, &[]),
         };
         let sticky = record.partition.is_none() && keyed.is_none();
-        let queue = &mut topic.partitions[partition as usize];
-        let fits = queue
+        let fits = topic.partitions[partition as usize]
             .batches
             .back()
-            .is_some_and(|b| b.is_open() && !b.is_full() && b.size() + memory <= config.batch_size);
+            .is_some_and(|b| topic.fits(b, memory, config));
+        let queue = &mut topic.partitions[partition as usize];
         let mut wake = false;
         if !fits {
             if let Some(open) = queue.batches.back_mut().filter(|b| b.is_open()) {
@@ -228,6 +245,11 @@ impl Accumulator {
                 .get_mut(record.topic.as_str())
                 .expect("looked up above under the same lock");
             let name = topic.name.clone();
+            let capacity = topic
+                .ratio
+                .uncompressed(config.batch_size)
+                .min(config.max_request_size)
+                .max(memory);
             topic.partitions[partition as usize]
                 .batches
                 .push_back(ProducerBatch::new(
@@ -235,7 +257,7 @@ impl Accumulator {
                     name,
                     partition,
                     config.compression,
-                    config.batch_size.max(memory),
+                    capacity,
                     now,
                 ));
         }
@@ -244,6 +266,7 @@ impl Accumulator {
             .get_mut(record.topic.as_str())
             .expect("looked up above under the same lock");
         let name = topic.name.clone();
+        let ratio = topic.ratio;
         let batch = topic.partitions[partition as usize]
             .batches
             .back_mut()
@@ -255,7 +278,7 @@ impl Accumulator {
             &record.headers,
             memory,
         )?;
-        if batch.size() >= config.batch_size {
+        if ratio.compressed(batch.size()) >= config.batch_size {
             wake = true;
         }
         let delivery = batch.delivery.clone();
@@ -270,6 +293,14 @@ impl Accumulator {
             index,
             timestamp,
         }))
+    }
+
+    /// A batch of `topic` of `uncompressed` bytes was compressed to `compressed`: later batches of
+    /// the topic are filled by what they will weigh compressed.
+    pub fn observe_compression(&self, topic: &str, uncompressed: usize, compressed: usize) {
+        if let Some(t) = self.lock().topics.get_mut(topic) {
+            t.ratio.observe(uncompressed, compressed);
+        }
     }
 
     /// The bytes `record` holds in a batch (what `buffer.memory` is charged for it).
@@ -301,6 +332,7 @@ impl Accumulator {
         // First: expired batches out, and the brokers that have a ready batch.
         let mut ready_brokers: HashMap<i32, bool> = HashMap::new();
         for topic in st.topics.values_mut() {
+            let ratio = topic.ratio;
             for (p, queue) in topic.partitions.iter_mut().enumerate() {
                 while queue.in_flight == 0
                     && queue
@@ -317,7 +349,7 @@ impl Accumulator {
                     || queue.batches.len() > 1
                     || !head.is_open()
                     || head.is_full()
-                    || head.size() >= config.batch_size
+                    || ratio.compressed(head.size()) >= config.batch_size
                     || now >= head.created + config.linger;
                 if !ready {
                     out.next_wake = earliest(out.next_wake, head.created + config.linger);

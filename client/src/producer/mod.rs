@@ -31,6 +31,7 @@
 
 mod accumulator;
 mod batch;
+mod compression_ratio;
 mod config;
 mod idempotence;
 mod partitioner;

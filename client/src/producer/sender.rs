@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use kbus_protocol::compression::Compression;
 use kbus_protocol::error_code::ErrorCode;
 use kbus_protocol::messages::produce::{ProducePartition, ProduceTopic};
 use kbus_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -159,6 +160,7 @@ impl Sender {
                 let (queued, turn) = oneshot::channel();
                 let previous = self.last_queued.insert(broker, turn);
                 tokio::spawn(send_request(
+                    self.acc.clone(),
                     self.cluster.clone(),
                     broker,
                     batches,
@@ -453,6 +455,7 @@ struct Order {
 /// Encodes `batches` into one ProduceRequest, sends it to `broker` after the requests drained
 /// before it, and reports back.
 async fn send_request(
+    acc: Arc<Accumulator>,
     cluster: Cluster,
     broker: i32,
     mut batches: Vec<ProducerBatch>,
@@ -463,7 +466,11 @@ async fn send_request(
     let result = async {
         let mut topics: Vec<ProduceTopic> = Vec::new();
         for b in &mut batches {
+            let (fresh, uncompressed) = (b.is_open(), b.size());
             let bytes = b.take_payload().into_bytes()?;
+            if fresh && config.compression != Compression::None {
+                acc.observe_compression(&b.topic, uncompressed, bytes.len());
+            }
             b.set_built(bytes.clone());
             let partition = ProducePartition {
                 index: b.partition,

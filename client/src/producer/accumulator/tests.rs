@@ -1,6 +1,7 @@
 //! Tests of [`super`].
 
 use super::*;
+use kbus_protocol::compression::Compression;
 use std::time::Duration;
 
 fn acc(batch_size: usize, linger_ms: u64) -> Accumulator {
@@ -73,6 +74,51 @@ fn a_batch_is_ready_after_linger_or_when_full() {
     assert_eq!(d.requests.len(), 1);
     assert_eq!(d.requests[0].1.len(), 1);
     assert!(d.requests[0].1[0].records >= 8);
+}
+
+#[test]
+fn batch_size_bounds_the_compressed_size_once_a_ratio_was_seen() {
+    let a = Accumulator::new(Arc::new(ProducerConfig {
+        batch_size: 2000,
+        // Lingered at once, so that each round drains everything it made.
+        linger: Duration::ZERO,
+        compression: Compression::Gzip,
+        max_request_size: 12_000,
+        ..Default::default()
+    }));
+    a.set_partition_count("t", 1);
+    let t0 = Instant::now();
+    let first_batch = |a: &Accumulator| {
+        for _ in 0..200 {
+            drop(push(a, &rec("k"), t0));
+        }
+        let d = a.drain(t0, |_, _| Some(1), |_| true, None);
+        let records = d.requests[0].1[0].records;
+        drop(drain_all(a, None));
+        records
+    };
+    // Nothing compressed yet: the uncompressed size fills the batch, as without compression.
+    let plain = first_batch(&a);
+    assert!((15..=18).contains(&plain), "{plain}");
+    // Batches of the topic shrink to a fifth: about four and a half times the records fit.
+    for _ in 0..10 {
+        a.observe_compression("t", 10_000, 2_000);
+    }
+    let packed = first_batch(&a);
+    assert!(
+        (70..=90).contains(&packed),
+        "{packed} records, {plain} before"
+    );
+    // Never past max.request.size uncompressed, however well the data compresses.
+    for _ in 0..10 {
+        a.observe_compression("t", 10_000, 10);
+    }
+    let capped = first_batch(&a);
+    assert!((95..=110).contains(&capped), "{capped}");
+    // Data that stops compressing counts at once: a 0.9 ratio, about plain's count again.
+    a.observe_compression("t", 10_000, 9_000);
+    let worse = first_batch(&a);
+    assert!((plain..=plain + 2).contains(&worse), "{worse}");
 }
 
 #[test]
