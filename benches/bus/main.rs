@@ -260,6 +260,23 @@ async fn publish_and_consume(
         "event bus on Apache Kafka"
     };
     publish.record(group, &raw, "kbus raw producer");
+    // A service publishes from many tasks at once: their publishes share the producer's batches
+    // and requests, and one caller's wait for acknowledgements overlaps another's encoding.
+    let concurrent = {
+        let bus = KafkaEventBus::connect(config_for(bootstrap, &format!("{prefix}-bus8")))
+            .await
+            .unwrap();
+        let line = measure(
+            "bus publish, 8 callers at once",
+            n,
+            bus_publish_concurrently(&bus, events(n, aggregates), 8),
+        )
+        .await;
+        bus.shutdown(Duration::from_secs(10)).await.unwrap();
+        line
+    };
+    concurrent.print(Some(&raw));
+    concurrent.record(group, &raw, "kbus raw producer");
     bus.shutdown(Duration::from_secs(10)).await.unwrap();
 
     // Consume: the raw consumer over the bus's topic, then the bus itself (a group of its own
@@ -305,6 +322,36 @@ async fn bus_publish(bus: &KafkaEventBus, all: Vec<Envelope<Deposited>>) {
     while all.peek().is_some() {
         let batch: Vec<_> = all.by_ref().take(1000).collect();
         bus.publish(batch).await.unwrap();
+    }
+}
+
+/// Publishes `all` through the bus, 1,000 per call, from `callers` tasks at once.
+async fn bus_publish_concurrently(
+    bus: &KafkaEventBus,
+    all: Vec<Envelope<Deposited>>,
+    callers: usize,
+) {
+    let mut chunks = Vec::new();
+    let mut all = all.into_iter().peekable();
+    while all.peek().is_some() {
+        chunks.push(all.by_ref().take(1000).collect::<Vec<_>>());
+    }
+    let chunks = Arc::new(std::sync::Mutex::new(chunks.into_iter()));
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let (bus, chunks) = (bus.clone(), chunks.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Some(batch) = chunks.lock().unwrap().next() else {
+                        return;
+                    };
+                    bus.publish(batch).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
     }
 }
 
@@ -416,7 +463,6 @@ fn main() {
     }
     let n = env_number("KBUS_BUS_BENCH_EVENTS", 200_000);
     let slow_n = env_number("KBUS_BUS_BENCH_SLOW_EVENTS", 5_000);
-    let kafka = Kafka::builder().start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -430,6 +476,7 @@ fn main() {
             mock_runs(mock_n, &aggregates).await;
             return;
         }
+        let kafka = Kafka::builder().start();
         println!("bus bench on Apache Kafka (one node): {n} events, 3 partitions, gzip, acks=all");
         println!();
         println!("| run | events/s | seconds | CPU µs/event | peak RSS MB | bus ÷ raw |");
@@ -482,7 +529,7 @@ fn main() {
 /// topics made up front): no JVM and no disk behind the broker.
 async fn mock_runs(n: usize, aggregates: &[Uuid]) {
     {
-        let topics: Vec<MockTopic> = ["bench-mock-raw", "bench-mock-bus"]
+        let topics: Vec<MockTopic> = ["bench-mock-raw", "bench-mock-bus", "bench-mock-bus8"]
             .iter()
             .flat_map(|p| {
                 [
