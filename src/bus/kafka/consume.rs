@@ -144,6 +144,13 @@ impl ConsumeLoop {
     /// Starts every event the schedule lets start.
     fn start_ready(&mut self) {
         while let Some((key, (record, read))) = self.schedule.start_next() {
+            self.run_event(key, record, read);
+        }
+    }
+
+    /// Runs an event the schedule counts as running.
+    fn run_event(&mut self, key: Key, record: ConsumerRecord, read: Option<Read>) {
+        {
             let ctx = self.ctx.clone();
             let offset = record.offset;
             let task_key = key.clone();
@@ -381,9 +388,15 @@ impl ConsumeLoop {
         }
     }
 
+    /// Puts a batch in the schedule; an event whose aggregate has nothing waiting or running
+    /// starts at once, without queueing (most do, when aggregates are many).
     fn push_all(&mut self, batch: Vec<Admitted>) {
         for (key, record, read) in batch {
-            self.schedule.push(key.0, key, (record, read));
+            if self.schedule.start_now(key.0, &key) {
+                self.run_event(key, record, read);
+            } else {
+                self.schedule.push(key.0, key, (record, read));
+            }
         }
     }
 

@@ -83,6 +83,22 @@ impl<K: Eq + Hash + Clone, T> Schedule<K, T> {
         Some((key, item))
     }
 
+    /// Starts an event of `key` in `partition` at once, without queueing it, when no event of
+    /// `key` waits or runs and the partition has room: true when started (the caller runs it and
+    /// reports [`finished`](Self::finished)), false when it must be [`push`](Self::push)ed.
+    pub fn start_now(&mut self, partition: i32, key: &K) -> bool {
+        if self.running.contains_key(key) || self.queues.contains_key(key) {
+            return false;
+        }
+        let running = self.running_in.entry(partition).or_default();
+        if *running >= self.max_per_partition {
+            return false;
+        }
+        *running += 1;
+        self.running.insert(key.clone(), partition);
+        true
+    }
+
     /// The running event of `key` finished: the key's next event may start.
     pub fn finished(&mut self, key: &K) {
         let Some(partition) = self.running.remove(key) else {
@@ -172,6 +188,28 @@ mod tests {
         // A key that finished everything starts at once again.
         s.push(0, "a", 4);
         assert_eq!(drain(&mut s), [("a", 4)]);
+    }
+
+    #[test]
+    fn an_idle_aggregate_starts_at_once_and_a_busy_one_queues_behind_its_events() {
+        let mut s: Schedule<&str, u32> = Schedule::new(2);
+        assert!(s.start_now(0, &"a"), "nothing of a anywhere: start");
+        assert!(!s.start_now(0, &"a"), "a runs: its next event must queue");
+        s.push(0, "a", 2);
+        assert!(s.start_now(0, &"b"));
+        assert!(!s.start_now(0, &"c"), "the partition is at its bound");
+        assert!(s.start_now(1, &"c"), "another partition has room");
+        s.finished(&"a");
+        assert!(
+            !s.start_now(0, &"a"),
+            "a's queued event goes before any new one of a"
+        );
+        assert_eq!(drain(&mut s), [("a", 2)]);
+        s.finished(&"a");
+        s.finished(&"b");
+        s.finished(&"c");
+        assert_eq!((s.running(), s.waiting()), (0, 0));
+        assert!(s.start_now(0, &"a"));
     }
 
     #[test]
