@@ -39,6 +39,9 @@ pub struct ProducerConfig {
     /// `linger.ms`: how long a batch waits for more records before it is sent (default 5 ms).
     pub linger: Duration,
     /// `batch.size`: bytes of records in one batch before it is sent without waiting (16 KiB).
+    /// With compression, the bytes the batch is expected to weigh compressed (learnt per topic
+    /// from its batches, as the Java client does), never more than `max.request.size`
+    /// uncompressed.
     pub batch_size: usize,
     /// `buffer.memory`: bytes of records waiting to be sent or acknowledged; `send` waits while it
     /// is full (32 MiB).
