@@ -116,6 +116,12 @@ fn sendable_head<'q>(
     Some(head)
 }
 
+/// The sender's timer fires on the first millisecond tick at or after its deadline (tokio's
+/// resolution), so a batch whose linger ends within one tick is sent at that tick rather than a
+/// tick late: `linger.ms` stays the most a record waits, as with librdkafka's finer timers,
+/// instead of being overrun by up to a millisecond on every lingering batch.
+const TIMER_TICK: std::time::Duration = std::time::Duration::from_millis(1);
+
 fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
     Some(a.map_or(b, |a| a.min(b)))
 }
@@ -345,14 +351,16 @@ impl Accumulator {
                 let Some(head) = sendable_head(queue, now, producer, &mut out.next_wake) else {
                     continue;
                 };
+                let lingered = head.created + config.linger;
                 let ready = urgent
                     || queue.batches.len() > 1
                     || !head.is_open()
                     || head.is_full()
                     || ratio.compressed(head.size()) >= config.batch_size
-                    || now >= head.created + config.linger;
+                    || now + TIMER_TICK >= lingered;
                 if !ready {
-                    out.next_wake = earliest(out.next_wake, head.created + config.linger);
+                    let wake = lingered.checked_sub(TIMER_TICK).unwrap_or(lingered);
+                    out.next_wake = earliest(out.next_wake, wake);
                     continue;
                 }
                 let Some(leader) = leader_of(&topic.name, p as i32) else {
