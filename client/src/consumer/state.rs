@@ -4,7 +4,7 @@
 //! - a fetch state: look up the committed offset, look up the earliest/latest offset, fetch from an
 //!   offset, or stopped after an error was handed to the application (until it seeks);
 //! - a position: the offset of the next record the application will get;
-//! - an epoch, renewed by every seek, pause, reset and reassignment: work started under an older
+//! - an epoch, renewed by every seek, reset and reassignment: work started under an older
 //!   epoch (a fetch or a lookup in flight) is discarded when it completes, so no record from before
 //!   a seek is ever delivered;
 //! - a queue of fetched, undelivered records, counted against the prefetch bound; a paused

@@ -16,7 +16,7 @@
 //!   progress is committed and the revocation acknowledged. Lost partitions: their events are
 //!   abandoned at once, nothing is committed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kbus_client::consumer::{is_commit_fenced, Consumer, ConsumerRecord, Event, OffsetAndMetadata};
 use kbus_client::TopicPartition;
-use std::collections::VecDeque;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, Id, JoinError, JoinHandle, JoinSet};
 
@@ -150,26 +149,24 @@ impl ConsumeLoop {
 
     /// Runs an event the schedule counts as running.
     fn run_event(&mut self, key: Key, record: ConsumerRecord, read: Option<Read>) {
-        {
-            let ctx = self.ctx.clone();
-            let offset = record.offset;
-            let task_key = key.clone();
-            let mut work = Box::pin(async move {
-                let outcome = handle(&ctx, &record, read).await;
-                (task_key, offset, outcome)
-            });
-            // A handler that finishes without waiting (most do, or they wait once the event is
-            // under way) is run right here: no task, no wake-up across threads. One that waits
-            // goes on in a task of its own, polled again there with a real waker.
-            let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
-            match work.as_mut().poll(&mut noop) {
-                std::task::Poll::Ready((key, offset, outcome)) => {
-                    self.finished(&key, offset, outcome);
-                }
-                std::task::Poll::Pending => {
-                    let abort = self.tasks.spawn(work);
-                    self.running.insert(abort.id(), (key, offset, abort));
-                }
+        let ctx = self.ctx.clone();
+        let offset = record.offset;
+        let task_key = key.clone();
+        let mut work = Box::pin(async move {
+            let outcome = handle(&ctx, &record, read).await;
+            (task_key, offset, outcome)
+        });
+        // A handler that finishes without waiting (most do, or they wait once the event is
+        // under way) is run right here: no task, no wake-up across threads. One that waits
+        // goes on in a task of its own, polled again there with a real waker.
+        let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
+        match work.as_mut().poll(&mut noop) {
+            std::task::Poll::Ready((key, offset, outcome)) => {
+                self.finished(&key, offset, outcome);
+            }
+            std::task::Poll::Pending => {
+                let abort = self.tasks.spawn(work);
+                self.running.insert(abort.id(), (key, offset, abort));
             }
         }
     }
