@@ -14,6 +14,8 @@
 //! - in-memory: the bus's own cost without Kafka (encode to the wire form, decode, dispatch).
 //! - `publish`: `publish` in batches of 1,000 until every event is acknowledged, against the raw
 //!   producer sending the same records (key, value and headers encoded once beforehand).
+//! - `publish, 8 callers at once`: the same 1,000-event publishes from 8 tasks sharing the bus
+//!   (to a topic of its own), as a service publishes from many requests at once.
 //! - `consume`: a started bus with a no-op handler, from the moment it owns its partitions until
 //!   every event was handled, against the raw consumer reading the same topic (manual assignment
 //!   from offset 0) until every record arrived.
