@@ -632,12 +632,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_paused_partition_keeps_its_prefetched_records_for_its_resumption() {
+    /// Partitions 0 and 1, both to be fetched from offset 0.
+    fn two_partitions_from_zero() -> ConsumerState {
         let mut s = positions(OffsetReset::Earliest, false);
         s.assign([tp(0), tp(1)]);
         s.seek(&tp(0), 0).unwrap();
         s.seek(&tp(1), 0).unwrap();
+        s
+    }
+
+    #[test]
+    fn a_paused_partition_keeps_its_prefetched_records_for_its_resumption() {
+        let mut s = two_partitions_from_zero();
         s.push(&tp(0), Item::Records(records(0, 0, 5), 50));
         s.push(&tp(1), Item::Records(records(1, 0, 2), 20));
         s.partitions.get_mut(&tp(0)).unwrap().fetch = FetchState::At(5);
@@ -674,10 +680,7 @@ mod tests {
 
     #[test]
     fn a_seek_or_a_removal_while_paused_drops_what_was_held() {
-        let mut s = positions(OffsetReset::Earliest, false);
-        s.assign([tp(0), tp(1)]);
-        s.seek(&tp(0), 0).unwrap();
-        s.seek(&tp(1), 0).unwrap();
+        let mut s = two_partitions_from_zero();
         s.pause(&tp(0));
         s.pause(&tp(1));
         s.push(&tp(0), Item::Records(records(0, 0, 5), 50));

@@ -125,7 +125,6 @@ impl ConsumeLoop {
                     }
                 }
                 read = front_read(&mut self.reading), if matches!(self.reading.front(), Some(Batch::Reading(_))) => {
-                    self.reading.pop_front();
                     self.enter(read);
                 }
                 _ = tokio::time::sleep_until(next_commit.into()) => self.commit().await,
@@ -362,8 +361,9 @@ impl ConsumeLoop {
         }
     }
 
-    /// A batch read ahead came back.
+    /// The batch at the front of `reading` came back read: it leaves the queue for the schedule.
     fn enter(&mut self, read: Result<Vec<Admitted>, JoinError>) {
+        self.reading.pop_front();
         match read {
             Ok(batch) => self.push_all(batch),
             Err(e) => self.lost_batch(e),
@@ -377,7 +377,6 @@ impl ConsumeLoop {
         while !self.reading.is_empty() {
             if matches!(self.reading.front(), Some(Batch::Reading(_))) {
                 let read = front_read(&mut self.reading).await;
-                self.reading.pop_front();
                 self.enter(read);
             } else {
                 self.schedule_read();
