@@ -89,9 +89,11 @@ pub struct KafkaEventBusConfig {
     pub max_concurrency: usize,
     /// One event at a time per partition, whatever the aggregate.
     pub strict_ordering: bool,
-    /// Events read and not finished at most; beyond it, partitions are paused. The default
-    /// (20,000) leaves each partition of a small topic room for more than one fetch of small
-    /// events, so fetching goes on while handlers work; lower it for large events.
+    /// Events handed to the handlers' schedule and not finished, at most; beyond it, each
+    /// partition over its share is paused until half its share is left. Batches of records still
+    /// being read (at most four) come on top. The default (20,000) leaves each partition of a
+    /// small topic room for more than one fetch of small events, so fetching goes on while
+    /// handlers work; lower it for large events.
     pub max_in_flight_events: usize,
     /// Events queued by `publish_background` at most.
     pub publish_queue_size: usize,

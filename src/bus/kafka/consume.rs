@@ -8,9 +8,12 @@
 //! - Reading ahead: the events of a large batch of records are read (their JSON base fields) on a
 //!   task of their own while this one runs the handlers of the batches before, so the two cores
 //!   of a small machine share the work; batches enter the schedule in the order they arrived.
-//! - Backpressure: a partition holding more than its share of `max_in_flight_events` (records read
-//!   and not finished) is paused, and resumed below half of it: a slow handler pauses its own
-//!   partitions, the others go on, and memory stays bounded whatever the handlers' speed.
+//! - Backpressure: a partition holding more than its share of `max_in_flight_events` (records in
+//!   the schedule or running, not finished) is paused, and resumed below half of it: a slow
+//!   handler pauses its own partitions, the others go on, and memory stays bounded whatever the
+//!   handlers' speed. Batches still being read ahead do not count (they are at most
+//!   four): a fetch's worth of records arrives at once, and counting it would pause
+//!   a partition whose handlers keep up, stopping its next fetch until the batch was handled.
 //! - Revoked partitions: their waiting events are dropped (the next owner reads them), their
 //!   running ones get until the revocation timeout (`session_timeout_ms`) to finish, then their
 //!   progress is committed and the revocation acknowledged. Lost partitions: their events are
@@ -43,11 +46,24 @@ type Done = (Key, i64, Outcome);
 /// A record admitted for handling: its ordering key, the record, and its event once read.
 type Admitted = (Key, ConsumerRecord, Option<Read>);
 
-/// A batch of admitted records, read or being read.
-enum Batch {
+/// A batch of admitted records of one partition, read or being read.
+struct Batch {
+    partition: i32,
+    /// How many records.
+    len: usize,
+    records: Records,
+}
+
+enum Records {
     /// Small batches are read when handled.
     Read(Vec<Admitted>),
     Reading(JoinHandle<Vec<Admitted>>),
+}
+
+impl Batch {
+    fn reading(&self) -> bool {
+        matches!(self.records, Records::Reading(_))
+    }
 }
 
 /// Batches of at least this many records are read ahead on a task of their own.
@@ -124,7 +140,7 @@ impl ConsumeLoop {
                         self.on_done(done);
                     }
                 }
-                read = front_read(&mut self.reading), if matches!(self.reading.front(), Some(Batch::Reading(_))) => {
+                read = front_read(&mut self.reading), if self.reading.front().is_some_and(Batch::reading) => {
                     self.enter(read);
                 }
                 _ = tokio::time::sleep_until(next_commit.into()) => self.commit().await,
@@ -328,20 +344,27 @@ impl ConsumeLoop {
         if skipped > 0 {
             Counters::add(&c.events_skipped, skipped);
         }
-        if admitted.len() >= READ_AHEAD_MIN {
-            self.reading
-                .push_back(Batch::Reading(tokio::spawn(read_all(admitted))));
-        } else if !admitted.is_empty() {
-            self.reading.push_back(Batch::Read(admitted));
-        }
+        let (partition, len) = (tp.partition, admitted.len());
+        let records = if len >= READ_AHEAD_MIN {
+            Records::Reading(tokio::spawn(read_all(admitted)))
+        } else if len > 0 {
+            Records::Read(admitted)
+        } else {
+            return;
+        };
+        self.reading.push_back(Batch {
+            partition,
+            len,
+            records,
+        });
     }
 
     /// Moves the batches at the front that are read (or small) into the schedule.
     fn schedule_read(&mut self) {
         while let Some(front) = self.reading.front_mut() {
-            let batch = match front {
-                Batch::Read(batch) => std::mem::take(batch),
-                Batch::Reading(task) if task.is_finished() => {
+            let batch = match &mut front.records {
+                Records::Read(batch) => std::mem::take(batch),
+                Records::Reading(task) if task.is_finished() => {
                     let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
                     match std::pin::Pin::new(task).poll(&mut noop) {
                         std::task::Poll::Ready(read) => match read {
@@ -354,7 +377,7 @@ impl ConsumeLoop {
                         std::task::Poll::Pending => return,
                     }
                 }
-                Batch::Reading(_) => return,
+                Records::Reading(_) => return,
             };
             self.reading.pop_front();
             self.push_all(batch);
@@ -375,7 +398,7 @@ impl ConsumeLoop {
     /// revoked or lost, so their records are all where `remove_waiting` finds them.
     async fn settle_reading(&mut self) {
         while !self.reading.is_empty() {
-            if matches!(self.reading.front(), Some(Batch::Reading(_))) {
+            if self.reading.front().is_some_and(Batch::reading) {
                 let read = front_read(&mut self.reading).await;
                 self.enter(read);
             } else {
@@ -413,7 +436,13 @@ impl ConsumeLoop {
         let mut pause = Vec::new();
         let mut resume = Vec::new();
         for (tp, p) in &self.progress {
-            let n = p.in_flight();
+            let ahead: usize = self
+                .reading
+                .iter()
+                .filter(|b| b.partition == tp.partition)
+                .map(|b| b.len)
+                .sum();
+            let n = p.in_flight().saturating_sub(ahead);
             let paused = self.paused.contains(tp);
             if !paused && n >= share {
                 pause.push(tp.clone());
@@ -537,7 +566,7 @@ impl ConsumeLoop {
         let deadline = Instant::now() + timeout;
         let everything: Vec<TopicPartition> = self.progress.keys().cloned().collect();
         for batch in self.reading.drain(..) {
-            if let Batch::Reading(task) = batch {
+            if let Records::Reading(task) = batch.records {
                 task.abort();
             }
         }
@@ -583,8 +612,8 @@ async fn read_all(mut batch: Vec<Admitted>) -> Vec<Admitted> {
 
 /// The batch at the front of `reading`, once read (only called when it is being read).
 async fn front_read(reading: &mut VecDeque<Batch>) -> Result<Vec<Admitted>, JoinError> {
-    match reading.front_mut() {
-        Some(Batch::Reading(task)) => task.await,
+    match reading.front_mut().map(|b| &mut b.records) {
+        Some(Records::Reading(task)) => task.await,
         _ => std::future::pending().await,
     }
 }
