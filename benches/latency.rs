@@ -1,21 +1,26 @@
-//! End-to-end latency at a fixed rate: kbus next to librdkafka (the `rdkafka` crate), on
-//! one Apache Kafka node (and, on request, librdkafka's mock cluster).
+//! End-to-end latency at a fixed rate: kbus next to librdkafka (the `rdkafka` crate) and the Java
+//! client, on one Apache Kafka node (and, on request, librdkafka's mock cluster, without Java).
 //!
 //! ```sh
 //! cargo bench --bench latency
 //! KBUS_LATENCY_RATE=20000 KBUS_LATENCY_SECONDS=20 cargo bench --bench latency
 //! ```
 //!
-//! For each client in turn, one producer and one consumer of that client run side by side in this
-//! process on a fresh topic of 6 partitions: the producer sends `KBUS_LATENCY_RATE` records per
+//! For each client in turn, one producer and one consumer of that client run side by side in a
+//! process of their own (this bench run again with `KBUS_LATENCY_CHILD`, or a JVM), on a fresh
+//! topic of 6 partitions: the producer sends `KBUS_LATENCY_RATE` records per
 //! second (default 10,000), a slice every millisecond, for `KBUS_LATENCY_SECONDS` (default 10)
 //! after one second of warm-up; each value (100 bytes) starts with the moment it was handed to
 //! the producer, and the consumer (manual assignment of every partition from offset 0) takes the
 //! time it saw the record. The latency of a record is the difference: batching (`linger.ms=5`),
 //! the produce round trip with `acks=all`, the broker, the fetch (`fetch.max.wait.ms=500`, min
 //! bytes 1) and decoding. Both clients get the same settings; librdkafka also gets
-//! `partitioner=murmur2_random` (Java's placement). Reported: p50, p99, p99.9 and max per client,
-//! and kbus's p50 and p99 against librdkafka's (peer ÷ kbus: above 1, kbus is quicker).
+//! `partitioner=murmur2_random` (Java's placement). The Java client runs the same plan in a JVM of
+//! its own (`benches/java/LatencyProbe.java`, a single-file program run with the Kafka release's
+//! jars, 512 MiB heap, G1) and prints its samples. Reported: p50, p99, p99.9 and max per client,
+//! and kbus's p50 and p99 against each peer's (peer ÷ kbus: above 1, kbus is quicker); and each
+//! client's memory: the peak resident set (`VmHWM`) of its process at the end of the run, the
+//! producer and consumer together (peer ÷ kbus: above 1, kbus needs less).
 //! `KBUS_LATENCY_ONLY` picks the brokers: `kafka` (the default), `mock` or `all`. The mock is
 //! left out by default: it answers a fetch only once `fetch.max.wait.ms` has passed, even when
 //! records arrive meanwhile, so every client's latency there is that wait (250 ms at the median
@@ -29,7 +34,7 @@ use kbus::admin::{Admin, NewTopic};
 use kbus::consumer::{Consumer, Event};
 use kbus::producer::{Producer, ProducerRecord};
 use kbus::TopicPartition;
-use kbus_testkit::kafka::Kafka;
+use kbus_testkit::kafka::{JavaTool, Kafka, KafkaVersion};
 use kbus_testkit::mock_process::{MockClusterProcess, MockTopic};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
@@ -189,7 +194,17 @@ async fn kbus_run(plan: &Plan) -> Result<Latencies, String> {
     let sender = {
         let (producer, topic) = (producer.clone(), plan.topic.clone());
         tokio::spawn(async move {
-            let mut deliveries = Vec::new();
+            // Acknowledgements are awaited as they come, by a task of their own (as librdkafka's
+            // run polls its delivery reports), not kept to the end: the client's memory is
+            // measured.
+            let (acks, mut acked) = tokio::sync::mpsc::unbounded_channel();
+            let confirmer = tokio::spawn(async move {
+                while let Some(delivery) = acked.recv().await {
+                    let delivery: kbus::producer::DeliveryFuture = delivery;
+                    delivery.await.map_err(|e| format!("delivery: {e}"))?;
+                }
+                Ok::<(), String>(())
+            });
             let mut n = 0u64;
             while let Some(v) = rx.recv().await {
                 // The same keys as librdkafka's run: records spread over every partition.
@@ -197,17 +212,14 @@ async fn kbus_run(plan: &Plan) -> Result<Latencies, String> {
                     .key(n.to_string())
                     .value(Bytes::from(v));
                 n += 1;
-                deliveries.push(
-                    producer
-                        .send(record)
-                        .await
-                        .map_err(|e| format!("send: {e}"))?,
-                );
+                let delivery = producer
+                    .send(record)
+                    .await
+                    .map_err(|e| format!("send: {e}"))?;
+                let _ = acks.send(delivery);
             }
-            for d in deliveries {
-                d.await.map_err(|e| format!("delivery: {e}"))?;
-            }
-            Ok::<(), String>(())
+            drop(acks);
+            confirmer.await.map_err(|e| format!("confirmer: {e}"))?
         })
     };
     let paced = Plan {
@@ -306,6 +318,143 @@ fn rdkafka_run(plan: &Plan) -> Result<Latencies, String> {
     reader.join().map_err(|_| "reader panicked".to_string())?
 }
 
+/// The Java client's run: `LatencyProbe.java` in a JVM of its own, with the same plan and settings.
+fn java_run(plan: &Plan) -> Result<Run, String> {
+    let probe = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/java/LatencyProbe.java"
+    );
+    let mut args = vec![
+        plan.bootstrap.clone(),
+        plan.topic.clone(),
+        plan.rate.to_string(),
+        plan.seconds.to_string(),
+        WARM_UP.as_secs().to_string(),
+        PARTITIONS.to_string(),
+        VALUE_SIZE.to_string(),
+    ];
+    args.extend(settings().into_iter().map(|(k, v)| format!("{k}={v}")));
+    let timeout = Duration::from_secs(plan.seconds + WARM_UP.as_secs() + 120);
+    let out = std::panic::catch_unwind(|| {
+        JavaTool::new(KafkaVersion::Newest, probe)
+            .jvm_options(&["-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"])
+            .args(&args)
+            .run(timeout)
+    })
+    .map_err(|_| "the JVM ran past its time".to_string())?;
+    parse_run("Java", plan, out.success, &out.stdout, &out.stderr)
+}
+
+/// Reads what a client's process printed: `seen N`, `latency NANOS` lines, `peak_rss_kib N`, or
+/// `error ...`.
+fn parse_run(
+    client: &str,
+    plan: &Plan,
+    success: bool,
+    stdout: &str,
+    stderr: &str,
+) -> Result<Run, String> {
+    let mut run = Run::default();
+    for line in stdout.lines() {
+        let number = |n: &str| n.parse::<u64>().map_err(|e| format!("{line:?}: {e}"));
+        if let Some(n) = line.strip_prefix("seen ") {
+            run.latencies.seen = number(n)?;
+        } else if let Some(n) = line.strip_prefix("latency ") {
+            run.latencies.samples.push(number(n)?);
+        } else if let Some(n) = line.strip_prefix("peak_rss_kib ") {
+            run.peak_rss_kib = Some(number(n)?).filter(|kib| *kib > 0);
+        } else if let Some(e) = line.strip_prefix("error ") {
+            return Err(format!("{client}: {e}"));
+        }
+    }
+    if !success || run.latencies.seen < plan.total() {
+        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+        return Err(format!(
+            "{client} saw {} of {} records; it logged:\n{}",
+            run.latencies.seen,
+            plan.total(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+    }
+    Ok(run)
+}
+
+/// One client's run: its latencies and its process's peak resident set.
+#[derive(Default)]
+struct Run {
+    latencies: Latencies,
+    peak_rss_kib: Option<u64>,
+}
+
+/// This process's peak resident set (`VmHWM`), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs kbus's or librdkafka's side of `plan` in a process of its own (this bench, run again
+/// with `KBUS_LATENCY_CHILD`), so that its peak memory is its own.
+fn child_process_run(client: &str, plan: &Plan) -> Result<Run, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("this bench's path: {e}"))?;
+    let out = std::process::Command::new(exe)
+        .arg("--bench")
+        .env("KBUS_LATENCY_CHILD", client)
+        .env("KBUS_LATENCY_BOOTSTRAP", &plan.bootstrap)
+        .env("KBUS_LATENCY_TOPIC", &plan.topic)
+        .env("KBUS_LATENCY_RATE", plan.rate.to_string())
+        .env("KBUS_LATENCY_SECONDS", plan.seconds.to_string())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("starting the {client} run: {e}"))?;
+    parse_run(
+        client,
+        plan,
+        out.status.success(),
+        &String::from_utf8_lossy(&out.stdout),
+        &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// The child's side: runs `client` on the plan its environment gives and prints its samples and
+/// peak memory for [`parse_run`].
+fn child_main(client: &str) {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let plan = Plan {
+        bootstrap: var("KBUS_LATENCY_BOOTSTRAP"),
+        topic: var("KBUS_LATENCY_TOPIC"),
+        rate: env_number("KBUS_LATENCY_RATE", 10_000),
+        seconds: env_number("KBUS_LATENCY_SECONDS", 10),
+    };
+    let result = match client {
+        "kbus" => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("runtime: {e}"))
+            .and_then(|runtime| runtime.block_on(kbus_run(&plan))),
+        _ => rdkafka_run(&plan),
+    };
+    let mut out = String::new();
+    match result {
+        Ok(latencies) => {
+            // Read before the output is put together.
+            let peak = peak_rss_kib();
+            out.push_str(&format!("seen {}\n", latencies.seen));
+            for n in &latencies.samples {
+                out.push_str(&format!("latency {n}\n"));
+            }
+            if let Some(kib) = peak {
+                out.push_str(&format!("peak_rss_kib {kib}\n"));
+            }
+            print!("{out}");
+        }
+        Err(e) => {
+            println!("error {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 async fn create_topic(bootstrap: &str, topic: &str) {
     let admin = Admin::from_properties([("bootstrap.servers", bootstrap)])
         .await
@@ -316,25 +465,44 @@ async fn create_topic(bootstrap: &str, topic: &str) {
         .unwrap_or_else(|e| panic!("create {topic}: {e}"));
 }
 
-fn report(broker: &str, rate: u64, rows: &[(&str, Result<Latencies, String>)]) {
+fn report(broker: &str, rate: u64, rows: &[(String, Result<Run, String>)]) {
     println!();
     println!(
         "end-to-end latency on {broker}, {rate} records/s, 100 B values, acks=all, linger.ms=5"
     );
-    println!("| client | records | p50 ms | p99 ms | p99.9 ms | max ms |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| client | records | p50 ms | p99 ms | p99.9 ms | max ms | peak RSS MiB |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut kbus = None;
+    let mut kbus_rss = None;
     for (name, r) in rows {
         match r {
-            Ok(l) => {
+            Ok(run) => {
+                let l = &run.latencies;
                 let [p50, p99, p999, max] = l.summary();
+                let rss = run.peak_rss_kib.map(|k| k as f64 / 1024.0);
                 println!(
-                    "| {name} | {} | {p50:.2} | {p99:.2} | {p999:.2} | {max:.2} |",
-                    l.samples.len()
+                    "| {name} | {} | {p50:.2} | {p99:.2} | {p999:.2} | {max:.2} | {} |",
+                    l.samples.len(),
+                    rss.map_or("?".into(), |m| format!("{m:.1}"))
                 );
-                if *name == "kbus" {
+                if name == "kbus" {
                     kbus = Some([p50, p99]);
-                } else if let Some(k) = kbus {
+                    kbus_rss = rss;
+                    continue;
+                }
+                if let (Some(k), Some(peer)) = (kbus_rss, rss) {
+                    record::record(record::Row {
+                        group: &format!("client memory on {broker} at {rate}/s"),
+                        row: "peak RSS, producer + consumer process",
+                        peer: name,
+                        ratio: peer / k,
+                        kbus: k,
+                        peer_value: peer,
+                        unit: "MiB (ratio: peer ÷ kbus)",
+                        command: "cargo bench --bench latency",
+                    });
+                }
+                if let Some(k) = kbus {
                     for (i, label) in ["p50", "p99"].into_iter().enumerate() {
                         let peer = [p50, p99][i];
                         record::record(record::Row {
@@ -363,10 +531,20 @@ fn run_broker(
     runtime: &tokio::runtime::Runtime,
 ) {
     let mut rows = Vec::new();
-    for client in ["kbus", "librdkafka"] {
+    let java = format!("Java {}", KafkaVersion::Newest.number());
+    let mut clients = vec!["kbus", "librdkafka"];
+    if !broker.contains("mock") {
+        clients.push(&java);
+    }
+    for client in clients {
         let plan = Plan {
             bootstrap: bootstrap.to_owned(),
-            topic: format!("latency-{client}-{}", std::process::id()),
+            // "Java 4.4.0" names a topic "latency-java-PID".
+            topic: format!(
+                "latency-{}-{}",
+                client.split(' ').next().unwrap_or(client).to_lowercase(),
+                std::process::id()
+            ),
             rate,
             seconds,
         };
@@ -377,10 +555,10 @@ fn run_broker(
             Ok(())
         }
         .and_then(|()| match client {
-            "kbus" => runtime.block_on(kbus_run(&plan)),
-            _ => rdkafka_run(&plan),
+            "kbus" | "librdkafka" => child_process_run(client, &plan),
+            _ => java_run(&plan),
         });
-        rows.push((client, result));
+        rows.push((client.to_owned(), result));
     }
     report(broker, rate, &rows);
 }
@@ -388,6 +566,10 @@ fn run_broker(
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs it without: compile only then.
     if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    if let Ok(client) = std::env::var("KBUS_LATENCY_CHILD") {
+        child_main(&client);
         return;
     }
     let rate = env_number("KBUS_LATENCY_RATE", 10_000);
