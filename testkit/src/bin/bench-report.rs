@@ -156,7 +156,7 @@ fn chart(rows: &[Row]) -> String {
     );
     let _ = writeln!(
         s,
-        r##"<rect width="100%" height="100%" fill="#ffffff"/><text x="10" y="20" font-size="14" font-weight="bold">kbus ÷ peer (log scale; right of 1x: kbus faster)</text>"##
+        r##"<rect width="100%" height="100%" fill="#ffffff"/><text x="10" y="20" font-size="14" font-weight="bold">kbus against each peer (log scale; right of 1x: kbus ahead — faster, quicker or smaller)</text>"##
     );
     let mut e = lo as i32;
     while e <= hi as i32 {
