@@ -189,16 +189,27 @@ async fn kbus_writes_java_reads_every_codec() {
     let kafka = Kafka::shared();
     let _log = kafka.log_on_failure();
     let bootstrap = kafka.bootstrap();
-    for codec in Compression::ALL {
-        let topic = format!("kbus-to-java-{}", codec.name());
+    // Every codec at its default level, and gzip at both ends of its levels (KIP-390's
+    // compression.gzip.level).
+    let runs = Compression::ALL
+        .into_iter()
+        .map(|codec| (codec, "-1"))
+        .chain([(Compression::Gzip, "1"), (Compression::Gzip, "9")]);
+    for (codec, level) in runs {
+        let topic = match level {
+            "-1" => format!("kbus-to-java-{}", codec.name()),
+            level => format!("kbus-to-java-{}-level-{level}", codec.name()),
+        };
         create_topic(&bootstrap, &topic, PARTITIONS, &[]).await;
-        let producer = Producer::from_properties([
+        let mut properties = vec![
             ("bootstrap.servers", bootstrap.as_str()),
             ("compression.type", codec.name()),
             ("linger.ms", "20"),
-        ])
-        .await
-        .unwrap();
+        ];
+        if codec == Compression::Gzip {
+            properties.push(("compression.gzip.level", level));
+        }
+        let producer = Producer::from_properties(properties).await.unwrap();
         let base = now_ms() - 86_400_000;
         let mut deliveries = Vec::new();
         for i in 0..N {

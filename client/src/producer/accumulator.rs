@@ -263,6 +263,7 @@ impl Accumulator {
                     name,
                     partition,
                     config.compression,
+                    config.compression_level,
                     capacity,
                     now,
                 ));

@@ -43,6 +43,7 @@ impl ProducerBatch {
         topic: Arc<str>,
         partition: i32,
         compression: Compression,
+        level: Option<u32>,
         capacity: usize,
         now: Instant,
     ) -> Self {
@@ -50,7 +51,7 @@ impl ProducerBatch {
             id,
             topic,
             partition,
-            builder: Some(RecordBatchBuilder::with_capacity(compression, capacity)),
+            builder: Some(RecordBatchBuilder::with_capacity(compression, capacity).level(level)),
             built: None,
             records: 0,
             delivery: Arc::new(BatchDelivery::default()),

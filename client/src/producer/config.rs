@@ -50,6 +50,10 @@ pub struct ProducerConfig {
     pub max_request_size: usize,
     /// `compression.type` (default none).
     pub compression: Compression,
+    /// `compression.gzip.level` (KIP-390; librdkafka's `compression.level`): gzip's level, 1
+    /// (fastest) to 9 (smallest); `None` (-1) is deflate's default, 6. lz4 and zstd compress at
+    /// one level here.
+    pub compression_level: Option<u32>,
     /// `max.in.flight.requests.per.connection` (default 5).
     pub max_in_flight: usize,
     /// `retries` (default unlimited within `delivery.timeout.ms`).
@@ -82,6 +86,7 @@ impl Default for ProducerConfig {
             buffer_memory: 32 * 1024 * 1024,
             max_request_size: 1024 * 1024,
             compression: Compression::None,
+            compression_level: None,
             max_in_flight: 5,
             retries: u32::MAX,
             retry_backoff: Duration::from_millis(100),
@@ -98,7 +103,7 @@ impl Default for ProducerConfig {
 impl Settings for ProducerConfig {
     /// Applies one property by its Java name (librdkafka's where it differs): `acks`, `linger.ms`,
     /// `batch.size`, `buffer.memory`, `max.request.size`, `compression.type`,
-    /// `max.in.flight.requests.per.connection`, `retries`, `retry.backoff.ms`,
+    /// `compression.gzip.level`, `max.in.flight.requests.per.connection`, `retries`, `retry.backoff.ms`,
     /// `delivery.timeout.ms`, `request.timeout.ms` (also the connection's), `max.block.ms`,
     /// `allow.auto.create.topics`, `enable.idempotence`, `partitioner`.
     fn set_property(&mut self, key: &str, value: &str) -> Result<bool> {
@@ -124,6 +129,29 @@ impl Settings for ProducerConfig {
                 self.compression = Compression::from_name(name).ok_or_else(|| Error::Config {
                     message: format!("compression.type: unknown codec {name:?}"),
                 })?;
+            }
+            "compression.gzip.level" | "compression.level" => {
+                let level: i32 = number(key, value)?;
+                self.compression_level = match level {
+                    -1 => None,
+                    1..=9 => Some(level as u32),
+                    other => {
+                        return Err(Error::Config {
+                            message: format!(
+                                "{}: {other} is not a gzip level (1 to 9, or -1 for the default)",
+                                key.trim()
+                            ),
+                        })
+                    }
+                };
+            }
+            "compression.lz4.level" | "compression.zstd.level" => {
+                return Err(Error::Config {
+                    message: format!(
+                        "{}: not supported; lz4 and zstd compress at one level in kbus",
+                        key.trim()
+                    ),
+                })
             }
             "max.in.flight.requests.per.connection" | "max.in.flight" => {
                 self.max_in_flight = number::<usize>(key, value)?.max(1)
@@ -201,6 +229,32 @@ mod tests {
         assert!(!c.set_property("bootstrap.servers", "x:1").unwrap());
         // The producer's request timeout is the connections' too: both read it.
         assert!(c.set_property("request.timeout.ms", "5000").unwrap());
+    }
+
+    #[test]
+    fn gzip_levels_are_read_and_other_codecs_levels_refused() {
+        let mut c = ProducerConfig::default();
+        assert!(c.set_property("compression.gzip.level", "1").unwrap());
+        assert_eq!(c.compression_level, Some(1));
+        assert!(c.set_property("compression.level", "9").unwrap());
+        assert_eq!(c.compression_level, Some(9));
+        assert!(c.set_property("compression.gzip.level", "-1").unwrap());
+        assert_eq!(c.compression_level, None);
+        for bad in ["0", "10", "fast"] {
+            let e = c
+                .set_property("compression.gzip.level", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("compression.gzip.level"), "{e}");
+        }
+        let e = c
+            .set_property("compression.zstd.level", "3")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("compression.zstd.level") && e.contains("one level"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -28,14 +28,28 @@ fn error(message: &str) -> ProtocolError {
     codec_error("gzip", message)
 }
 
-/// Compresses `input` at zlib's default level (the Java client's too) into one gzip member,
+/// The levels deflate has: 1 (fastest) to 9 (smallest).
+pub const LEVELS: std::ops::RangeInclusive<u32> = 1..=9;
+
+/// Compresses `input` at zlib's default level (6, the Java client's default too) into one gzip
+/// member, appended to `out`.
+pub fn compress(input: &[u8], out: &mut BytesMut) -> Result<()> {
+    compress_at(input, out, None)
+}
+
+/// Compresses `input` at `level` (one of [`LEVELS`]; `None`: the default) into one gzip member,
 /// appended to `out`. Deflate writes into `out`'s own allocation (taken over as a `Vec` and given
 /// back), so the compressed bytes are never copied.
-pub fn compress(input: &[u8], out: &mut BytesMut) -> Result<()> {
+pub fn compress_at(input: &[u8], out: &mut BytesMut, level: Option<u32>) -> Result<()> {
+    let level = match level {
+        Some(l) if LEVELS.contains(&l) => flate2::Compression::new(l),
+        Some(l) => return Err(error(&format!("level {l} is not one of 1 to 9"))),
+        None => flate2::Compression::default(),
+    };
     let mut buf: Vec<u8> = std::mem::take(out).into();
     buf.reserve(HEADER.len() + input.len() / 2 + 64);
     buf.extend_from_slice(&HEADER);
-    let mut deflate = Compress::new(flate2::Compression::default(), false);
+    let mut deflate = Compress::new(level, false);
     loop {
         let consumed = deflate.total_in() as usize;
         let status = deflate
@@ -214,6 +228,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(back, data);
+    }
+
+    #[test]
+    fn every_level_is_read_back_and_the_extremes_trade_size() {
+        // Text-like input, where the levels differ.
+        let data: Vec<u8> = (0..4000)
+            .flat_map(|i| {
+                format!("{{\"event_id\":\"{i:08}\",\"amount\":{}}}", i * 7 % 1000).into_bytes()
+            })
+            .collect();
+        let mut sizes = Vec::new();
+        for level in LEVELS {
+            let mut out = BytesMut::new();
+            compress_at(&data, &mut out, Some(level)).unwrap();
+            assert_eq!(
+                &decompress(&out, data.len()).unwrap()[..],
+                &data[..],
+                "level {level}"
+            );
+            sizes.push(out.len());
+        }
+        assert!(
+            sizes[8] < sizes[0],
+            "level 9 {} vs level 1 {}",
+            sizes[8],
+            sizes[0]
+        );
+        let mut default = BytesMut::new();
+        compress(&data, &mut default).unwrap();
+        assert_eq!(default.len(), sizes[5], "the default is level 6");
+        for bad in [0, 10] {
+            let e = compress_at(&data, &mut BytesMut::new(), Some(bad)).unwrap_err();
+            assert!(e.to_string().contains(&format!("level {bad}")), "{e}");
+        }
     }
 
     #[test]

@@ -116,6 +116,16 @@ impl Compression {
         }
     }
 
+    /// Compresses `input` at `level`, appending the result to `out`. Only gzip has levels here
+    /// (1 to 9, `compression.gzip.level` of KIP-390); the other codecs compress as
+    /// [`compress`](Self::compress) does and ignore it. `None` is the codec's default.
+    pub fn compress_at(self, input: &[u8], out: &mut BytesMut, level: Option<u32>) -> Result<()> {
+        match self {
+            Compression::Gzip => gzip::compress_at(input, out, level),
+            _ => self.compress(input, out),
+        }
+    }
+
     /// Decompresses `input`, failing with [`ProtocolError::DecompressedTooLarge`] if the result would
     /// exceed `limit` bytes.
     pub fn decompress(self, input: &[u8], limit: usize) -> Result<Bytes> {

@@ -37,6 +37,8 @@ pub struct RecordBatchBuilder {
     /// Where the next record goes: the batch's length so far.
     end: usize,
     compression: Compression,
+    /// The codec's level (gzip only), `None` for its default.
+    level: Option<u32>,
     base_offset: i64,
     partition_leader_epoch: i32,
     producer_id: i64,
@@ -63,6 +65,7 @@ impl RecordBatchBuilder {
             buf,
             end: BATCH_HEADER_SIZE,
             compression,
+            level: None,
             base_offset: 0,
             partition_leader_epoch: -1,
             producer_id: -1,
@@ -74,6 +77,13 @@ impl RecordBatchBuilder {
             count: 0,
             last_offset_delta: -1,
         }
+    }
+
+    /// Sets the codec's level (gzip: 1 to 9; the other codecs have none here); `None`, the
+    /// default, is the codec's default level. A level out of range fails [`build`](Self::build).
+    pub fn level(mut self, level: Option<u32>) -> Self {
+        self.level = level;
+        self
     }
 
     /// Sets the base offset (producers leave it 0; the broker assigns offsets).
@@ -232,13 +242,14 @@ impl RecordBatchBuilder {
             mut buf,
             end,
             compression,
+            level,
             ..
         } = self;
         buf.truncate(end);
         if compression != Compression::None {
             let mut out = BytesMut::with_capacity(BATCH_HEADER_SIZE + buf.len() / 2);
             out.put_bytes(0, BATCH_HEADER_SIZE);
-            compression.compress(&buf[BATCH_HEADER_SIZE..], &mut out)?;
+            compression.compress_at(&buf[BATCH_HEADER_SIZE..], &mut out, level)?;
             buf = out;
         }
         let batch_length = buf.len() - LOG_OVERHEAD;

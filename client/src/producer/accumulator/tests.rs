@@ -186,6 +186,39 @@ fn a_ready_broker_takes_the_lingering_batches_of_its_other_partitions() {
     assert_eq!(d.next_wake, Some(t0 + Duration::from_millis(4_999)));
 }
 
+#[test]
+fn batches_are_compressed_at_the_configured_gzip_level() {
+    // The same compressible records, one batch each way: level 1 writes more bytes than 9.
+    let built_size = |level: Option<u32>| {
+        let a = Accumulator::new(Arc::new(ProducerConfig {
+            batch_size: 1 << 20,
+            linger: Duration::ZERO,
+            compression: Compression::Gzip,
+            compression_level: level,
+            ..Default::default()
+        }));
+        a.set_partition_count("t", 1);
+        for i in 0..500 {
+            let value = format!(
+                "{{\"order\":{i},\"state\":\"placed\",\"amount\":{}}}",
+                i * 37 % 1000
+            );
+            let r = ProducerRecord::new("t")
+                .key(format!("k{}", i % 50))
+                .value(value);
+            drop(push(&a, &r, Instant::now()));
+        }
+        let mut batches = drain_all(&a, None);
+        assert_eq!(batches.len(), 1);
+        batches[0].take_payload().into_bytes().unwrap().len()
+    };
+    let (fastest, default, smallest) = (built_size(Some(1)), built_size(None), built_size(Some(9)));
+    assert!(
+        fastest > default && default >= smallest,
+        "level 1: {fastest} bytes, default: {default}, level 9: {smallest}"
+    );
+}
+
 /// Drains until nothing more is sent now, as the sender would.
 fn drain_all(a: &Accumulator, producer: Option<(i64, i16)>) -> Vec<ProducerBatch> {
     let mut sent = Vec::new();
