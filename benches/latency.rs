@@ -6,6 +6,9 @@
 //! KBUS_LATENCY_RATE=20000 KBUS_LATENCY_SECONDS=20 cargo bench --bench latency
 //! ```
 //!
+//! Every client runs `KBUS_LATENCY_ROUNDS` times (3; a fresh topic each, the clients taking
+//! turns), as one run's median moves by half a millisecond; the record takes the medians.
+//!
 //! For each client in turn, one producer and one consumer of that client run side by side in a
 //! process of their own (this bench run again with `KBUS_LATENCY_CHILD`, or a JVM), on a fresh
 //! topic of 6 partitions: the producer sends `KBUS_LATENCY_RATE` records per
@@ -465,62 +468,100 @@ async fn create_topic(bootstrap: &str, topic: &str) {
         .unwrap_or_else(|e| panic!("create {topic}: {e}"));
 }
 
-fn report(broker: &str, rate: u64, rows: &[(String, Result<Run, String>)]) {
-    println!();
-    println!(
-        "end-to-end latency on {broker}, {rate} records/s, 100 B values, acks=all, linger.ms=5"
-    );
-    println!("| client | records | p50 ms | p99 ms | p99.9 ms | max ms | peak RSS MiB |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    let mut kbus = None;
-    let mut kbus_rss = None;
-    for (name, r) in rows {
-        match r {
-            Ok(run) => {
-                let l = &run.latencies;
-                let [p50, p99, p999, max] = l.summary();
-                let rss = run.peak_rss_kib.map(|k| k as f64 / 1024.0);
-                println!(
-                    "| {name} | {} | {p50:.2} | {p99:.2} | {p999:.2} | {max:.2} | {} |",
-                    l.samples.len(),
-                    rss.map_or("?".into(), |m| format!("{m:.1}"))
-                );
-                if name == "kbus" {
-                    kbus = Some([p50, p99]);
-                    kbus_rss = rss;
-                    continue;
-                }
-                if let (Some(k), Some(peer)) = (kbus_rss, rss) {
-                    record::record(record::Row {
-                        group: &format!("client memory on {broker} at {rate}/s"),
-                        row: "peak RSS, producer + consumer process",
-                        peer: name,
-                        ratio: peer / k,
-                        kbus: k,
-                        peer_value: peer,
-                        unit: "MiB (ratio: peer ÷ kbus)",
-                        command: "cargo bench --bench latency",
-                    });
-                }
-                if let Some(k) = kbus {
-                    for (i, label) in ["p50", "p99"].into_iter().enumerate() {
-                        let peer = [p50, p99][i];
-                        record::record(record::Row {
-                            group: &format!("end-to-end latency on {broker} at {rate}/s"),
-                            row: label,
-                            peer: name,
-                            ratio: peer / k[i],
-                            kbus: k[i],
-                            peer_value: peer,
-                            unit: "ms (ratio: peer ÷ kbus)",
-                            command: "cargo bench --bench latency",
-                        });
-                    }
-                }
-            }
-            Err(e) => println!("| {name} | failed: {e} | | | | |"),
+/// One client's figures in one run, or the medians of several runs.
+#[derive(Clone, Copy)]
+struct Figures {
+    records: usize,
+    /// p50, p99, p99.9 and max, in milliseconds.
+    latency: [f64; 4],
+    rss_mib: Option<f64>,
+}
+
+impl Figures {
+    fn of(run: &Run) -> Figures {
+        Figures {
+            records: run.latencies.samples.len(),
+            latency: run.latencies.summary(),
+            rss_mib: run.peak_rss_kib.map(|k| k as f64 / 1024.0),
         }
     }
+
+    /// The median of each figure over `runs` (not empty).
+    fn median(runs: &[Figures]) -> Figures {
+        let mid = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let rss: Vec<f64> = runs.iter().filter_map(|r| r.rss_mib).collect();
+        Figures {
+            records: runs.iter().map(|r| r.records).sum::<usize>() / runs.len(),
+            latency: std::array::from_fn(|i| mid(runs.iter().map(|r| r.latency[i]).collect())),
+            rss_mib: (!rss.is_empty()).then(|| mid(rss)),
+        }
+    }
+}
+
+fn print_table(title: &str, rows: &[(String, Result<Figures, String>)]) {
+    println!();
+    println!("{title}");
+    println!("| client | records | p50 ms | p99 ms | p99.9 ms | max ms | peak RSS MiB |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (name, r) in rows {
+        match r {
+            Ok(f) => {
+                let [p50, p99, p999, max] = f.latency;
+                println!(
+                    "| {name} | {} | {p50:.2} | {p99:.2} | {p999:.2} | {max:.2} | {} |",
+                    f.records,
+                    f.rss_mib.map_or("?".into(), |m| format!("{m:.1}"))
+                );
+            }
+            Err(e) => println!("| {name} | failed: {e} | | | | | |"),
+        }
+    }
+}
+
+/// Records each peer's p50, p99 and peak memory against kbus's (`rows[0]`).
+fn record_rows(broker: &str, rate: u64, rows: &[(String, Result<Figures, String>)]) {
+    let Some((_, Ok(kbus))) = rows.first() else {
+        return;
+    };
+    for (name, r) in &rows[1..] {
+        let Ok(peer) = r else { continue };
+        if let (Some(k), Some(p)) = (kbus.rss_mib, peer.rss_mib) {
+            record::record(record::Row {
+                group: &format!("client memory on {broker} at {rate}/s"),
+                row: "peak RSS, producer + consumer process",
+                peer: name,
+                ratio: p / k,
+                kbus: k,
+                peer_value: p,
+                unit: "MiB (ratio: peer ÷ kbus)",
+                command: "cargo bench --bench latency",
+            });
+        }
+        for (i, label) in [(0, "p50"), (1, "p99")] {
+            record::record(record::Row {
+                group: &format!("end-to-end latency on {broker} at {rate}/s"),
+                row: label,
+                peer: name,
+                ratio: peer.latency[i] / kbus.latency[i],
+                kbus: kbus.latency[i],
+                peer_value: peer.latency[i],
+                unit: "ms (ratio: peer ÷ kbus)",
+                command: "cargo bench --bench latency",
+            });
+        }
+    }
+}
+
+/// The topic of `client`'s run in `round` (from 1): "Java 4.4.0" runs on "latency-java-PID-1".
+fn topic_of(client: &str, round: u64) -> String {
+    format!(
+        "latency-{}-{}-{round}",
+        client.split(' ').next().unwrap_or(client).to_lowercase(),
+        std::process::id()
+    )
 }
 
 fn run_broker(
@@ -528,39 +569,53 @@ fn run_broker(
     bootstrap: &str,
     rate: u64,
     seconds: u64,
+    rounds: u64,
     runtime: &tokio::runtime::Runtime,
 ) {
-    let mut rows = Vec::new();
     let java = format!("Java {}", KafkaVersion::Newest.number());
     let mut clients = vec!["kbus", "librdkafka"];
     if !broker.contains("mock") {
         clients.push(&java);
     }
-    for client in clients {
-        let plan = Plan {
-            bootstrap: bootstrap.to_owned(),
-            // "Java 4.4.0" names a topic "latency-java-PID".
-            topic: format!(
-                "latency-{}-{}",
-                client.split(' ').next().unwrap_or(client).to_lowercase(),
-                std::process::id()
-            ),
-            rate,
-            seconds,
-        };
-        let result = if broker.contains("mock") {
-            Ok(())
-        } else {
-            runtime.block_on(create_topic(bootstrap, &plan.topic));
-            Ok(())
+    let title = format!(
+        "end-to-end latency on {broker}, {rate} records/s, 100 B values, acks=all, linger.ms=5"
+    );
+    let mut all: Vec<Vec<Result<Figures, String>>> = vec![Vec::new(); clients.len()];
+    for round in 1..=rounds {
+        let mut rows = Vec::new();
+        for (i, client) in clients.iter().enumerate() {
+            let plan = Plan {
+                bootstrap: bootstrap.to_owned(),
+                topic: topic_of(client, round),
+                rate,
+                seconds,
+            };
+            if !broker.contains("mock") {
+                runtime.block_on(create_topic(bootstrap, &plan.topic));
+            }
+            let result = match *client {
+                "kbus" | "librdkafka" => child_process_run(client, &plan),
+                _ => java_run(&plan),
+            }
+            .map(|run| Figures::of(&run));
+            all[i].push(result.clone());
+            rows.push((client.to_string(), result));
         }
-        .and_then(|()| match client {
-            "kbus" | "librdkafka" => child_process_run(client, &plan),
-            _ => java_run(&plan),
-        });
-        rows.push((client.to_owned(), result));
+        print_table(&format!("{title} (round {round} of {rounds})"), &rows);
     }
-    report(broker, rate, &rows);
+    // The medians over the rounds; a client that failed in any round shows its first failure.
+    let medians: Vec<(String, Result<Figures, String>)> = clients
+        .iter()
+        .zip(all)
+        .map(|(client, results)| {
+            let figures: Result<Vec<Figures>, String> = results.into_iter().collect();
+            (client.to_string(), figures.map(|f| Figures::median(&f)))
+        })
+        .collect();
+    if rounds > 1 {
+        print_table(&format!("{title}, median of {rounds} rounds"), &medians);
+    }
+    record_rows(broker, rate, &medians);
 }
 
 fn main() {
@@ -574,6 +629,7 @@ fn main() {
     }
     let rate = env_number("KBUS_LATENCY_RATE", 10_000);
     let seconds = env_number("KBUS_LATENCY_SECONDS", 10);
+    let rounds = env_number("KBUS_LATENCY_ROUNDS", 3).max(1);
     // The mock answers a fetch only when fetch.max.wait.ms has passed, even when records arrive
     // meanwhile (Kafka answers at once): its latencies are its wait, so it runs only on request.
     let only = std::env::var("KBUS_LATENCY_ONLY").unwrap_or_else(|_| "kafka".into());
@@ -584,7 +640,7 @@ fn main() {
     if only == "all" || only == "mock" {
         let topics: Vec<MockTopic> = ["kbus", "librdkafka"]
             .iter()
-            .map(|c| MockTopic::new(format!("latency-{c}-{}", std::process::id()), PARTITIONS, 3))
+            .flat_map(|c| (1..=rounds).map(|r| MockTopic::new(topic_of(c, r), PARTITIONS, 3)))
             .collect();
         let mock = MockClusterProcess::spawn_topics(3, &topics);
         run_broker(
@@ -592,11 +648,19 @@ fn main() {
             mock.bootstrap(),
             rate,
             seconds,
+            rounds,
             &runtime,
         );
     }
     if only == "all" || only == "kafka" {
         let kafka = Kafka::builder().start();
-        run_broker("Apache Kafka", &kafka.bootstrap(), rate, seconds, &runtime);
+        run_broker(
+            "Apache Kafka",
+            &kafka.bootstrap(),
+            rate,
+            seconds,
+            rounds,
+            &runtime,
+        );
     }
 }
