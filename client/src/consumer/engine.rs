@@ -1,6 +1,8 @@
-//! The background driver: plans jobs from the shared state, runs each on its own task (fetches,
-//! lookups), and applies their outcomes. The logic lives in [`ConsumerState`]; this file only moves
-//! messages and spawns tasks.
+//! The background driver: plans jobs from the shared state and runs each on its own task
+//! (fetches, lookups). A job applies its own outcome to the state as it ends, wakes the
+//! application when records are ready, and wakes the engine to plan again: the records of a fetch
+//! reach `poll` without a hop through the engine's task. The logic lives in [`ConsumerState`];
+//! this file only moves messages and spawns tasks.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,13 +19,9 @@ use crate::cluster::Cluster;
 use crate::group::offsets;
 use crate::list_offsets;
 
-/// A message to the engine.
-enum Msg {
-    /// The state changed (assignment, seek, pause, resume, records taken): plan again.
-    Wake,
-    /// Job `id` finished.
-    Done(u64, Outcome),
-}
+/// A message to the engine: the state changed (assignment, seek, pause, resume, records taken,
+/// a job ended), plan again.
+struct Wake;
 
 /// What the consumer and its engine share.
 pub(crate) struct Shared {
@@ -32,7 +30,7 @@ pub(crate) struct Shared {
     pub ready: Notify,
     /// Wakes everyone waiting for a job's outcome to be applied (positions looked up, ...).
     pub changed: Notify,
-    tx: mpsc::UnboundedSender<Msg>,
+    tx: mpsc::UnboundedSender<Wake>,
     /// True while a `Wake` is queued and not yet seen: wakes in a burst coalesce.
     wake_queued: AtomicBool,
 }
@@ -47,15 +45,35 @@ impl Shared {
     /// Asks the engine to plan again.
     pub fn wake(&self) {
         if !self.wake_queued.swap(true, Ordering::AcqRel) {
-            let _ = self.tx.send(Msg::Wake);
+            let _ = self.tx.send(Wake);
         }
+    }
+
+    /// Applies the outcome of job `id`, then wakes the application when something is ready for
+    /// it, everyone waiting for a change, and the engine to plan again.
+    fn finish(&self, id: u64, outcome: Outcome) {
+        let mut state = self.lock();
+        let warned = state.warnings_made;
+        state.apply(id, outcome, Instant::now());
+        // New warnings are logged here, the application gets them from `poll`.
+        let new = (state.warnings_made - warned) as usize;
+        for error in state.warnings.iter().rev().take(new).rev() {
+            tracing::warn!(error = %error, "consumer requests keep failing; retrying");
+        }
+        let ready = state.has_ready();
+        drop(state);
+        if ready {
+            self.ready.notify_one();
+        }
+        self.changed.notify_waiters();
+        self.wake();
     }
 }
 
-/// Sends `Lost` for a job whose task ended without an answer (it panicked or was aborted), so its
-/// partitions do not stay busy forever.
+/// Applies a job's outcome; `Lost` for a job whose task ended without an answer (it panicked or
+/// was aborted), so its partitions do not stay busy forever.
 struct Reporter {
-    tx: mpsc::UnboundedSender<Msg>,
+    shared: Arc<Shared>,
     id: u64,
     sent: bool,
 }
@@ -63,14 +81,14 @@ struct Reporter {
 impl Reporter {
     fn send(mut self, outcome: Outcome) {
         self.sent = true;
-        let _ = self.tx.send(Msg::Done(self.id, outcome));
+        self.shared.finish(self.id, outcome);
     }
 }
 
 impl Drop for Reporter {
     fn drop(&mut self) {
         if !self.sent {
-            let _ = self.tx.send(Msg::Done(self.id, Outcome::Lost));
+            self.shared.finish(self.id, Outcome::Lost);
         }
     }
 }
@@ -100,7 +118,7 @@ pub(crate) fn shared(config: ConsumerConfig) -> (Arc<Shared>, Receiver) {
 }
 
 /// The engine's end of the message channel, kept until the engine starts.
-pub(crate) struct Receiver(mpsc::UnboundedReceiver<Msg>);
+pub(crate) struct Receiver(mpsc::UnboundedReceiver<Wake>);
 
 /// Starts the engine on the current tokio runtime.
 pub(crate) fn start(shared: Arc<Shared>, rx: Receiver, cluster: Cluster) -> Engine {
@@ -114,7 +132,7 @@ pub(crate) fn start(shared: Arc<Shared>, rx: Receiver, cluster: Cluster) -> Engi
     }
 }
 
-async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Msg>, cluster: Cluster) {
+async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Wake>, cluster: Cluster) {
     let config = shared.lock().config.clone();
     let settings = Arc::new(FetchSettings::new(&config));
     let mut tasks = JoinSet::new();
@@ -123,7 +141,7 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Msg>, cluster:
         let plan = shared.lock().plan(Instant::now());
         for (id, job) in plan.jobs {
             let reporter = Reporter {
-                tx: shared.tx.clone(),
+                shared: shared.clone(),
                 id,
                 sent: false,
             };
@@ -142,33 +160,13 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Msg>, cluster:
             },
             None => rx.recv().await,
         };
-        let Some(mut msg) = msg else {
+        if msg.is_none() {
             return;
-        };
-        // Apply everything already waiting, then plan once.
-        let mut state = shared.lock();
-        let warned = state.warnings_made;
-        loop {
-            match msg {
-                Msg::Wake => shared.wake_queued.store(false, Ordering::Release),
-                Msg::Done(id, outcome) => state.apply(id, outcome, Instant::now()),
-            }
-            match rx.try_recv() {
-                Ok(next) => msg = next,
-                Err(_) => break,
-            }
         }
-        // New warnings are logged here, the application gets them from `poll`.
-        let new = (state.warnings_made - warned) as usize;
-        for error in state.warnings.iter().rev().take(new).rev() {
-            tracing::warn!(error = %error, "consumer requests keep failing; retrying");
-        }
-        let ready = state.has_ready();
-        drop(state);
-        if ready {
-            shared.ready.notify_one();
-        }
-        shared.changed.notify_waiters();
+        // Wakes in a burst coalesce: the flag is cleared before planning, so a change made
+        // while planning queues a wake of its own.
+        while rx.try_recv().is_ok() {}
+        shared.wake_queued.store(false, Ordering::Release);
     }
 }
 
