@@ -103,9 +103,9 @@ impl Default for ProducerConfig {
 impl Settings for ProducerConfig {
     /// Applies one property by its Java name (librdkafka's where it differs): `acks`, `linger.ms`,
     /// `batch.size`, `buffer.memory`, `max.request.size`, `compression.type`,
-    /// `compression.gzip.level`, `max.in.flight.requests.per.connection`, `retries`, `retry.backoff.ms`,
-    /// `delivery.timeout.ms`, `request.timeout.ms` (also the connection's), `max.block.ms`,
-    /// `allow.auto.create.topics`, `enable.idempotence`, `partitioner`.
+    /// `compression.gzip.level`, `max.in.flight.requests.per.connection`, `retries`,
+    /// `retry.backoff.ms`, `delivery.timeout.ms`, `request.timeout.ms` (also the connection's),
+    /// `max.block.ms`, `allow.auto.create.topics`, `enable.idempotence`, `partitioner`.
     fn set_property(&mut self, key: &str, value: &str) -> Result<bool> {
         match key.trim() {
             "acks" | "request.required.acks" => {

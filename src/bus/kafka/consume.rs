@@ -11,9 +11,9 @@
 //! - Backpressure: a partition holding more than its share of `max_in_flight_events` (records in
 //!   the schedule or running, not finished) is paused, and resumed below half of it: a slow
 //!   handler pauses its own partitions, the others go on, and memory stays bounded whatever the
-//!   handlers' speed. Batches still being read ahead do not count (they are at most
-//!   four): a fetch's worth of records arrives at once, and counting it would pause
-//!   a partition whose handlers keep up, stopping its next fetch until the batch was handled.
+//!   handlers' speed. Batches still being read ahead do not count (they are at most four): a
+//!   fetch's worth of records arrives at once, and counting it would pause a partition whose
+//!   handlers keep up, stopping its next fetch until the batch was handled.
 //! - Revoked partitions: their waiting events are dropped (the next owner reads them), their
 //!   running ones get until the revocation timeout (`session_timeout_ms`) to finish, then their
 //!   progress is committed and the revocation acknowledged. Lost partitions: their events are
@@ -54,6 +54,7 @@ struct Batch {
     records: Records,
 }
 
+/// A batch's records: read when handled, or being read ahead.
 enum Records {
     /// Small batches are read when handled.
     Read(Vec<Admitted>),
