@@ -283,6 +283,109 @@ async fn kbus_writes_java_reads_every_codec() {
     }
 }
 
+/// Text of words and numbers (no separators the console output uses), `len` bytes.
+fn words(len: usize, mut seed: u64) -> String {
+    const WORDS: [&str; 10] = [
+        "order", "created", "payment", "shipped", "status", "amount", "eur", "item", "lisbon", "ok",
+    ];
+    let mut s = String::with_capacity(len + 16);
+    while s.len() < len {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        if seed % 3 == 0 {
+            s.push_str(&format!("{} ", seed % 1_000_000));
+        } else {
+            s.push_str(WORDS[(seed % 10) as usize]);
+            s.push(' ');
+        }
+    }
+    s.truncate(len);
+    s
+}
+
+/// kbus's own zstd encoder, in every shape it writes, read back by libzstd twice: by the broker,
+/// which decompresses each batch to validate it, and by the Java consumer (zstd-jni). Shapes:
+/// batches of many records (Huffman-coded literals over four streams, weights FSE-coded since the
+/// records' varints use bytes above 127, sequence tables fitted to the block), batches longer than
+/// one 128 KiB block (matches across blocks), a long run of one byte, and a batch too small to
+/// compress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_reads_kbus_zstd_frames_of_every_shape() {
+    let kafka = Kafka::shared();
+    let _log = kafka.log_on_failure();
+    let bootstrap = kafka.bootstrap();
+    let topic = "kbus-zstd-shapes";
+    create_topic(&bootstrap, topic, 1, &[]).await;
+    let producer = Producer::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("compression.type", "zstd"),
+        ("batch.size", "900000"),
+        ("linger.ms", "200"),
+    ])
+    .await
+    .unwrap();
+    let mut values: Vec<String> = (0..3000u64)
+        .map(|i| words(40 + (i as usize * 37) % 400, i + 1))
+        .collect();
+    values.push(words(400 * 1024, 99));
+    values.push("a".repeat(200 * 1024));
+    values.push("x".into());
+    let record = |i: usize| {
+        ProducerRecord::new(topic)
+            .key(format!("key-{}", i % 100))
+            .value(values[i].clone())
+    };
+    let mut deliveries = Vec::new();
+    for i in 0..values.len() - 1 {
+        deliveries.push(producer.send(record(i)).await.unwrap());
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    // The last one alone in its batch.
+    let last = producer.send(record(values.len() - 1)).await.unwrap();
+    last.await.unwrap();
+    producer.close().await.unwrap();
+
+    let by_java = blocking({
+        let (bootstrap, n) = (bootstrap.clone(), values.len());
+        move || {
+            console_consume(
+                KafkaVersion::Newest,
+                &bootstrap,
+                topic,
+                n,
+                "read_uncommitted",
+            )
+        }
+    })
+    .await;
+    assert_eq!(
+        by_java.len(),
+        values.len(),
+        "the Java consumer read too few"
+    );
+    for (i, (record, value)) in by_java.iter().zip(&values).enumerate() {
+        assert_eq!(record.offset, i as i64);
+        assert_eq!(
+            record.key.as_deref(),
+            Some(format!("key-{}", i % 100).as_str())
+        );
+        assert!(
+            record.value.as_deref() == Some(value.as_str()),
+            "record {i} ({} bytes) came back otherwise",
+            value.len()
+        );
+    }
+    let cluster = Cluster::connect(ClusterConfig::new(&bootstrap))
+        .await
+        .unwrap();
+    let codecs = batch_codecs(&cluster, topic, 0, values.len() as i64).await;
+    assert!(codecs.len() >= 3, "{} batches", codecs.len());
+    assert!(codecs.iter().all(|c| *c == Compression::Zstd), "{codecs:?}");
+}
+
 /// 2,000 distinct keys over 7 partitions: the Java producer's default partitioner and kbus's put
 /// each key on the same partition, whichever client writes and whichever reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

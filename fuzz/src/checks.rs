@@ -37,6 +37,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("record_batches", record_batches),
     ("message_roundtrip", message_roundtrip),
     ("consumer_protocol", consumer_protocol),
+    ("compression", compression),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -799,4 +800,83 @@ fn grouped(partitions: &[TopicPartition]) -> Vec<TopicPartition> {
         groups[i].push(tp.clone());
     }
     groups.concat()
+}
+
+// ---------------------------------------------------------------------------------------------
+// compression
+// ---------------------------------------------------------------------------------------------
+
+/// The most bytes one input expands to.
+const EXPANDED_MAX: usize = 1 << 20;
+
+/// Input: `mode u8 | program`. Mode bit 0 clear: the program itself is the data. Set: the program
+/// is run to make data with repeats in it, as compressors meet them: each step is a byte `op`;
+/// `op < 128` copies the next `op + 1` bytes as they are, otherwise two bytes give a distance
+/// and two a length (scaled by the op's low bits), and that many bytes are copied from that far
+/// back (overlapping copies make runs), up to 1 MiB in all.
+///
+/// Every codec compresses the data and reads it back equal, with a limit of exactly its size;
+/// one byte less is refused.
+pub fn compression(data: &[u8]) {
+    let Some((&mode, program)) = data.split_first() else {
+        return;
+    };
+    let input = if mode & 1 == 0 {
+        program.to_vec()
+    } else {
+        expand(program)
+    };
+    for codec in Compression::ALL {
+        if !codec.is_available() {
+            continue;
+        }
+        let mut out = BytesMut::new();
+        codec
+            .compress(&input, &mut out)
+            .unwrap_or_else(|e| panic!("{codec:?}: compressing {} bytes: {e}", input.len()));
+        let back = codec
+            .decompress(&out, input.len())
+            .unwrap_or_else(|e| panic!("{codec:?}: reading back {} bytes: {e}", input.len()));
+        assert!(
+            back[..] == input[..],
+            "{codec:?}: {} bytes came back otherwise",
+            input.len()
+        );
+        if !input.is_empty() {
+            match codec.decompress(&out, input.len() - 1) {
+                Err(ProtocolError::DecompressedTooLarge { .. }) => {}
+                other => panic!("{codec:?}: limit not enforced: {other:?}"),
+            }
+        }
+    }
+}
+
+fn expand(program: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::new();
+    let mut rest = program;
+    while let Some((&op, tail)) = rest.split_first() {
+        rest = tail;
+        if op < 128 {
+            let n = (usize::from(op) + 1).min(rest.len());
+            out.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+        } else {
+            let Some((args, tail)) = rest.split_first_chunk::<4>() else {
+                break;
+            };
+            rest = tail;
+            let distance = usize::from(u16::from_le_bytes([args[0], args[1]])) + 1;
+            let length = usize::from(u16::from_le_bytes([args[2], args[3]])) << (op & 3);
+            if distance > out.len() {
+                continue;
+            }
+            for _ in 0..length.min(EXPANDED_MAX - out.len()) {
+                out.push(out[out.len() - distance]);
+            }
+        }
+        if out.len() >= EXPANDED_MAX {
+            break;
+        }
+    }
+    out
 }

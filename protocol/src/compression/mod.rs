@@ -1,8 +1,8 @@
 //! Record-batch compression codecs, all in pure Rust.
 //!
-//! gzip is always available (flate2 on its miniz_oxide backend). snappy (`snap`), lz4 (`lz4_flex`) and
-//! zstd (`ruzstd`) sit behind the cargo features of the same names, so a consumer can read what any
-//! producer wrote. Decompression is always bounded: data that would expand past the caller's limit is
+//! gzip is always available (flate2 on its pure-Rust zlib-rs backend). snappy (`snap`), lz4
+//! (`lz4_flex`) and zstd (our own encoder, `ruzstd` for decoding) sit behind the cargo features of the
+//! same names, so a consumer can read what any producer wrote. Decompression is always bounded: data that would expand past the caller's limit is
 //! an error, never an allocation.
 //!
 //! Wire forms follow what the Java client writes and accepts:
@@ -328,22 +328,7 @@ mod lz4 {
 }
 
 #[cfg(feature = "zstd")]
-mod zstd {
-    use super::*;
-    use bytes::BufMut;
-    use ruzstd::decoding::StreamingDecoder;
-    use ruzstd::encoding::{compress as zstd_compress, CompressionLevel};
-
-    pub fn compress(input: &[u8], out: &mut BytesMut) -> Result<()> {
-        zstd_compress(input, out.writer(), CompressionLevel::Fastest);
-        Ok(())
-    }
-
-    pub fn decompress(mut input: &[u8], limit: usize) -> Result<Bytes> {
-        let dec = StreamingDecoder::new(&mut input).map_err(|e| codec_error("zstd", e))?;
-        read_bounded(dec, "zstd", limit, 0)
-    }
-}
+mod zstd;
 
 #[cfg(test)]
 mod tests {
