@@ -303,24 +303,30 @@ async fn ensure_topics(
 ) -> Result<(), BusError> {
     let admin = Admin::from_properties(properties).await?;
     for topic in topics {
-        if config.create_topics {
-            let new = NewTopic::new(
-                topic.clone(),
-                config.topic_partitions,
-                config.topic_replication_factor,
-            );
-            match admin.ensure_topic(&new).await {
-                Ok(true) => tracing::info!(topic = %topic, "bus: topic created"),
-                Ok(false) => {}
-                // A broker that cannot create topics (librdkafka's mock, say): they must exist.
-                Err(kbus_client::Error::UnsupportedApi { .. })
-                    if admin.cluster().partitions(topic).await.is_ok() => {}
-                Err(e) => return Err(e.into()),
-            }
-        } else if admin.cluster().partitions(topic).await.is_err() {
+        // A topic that exists is left alone: no CreateTopics, so a principal allowed to use the
+        // topics but not to create any (the usual ACLs for a service) runs the bus.
+        if admin.cluster().partitions(topic).await.is_ok() {
+            continue;
+        }
+        if !config.create_topics {
             return Err(BusError::Config(format!(
                 "topic {topic} does not exist and create_topics is off"
             )));
+        }
+        let new = NewTopic::new(
+            topic.clone(),
+            config.topic_partitions,
+            config.topic_replication_factor,
+        );
+        match admin.ensure_topic(&new).await {
+            Ok(true) => tracing::info!(topic = %topic, "bus: topic created"),
+            // Created meanwhile by someone else.
+            Ok(false) => {}
+            // A broker that cannot create topics (librdkafka's mock, say) and a topic that
+            // appeared since the lookup above.
+            Err(kbus_client::Error::UnsupportedApi { .. })
+                if admin.cluster().partitions(topic).await.is_ok() => {}
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
