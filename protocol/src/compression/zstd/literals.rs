@@ -325,6 +325,34 @@ mod tests {
     }
 
     #[test]
+    fn many_symbols_take_fse_coded_weights_and_few_take_direct_ones() {
+        // Skewed over every byte value: more than 128 weights to describe.
+        let lits: Vec<u8> = (0..10_000u32)
+            .map(|i| {
+                if i % 5 == 0 {
+                    (i * 7) as u8
+                } else {
+                    b'a' + (i % 3) as u8
+                }
+            })
+            .collect();
+        let mut out = Vec::new();
+        write(&lits, &mut out);
+        assert_eq!(out[0] & 3, COMPRESSED);
+        // Four streams, 14-bit sizes: a 4-byte header, then the tree description.
+        assert_eq!(out[0] >> 2 & 3, 2);
+        assert!(out[4] < 128, "weights FSE-coded, header {}", out[4]);
+
+        let text = b"the quick brown fox jumps over the lazy dog ".repeat(20);
+        out.clear();
+        write(&text, &mut out);
+        assert_eq!(out[0] & 3, COMPRESSED);
+        // One stream (under 1 KiB): a 3-byte header; weights up to 'z', four bits each.
+        assert_eq!(out[0] >> 2 & 3, 0);
+        assert_eq!(out[3], 127 + b'z');
+    }
+
+    #[test]
     fn short_or_single_byte_literals_are_stored_plainly() {
         let mut out = Vec::new();
         write(b"abc", &mut out);
