@@ -131,19 +131,20 @@ impl Table {
         self.states[((value >> bits) as i32 + t.delta_state) as usize] as u32
     }
 
-    /// Writes the bits that lead from `state` back to a state decoding `symbol`.
+    /// Writes the bits that lead from `state` back to a state decoding `symbol` (at most the
+    /// table's log; pushed, not flushed).
     #[inline(always)]
     pub(super) fn encode(&self, w: &mut BitWriter, state: &mut u32, symbol: u8) {
         let t = self.transforms[symbol as usize];
         let bits = state.wrapping_add(t.delta_bits) >> 16;
-        w.add(*state as u64, bits);
+        w.push(*state as u64, bits);
         *state = self.states[((*state >> bits) as i32 + t.delta_state) as usize] as u32;
     }
 
-    /// Writes the final state, which the decoder reads first.
+    /// Writes the final state, which the decoder reads first (pushed, not flushed).
     #[inline]
     pub(super) fn finish(&self, w: &mut BitWriter, state: u32) {
-        w.add(state as u64, self.log);
+        w.push(state as u64, self.log);
     }
 }
 

@@ -141,13 +141,26 @@ fn write_huffman(lits: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// One Huffman stream: the first literal is written last, as the decoder reads it first.
+/// One Huffman stream: the first literal is written last, as the decoder reads it first. Codes
+/// are at most 11 bits, so four go between flushes.
 fn encode_stream(lits: &[u8], table: &[u64; 256]) -> Vec<u8> {
     let mut w = BitWriter::with_capacity(lits.len());
-    for &b in lits.iter().rev() {
+    let put = |w: &mut BitWriter, b: u8| {
         let entry = table[b as usize];
-        w.add(entry >> 8, (entry & 0xFF) as u32);
+        w.push(entry >> 8, (entry & 0xFF) as u32);
+    };
+    let (head, quads) = lits.split_at(lits.len() % 4);
+    for quad in quads.rchunks_exact(4) {
+        put(&mut w, quad[3]);
+        put(&mut w, quad[2]);
+        put(&mut w, quad[1]);
+        put(&mut w, quad[0]);
+        w.flush();
     }
+    for &b in head.iter().rev() {
+        put(&mut w, b);
+    }
+    w.flush();
     w.finish_backward()
 }
 
@@ -195,9 +208,11 @@ fn compress_weights(weights: &[u8]) -> Option<Vec<u8>> {
     states[(n - 2) % 2] = table.start(weights[n - 2]);
     for i in (0..n - 2).rev() {
         table.encode(&mut w, &mut states[i % 2], weights[i]);
+        w.flush();
     }
     table.finish(&mut w, states[1]);
     table.finish(&mut w, states[0]);
+    w.flush();
     let stream = w.finish_backward();
     let size = description.len() + stream.len();
     if size >= 128 {

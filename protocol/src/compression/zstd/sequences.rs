@@ -210,19 +210,22 @@ pub(super) fn write(seqs: &[Sequence], out: &mut Vec<u8>) {
     let mut ll_state = llt.start(ll[last]);
     put_extras(&mut w, &seqs[last], ll[last], ml[last], of[last]);
     for i in (0..last).rev() {
+        // At most 9 + 9 + 8 state bits over the 7 a flush leaves.
         oft.encode(&mut w, &mut of_state, of[i]);
         mlt.encode(&mut w, &mut ml_state, ml[i]);
         llt.encode(&mut w, &mut ll_state, ll[i]);
+        w.flush();
         put_extras(&mut w, &seqs[i], ll[i], ml[i], of[i]);
     }
     mlt.finish(&mut w, ml_state);
     oft.finish(&mut w, of_state);
     llt.finish(&mut w, ll_state);
+    w.flush();
     out.extend_from_slice(&w.finish_backward());
 }
 
-/// A sequence's extra bits: literal length's, match length's (at most 16 each, so written
-/// together), then the offset's.
+/// A sequence's extra bits: literal length's and match length's (at most 16 each, so pushed
+/// together), flushed, then the offset's (at most 26 for the 8 MiB window), flushed.
 #[inline(always)]
 fn put_extras(w: &mut BitWriter, s: &Sequence, ll: u8, ml: u8, of: u8) {
     let (ll_value, ll_bits) = ll_extra(ll, s.literals);
