@@ -176,10 +176,52 @@ async fn spans_nest_publish_consume_dispatch_and_metrics_count_them() {
         assert_eq!(metric(&metric_exporter, name), Some(expected), "{name}");
     }
 
+    // Per handler, as eventsource-py records them: the handler's name and the event type.
+    for name in [
+        "kafka.eventbus.handler.invocations",
+        "kafka.eventbus.handler.duration",
+    ] {
+        let attributes = metric_attributes(&metric_exporter, name);
+        assert!(
+            attributes.contains(&("handler.name".into(), "ShippingProjection".into()))
+                && attributes.iter().any(|(k, _)| k == "event.type"),
+            "{name}: {attributes:?}"
+        );
+    }
+
     // The handler ran in the consume span's context.
     let seen = contexts.lock().unwrap()[0].clone().expect("a context");
     assert_eq!(seen.trace_id, trace.to_bytes());
     assert_eq!(seen.span_id, consume.span_context.span_id().to_bytes());
+}
+
+/// The attributes of the first data point of the u64 counter or f64 histogram `name` in the last
+/// export.
+fn metric_attributes(exporter: &InMemoryMetricExporter, name: &str) -> Vec<(String, String)> {
+    let exported = exporter.get_finished_metrics().unwrap();
+    let last = exported.last().expect("an export");
+    let pairs = |kv: &mut dyn Iterator<Item = &opentelemetry::KeyValue>| {
+        kv.map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect::<Vec<_>>()
+    };
+    for scope in last.scope_metrics() {
+        for m in scope.metrics().filter(|m| m.name() == name) {
+            match m.data() {
+                AggregatedMetrics::U64(MetricData::Sum(sum)) => {
+                    if let Some(p) = sum.data_points().next() {
+                        return pairs(&mut p.attributes());
+                    }
+                }
+                AggregatedMetrics::F64(MetricData::Histogram(h)) => {
+                    if let Some(p) = h.data_points().next() {
+                        return pairs(&mut p.attributes());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Vec::new()
 }
 
 /// The sum of the u64 counter `name` in the last export, or the count of the histogram `name`.

@@ -283,19 +283,44 @@ impl BusMetrics {
         let _ = n;
     }
 
-    /// An event's handlers ran (once, or again on a retry) for `elapsed`, `failures` of them
-    /// failing.
-    pub(crate) fn handled(&self, elapsed: std::time::Duration, failures: u64) {
+    /// True when handler runs are measured (the instruments are on).
+    pub(crate) fn measures_handlers(&self) -> bool {
+        #[cfg(feature = "opentelemetry")]
+        let on = self.instruments.is_some();
+        #[cfg(not(feature = "opentelemetry"))]
+        let on = false;
+        on
+    }
+
+    /// One handler ran for an event of `event_type`, as eventsource-py counts it: its duration
+    /// always, an invocation when it succeeded, an error (with the error's type) when it failed;
+    /// each with the handler's name and the event type.
+    pub(crate) fn handler_ran(
+        &self,
+        handler: &str,
+        event_type: &str,
+        elapsed: std::time::Duration,
+        error: Option<&super::handler::HandlerError>,
+    ) {
         #[cfg(feature = "opentelemetry")]
         if let Some(i) = &self.instruments {
-            i.invocations.add(1, &[]);
-            i.handler_duration.record(elapsed.as_secs_f64() * 1e3, &[]);
-            if failures > 0 {
-                i.handler_errors.add(failures, &[]);
+            use opentelemetry::KeyValue;
+            let mut attributes = vec![
+                KeyValue::new("handler.name", handler.to_string()),
+                KeyValue::new("event.type", event_type.to_string()),
+            ];
+            i.handler_duration
+                .record(elapsed.as_secs_f64() * 1e3, &attributes);
+            match error {
+                None => i.invocations.add(1, &attributes),
+                Some(e) => {
+                    attributes.push(KeyValue::new("error.type", e.type_name().to_string()));
+                    i.handler_errors.add(1, &attributes);
+                }
             }
         }
         #[cfg(not(feature = "opentelemetry"))]
-        let _ = (elapsed, failures);
+        let _ = (handler, event_type, elapsed, error);
     }
 
     /// A record went to the dead-letter topic.

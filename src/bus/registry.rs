@@ -38,6 +38,9 @@ pub struct HandlerFailure {
     pub error: HandlerError,
 }
 
+/// Told of each handler run: the handler's name, how long it ran, its error if it failed.
+pub type HandlerRuns<'a> = dyn Fn(&str, Duration, Option<&HandlerError>) + Send + Sync + 'a;
+
 /// How a dispatch went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dispatched {
@@ -132,15 +135,17 @@ impl Registry {
 
     /// Runs every handler of `event`; see the module docs for the order.
     pub async fn dispatch(&self, event: &ReadEvent) -> Dispatched {
-        self.dispatch_to(event, None).await
+        self.dispatch_to(event, None, None).await
     }
 
     /// Runs the handlers of `event` among `only` (all, when `None`), for a retry of those that
     /// failed: handlers that succeeded are not run again. Handlers unsubscribed since are skipped.
+    /// `ran`, when given, hears of every handler run: its name, how long it took, its error.
     pub async fn dispatch_to(
         &self,
         event: &ReadEvent,
         only: Option<&[Subscription]>,
+        ran: Option<&HandlerRuns<'_>>,
     ) -> Dispatched {
         let event_type = event.meta.event_type.as_str();
         let chosen = |id: &Subscription| only.is_none_or(|ids| ids.contains(id));
@@ -198,6 +203,7 @@ impl Registry {
                 },
             );
             let call = tracing::Instrument::instrument(catching_panics(call), span);
+            let started = ran.map(|_| std::time::Instant::now());
             let result = match self.handler_timeout {
                 None => call.await,
                 Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
@@ -211,6 +217,9 @@ impl Registry {
                 otel.fail(e.to_string());
             }
             otel.end();
+            if let (Some(ran), Some(started)) = (ran, started) {
+                ran(&handler, started.elapsed(), result.as_ref().err());
+            }
             if let Err(error) = result {
                 failures.push(HandlerFailure {
                     subscription,

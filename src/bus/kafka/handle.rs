@@ -15,8 +15,9 @@ use tokio::sync::watch;
 
 use super::config::KafkaEventBusConfig;
 use crate::bus::dead_letter::{dead_letter_headers, retry_count, DeadLetterReason, Failure};
+use crate::bus::handler::HandlerError;
 use crate::bus::otel::{Attr, BusMetrics, Kind, Span};
-use crate::bus::registry::{Dispatched, Registry, Subscription};
+use crate::bus::registry::{Dispatched, HandlerRuns, Registry, Subscription};
 use crate::bus::stats::Counters;
 use crate::bus::time::Timestamp;
 use crate::bus::trace::TraceContext;
@@ -175,19 +176,13 @@ async fn handle_record(ctx: &Context, record: &ConsumerRecord, read: Option<Read
     // Attempts eventsource-py made already count toward the limit.
     let mut attempts = retry_count(&record.headers);
     let mut only: Option<Vec<Subscription>> = None;
+    let event_type = event.meta.event_type.as_str();
+    let measure = |handler: &str, elapsed, error: Option<&HandlerError>| {
+        ctx.metrics.handler_ran(handler, event_type, elapsed, error)
+    };
+    let ran: Option<&HandlerRuns<'_>> = ctx.metrics.measures_handlers().then_some(&measure);
     loop {
-        let started = std::time::Instant::now();
-        let dispatched = ctx.registry.dispatch_to(&event, only.as_deref()).await;
-        let failures = match &dispatched {
-            Dispatched::Failed(f) => f.len() as u64,
-            _ => 0,
-        };
-        if !matches!(
-            dispatched,
-            Dispatched::NoHandler | Dispatched::Undecodable(_)
-        ) {
-            ctx.metrics.handled(started.elapsed(), failures);
-        }
+        let dispatched = ctx.registry.dispatch_to(&event, only.as_deref(), ran).await;
         match dispatched {
             Dispatched::Handled => {
                 Counters::add(&c.events_processed_success, 1);
