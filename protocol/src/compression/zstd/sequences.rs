@@ -142,7 +142,9 @@ const PREDEFINED: u8 = 0;
 const MODE_RLE: u8 = 1;
 const COMPRESSED: u8 = 2;
 
-/// Chooses the coding of `codes` and appends its table description (if any) to `tables`.
+/// Chooses the coding of `codes` and appends its table description (if any) to `tables`: one
+/// symbol repeated is RLE; from 64 sequences on (or with a symbol the predefined table lacks) a
+/// table fitted to the block pays for its description; below, the predefined table.
 fn choose(
     codes: &[u8],
     alphabet: usize,
@@ -156,11 +158,11 @@ fn choose(
         counts[c as usize] += 1;
     }
     let distinct = counts.iter().filter(|&&c| c > 0).count();
-    if distinct == 1 && codes.len() > 2 {
+    let fits_default = counts[default().symbols()..].iter().all(|&c| c == 0);
+    if distinct == 1 && (codes.len() > 2 || !fits_default) {
         tables.push(codes[0]);
         return (MODE_RLE, Coder::Fitted(fse::Table::rle(codes[0])));
     }
-    let fits_default = counts[default().symbols()..].iter().all(|&c| c == 0);
     if distinct >= 2 && (codes.len() >= 64 || !fits_default) {
         let log = fse::table_log(codes.len(), distinct, 5, max_log);
         let used = counts.iter().rposition(|&c| c > 0).unwrap_or(0) + 1;
