@@ -29,6 +29,7 @@ pub mod group;
 mod list_offsets;
 pub mod metrics;
 pub mod net;
+mod precise_timer;
 pub mod producer;
 mod topic_partition;
 

@@ -116,12 +116,6 @@ fn sendable_head<'q>(
     Some(head)
 }
 
-/// The sender's timer fires on the first millisecond tick at or after its deadline (tokio's
-/// resolution), so a batch whose linger ends within one tick is sent at that tick rather than a
-/// tick late: `linger.ms` stays the most a record waits, as with librdkafka's finer timers,
-/// instead of being overrun by up to a millisecond on every lingering batch.
-const TIMER_TICK: std::time::Duration = std::time::Duration::from_millis(1);
-
 fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
     Some(a.map_or(b, |a| a.min(b)))
 }
@@ -358,10 +352,11 @@ impl Accumulator {
                     || !head.is_open()
                     || head.is_full()
                     || ratio.compressed(head.size()) >= config.batch_size
-                    || now + TIMER_TICK >= lingered;
+                    || now >= lingered;
                 if !ready {
-                    let wake = lingered.checked_sub(TIMER_TICK).unwrap_or(lingered);
-                    out.next_wake = earliest(out.next_wake, wake);
+                    // The sender sleeps on a precise timer (see `precise_timer`): the batch goes
+                    // when its linger ends, not up to two milliseconds later.
+                    out.next_wake = earliest(out.next_wake, lingered);
                     continue;
                 }
                 let Some(leader) = leader_of(&topic.name, p as i32) else {

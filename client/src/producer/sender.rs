@@ -11,6 +11,7 @@
 //! waiting batches again from 0 before sending resumes.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -29,6 +30,7 @@ use super::record::BatchOutcome;
 use super::retry::{self, Attempt, Fate};
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
+use crate::precise_timer;
 
 /// What finished while the loop waited.
 enum Event {
@@ -96,14 +98,22 @@ impl Sender {
 
     /// Runs until the producer is closed and everything queued has been settled.
     pub async fn run(mut self) {
+        // linger.ms to the tenth of a millisecond, not tokio's whole ones; the same deadline
+        // keeps its registration from one turn of the loop to the next.
+        let mut timer: Option<(Instant, Pin<Box<precise_timer::Sleep>>)> = None;
         loop {
             let next_wake = self.send_ready();
             if self.acc.is_drained() && self.in_flight.values().all(|n| *n == 0) {
                 return;
             }
+            match next_wake {
+                Some(at) if timer.as_ref().is_some_and(|(t, _)| *t == at) => {}
+                Some(at) => timer = Some((at, Box::pin(precise_timer::sleep_until(at)))),
+                None => timer = None,
+            }
             let sleep = async {
-                match next_wake {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                match &mut timer {
+                    Some((_, sleep)) => sleep.as_mut().await,
                     None => std::future::pending().await,
                 }
             };
