@@ -9,27 +9,26 @@
 //! This module keeps one thread for the whole process (started on first use) that sleeps until
 //! the earliest registered deadline with the operating system's precision and wakes the tasks
 //! whose deadlines passed. A [`Sleep`] registers itself when first polled and unregisters when
-//! dropped; a dropped sleep's entry is discarded when it comes due.
+//! dropped (its place in the deadline heap is skipped when it comes due, and the heap is rebuilt
+//! when such places outnumber the live ones), so what the timer holds stays proportional to the
+//! sleeps that exist.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-/// A registered deadline: the waker to call, and whether its sleep still wants it.
-struct Entry {
-    waker: Waker,
-    live: Arc<std::sync::atomic::AtomicBool>,
-}
-
 #[derive(Default)]
 struct Deadlines {
-    /// Ordered by deadline; the sequence number keeps equal deadlines apart.
+    /// Ordered by deadline; the sequence number keeps equal deadlines apart. Holds the ids of
+    /// dropped sleeps too, until they come due or the heap is rebuilt.
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
-    entries: std::collections::HashMap<u64, Entry>,
+    /// The wakers of the sleeps that exist, by id.
+    wakers: HashMap<u64, Waker>,
     next: u64,
 }
 
@@ -68,10 +67,8 @@ impl Timer {
                     break;
                 }
                 d.heap.pop();
-                if let Some(entry) = d.entries.remove(&id) {
-                    if entry.live.load(std::sync::atomic::Ordering::Acquire) {
-                        due.push(entry.waker);
-                    }
+                if let Some(waker) = d.wakers.remove(&id) {
+                    due.push(waker);
                 }
             }
             if !due.is_empty() {
@@ -95,13 +92,13 @@ impl Timer {
     }
 
     /// Registers `waker` for `at`; returns its id. Wakes the thread if `at` is the earliest.
-    fn register(&self, at: Instant, waker: Waker, live: Arc<std::sync::atomic::AtomicBool>) -> u64 {
+    fn register(&self, at: Instant, waker: Waker) -> u64 {
         let mut d = self.lock();
         let id = d.next;
         d.next += 1;
         let earliest = d.heap.peek().is_none_or(|Reverse((first, _))| at < *first);
         d.heap.push(Reverse((at, id)));
-        d.entries.insert(id, Entry { waker, live });
+        d.wakers.insert(id, waker);
         drop(d);
         if earliest {
             self.changed.notify_one();
@@ -111,10 +108,20 @@ impl Timer {
 
     /// Replaces the waker of entry `id` (a task polled from another context).
     fn update(&self, id: u64, waker: &Waker) {
-        if let Some(entry) = self.lock().entries.get_mut(&id) {
-            if !entry.waker.will_wake(waker) {
-                entry.waker = waker.clone();
+        if let Some(known) = self.lock().wakers.get_mut(&id) {
+            if !known.will_wake(waker) {
+                *known = waker.clone();
             }
+        }
+    }
+
+    /// Forgets entry `id`; rebuilds the heap once dropped entries are most of it.
+    fn remove(&self, id: u64) {
+        let mut d = self.lock();
+        if d.wakers.remove(&id).is_some() && d.heap.len() > 64 && d.heap.len() > 4 * d.wakers.len()
+        {
+            let Deadlines { heap, wakers, .. } = &mut *d;
+            heap.retain(|Reverse((_, id))| wakers.contains_key(id));
         }
     }
 }
@@ -123,7 +130,7 @@ impl Timer {
 /// of microseconds) rather than tokio's millisecond.
 pub(crate) struct Sleep {
     deadline: Instant,
-    registered: Option<(u64, Arc<std::sync::atomic::AtomicBool>)>,
+    registered: Option<u64>,
 }
 
 /// Sleeps until `deadline`.
@@ -141,13 +148,9 @@ impl Future for Sleep {
         if Instant::now() >= self.deadline {
             return Poll::Ready(());
         }
-        match &self.registered {
-            Some((id, _)) => timer().update(*id, cx.waker()),
-            None => {
-                let live = Arc::new(std::sync::atomic::AtomicBool::new(true));
-                let id = timer().register(self.deadline, cx.waker().clone(), live.clone());
-                self.registered = Some((id, live));
-            }
+        match self.registered {
+            Some(id) => timer().update(id, cx.waker()),
+            None => self.registered = Some(timer().register(self.deadline, cx.waker().clone())),
         }
         Poll::Pending
     }
@@ -155,10 +158,8 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some((_, live)) = &self.registered {
-            // The entry stays until its deadline (removing it from the heap would cost a search);
-            // it wakes nobody then.
-            live.store(false, std::sync::atomic::Ordering::Release);
+        if let Some(id) = self.registered {
+            timer().remove(id);
         }
     }
 }
@@ -197,6 +198,28 @@ mod tests {
         for t in tasks {
             assert!(t.await.unwrap());
         }
+    }
+
+    #[test]
+    fn dropped_sleeps_leave_nothing_behind_however_far_their_deadlines() {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let ids: Vec<u64> = (0..1000u32)
+            .map(|i| {
+                let mut sleep = Box::pin(sleep_until(far + Duration::from_micros(u64::from(i))));
+                let waker = futures_noop_waker();
+                let _ = sleep.as_mut().poll(&mut Context::from_waker(&waker));
+                sleep.registered.expect("registered on first poll")
+            })
+            .collect();
+        let d = timer().lock();
+        assert!(ids.iter().all(|id| !d.wakers.contains_key(id)));
+        // The heap was rebuilt along the way: it holds no more than a few times the live sleeps
+        // (other tests' among them), not the thousand dropped ones.
+        assert!(
+            d.heap.len() <= 64.max(4 * d.wakers.len()) + 1,
+            "{}",
+            d.heap.len()
+        );
     }
 
     fn futures_noop_waker() -> Waker {
