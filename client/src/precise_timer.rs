@@ -141,6 +141,13 @@ pub(crate) fn sleep_until(deadline: Instant) -> Sleep {
     }
 }
 
+impl Sleep {
+    /// When it ends.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
 impl Future for Sleep {
     type Output = ();
 
@@ -184,8 +191,9 @@ mod tests {
         // Dropped before their deadline: they must not disturb the others.
         for i in 0..100u64 {
             let mut dropped = Box::pin(sleep_until(start + Duration::from_micros(500 + i)));
-            let waker = futures_noop_waker();
-            let _ = dropped.as_mut().poll(&mut Context::from_waker(&waker));
+            let _ = dropped
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()));
         }
         let mut tasks = Vec::new();
         for i in (0..50u64).rev() {
@@ -206,8 +214,7 @@ mod tests {
         let ids: Vec<u64> = (0..1000u32)
             .map(|i| {
                 let mut sleep = Box::pin(sleep_until(far + Duration::from_micros(u64::from(i))));
-                let waker = futures_noop_waker();
-                let _ = sleep.as_mut().poll(&mut Context::from_waker(&waker));
+                let _ = sleep.as_mut().poll(&mut Context::from_waker(Waker::noop()));
                 sleep.registered.expect("registered on first poll")
             })
             .collect();
@@ -220,9 +227,5 @@ mod tests {
             "{}",
             d.heap.len()
         );
-    }
-
-    fn futures_noop_waker() -> Waker {
-        Waker::noop().clone()
     }
 }

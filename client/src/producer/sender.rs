@@ -100,20 +100,20 @@ impl Sender {
     pub async fn run(mut self) {
         // linger.ms to the tenth of a millisecond, not tokio's whole ones; the same deadline
         // keeps its registration from one turn of the loop to the next.
-        let mut timer: Option<(Instant, Pin<Box<precise_timer::Sleep>>)> = None;
+        let mut timer: Option<Pin<Box<precise_timer::Sleep>>> = None;
         loop {
             let next_wake = self.send_ready();
             if self.acc.is_drained() && self.in_flight.values().all(|n| *n == 0) {
                 return;
             }
             match next_wake {
-                Some(at) if timer.as_ref().is_some_and(|(t, _)| *t == at) => {}
-                Some(at) => timer = Some((at, Box::pin(precise_timer::sleep_until(at)))),
+                Some(at) if timer.as_ref().is_some_and(|t| t.deadline() == at) => {}
+                Some(at) => timer = Some(Box::pin(precise_timer::sleep_until(at))),
                 None => timer = None,
             }
             let sleep = async {
                 match &mut timer {
-                    Some((_, sleep)) => sleep.as_mut().await,
+                    Some(sleep) => sleep.as_mut().await,
                     None => std::future::pending().await,
                 }
             };
