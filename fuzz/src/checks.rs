@@ -816,7 +816,9 @@ const EXPANDED_MAX: usize = 1 << 20;
 /// back (overlapping copies make runs), up to 1 MiB in all.
 ///
 /// Every codec compresses the data and reads it back equal, with a limit of exactly its size;
-/// one byte less is refused.
+/// one byte less is refused. Our zstd frame with a byte changed (where the mode says), and the
+/// program's raw bytes given to every codec, are refused or read within the limit. ruzstd's zstd
+/// frame of the data reads back equal with our decoder.
 pub fn compression(data: &[u8]) {
     let Some((&mode, program)) = data.split_first() else {
         return;
@@ -848,7 +850,33 @@ pub fn compression(data: &[u8]) {
                 other => panic!("{codec:?}: limit not enforced: {other:?}"),
             }
         }
+        if codec == Compression::Zstd && !out.is_empty() {
+            // Our frame with one byte changed: refused or read within the limit, never a panic.
+            let at = usize::from(mode >> 1) * out.len() / 128;
+            out[at] ^= 1 << (mode & 7);
+            if let Ok(back) = codec.decompress(&out, input.len()) {
+                assert!(back.len() <= input.len());
+            }
+        }
     }
+    // The raw bytes as each codec's input: refused or read within the limit, never a panic.
+    for codec in Compression::ALL {
+        if codec.is_available() {
+            if let Ok(back) = codec.decompress(program, 1 << 16) {
+                assert!(back.len() <= 1 << 16, "{codec:?}: limit not enforced");
+            }
+        }
+    }
+    // Another encoder's frame (ruzstd's, with its own choices of blocks and tables) reads back.
+    let theirs =
+        ruzstd::encoding::compress_to_vec(&input[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let back = Compression::Zstd
+        .decompress(&theirs, input.len())
+        .unwrap_or_else(|e| panic!("zstd: reading ruzstd's frame of {} bytes: {e}", input.len()));
+    assert!(
+        back[..] == input[..],
+        "zstd: ruzstd's frame came back otherwise"
+    );
 }
 
 fn expand(program: &[u8]) -> Vec<u8> {

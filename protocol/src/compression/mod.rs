@@ -1,7 +1,7 @@
 //! Record-batch compression codecs, all in pure Rust.
 //!
 //! gzip is always available (flate2 on its pure-Rust zlib-rs backend). snappy (`snap`), lz4
-//! (`lz4_flex`) and zstd (our own encoder, `ruzstd` for decoding) sit behind the cargo features of the
+//! (`lz4_flex`) and zstd (our own encoder and decoder) sit behind the cargo features of the
 //! same names, so a consumer can read what any producer wrote. Decompression is always bounded: data that would expand past the caller's limit is
 //! an error, never an allocation.
 //!
@@ -155,7 +155,7 @@ fn codec_error(codec: &'static str, e: impl std::fmt::Display) -> ProtocolError 
 }
 
 /// Reads all of `reader` into a buffer, failing once more than `limit` bytes come out.
-#[cfg(any(feature = "lz4", feature = "zstd"))]
+#[cfg(feature = "lz4")]
 fn read_bounded(
     mut reader: impl std::io::Read,
     codec: &'static str,

@@ -3,6 +3,10 @@
 //! format's predefined table, a single repeated symbol, or a table of its own described in the
 //! block, whichever suits the block.
 
+use super::super::tables::{
+    LL_BASE, LL_BITS, LL_DEFAULT, LL_DEFAULT_LOG, ML_BASE, ML_BITS, ML_DEFAULT, ML_DEFAULT_LOG,
+    OF_DEFAULT, OF_DEFAULT_LOG,
+};
 use super::bits::BitWriter;
 use super::fse;
 use std::sync::OnceLock;
@@ -15,36 +19,6 @@ pub(super) struct Sequence {
     pub(super) length: u32,
     pub(super) offset_value: u32,
 }
-
-/// Predefined distributions (the format's defaults) and accuracy logs.
-const LL_DEFAULT: [i16; 36] = [
-    4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1,
-    -1, -1, -1, -1,
-];
-const ML_DEFAULT: [i16; 53] = [
-    1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1,
-];
-const OF_DEFAULT: [i16; 29] = [
-    1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1,
-];
-
-/// Literal-length codes 16..=35: base value and extra bits.
-const LL_BASE: [u32; 20] = [
-    16, 18, 20, 22, 24, 28, 32, 40, 48, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768,
-    65536,
-];
-const LL_BITS: [u32; 20] = [
-    1, 1, 1, 1, 2, 2, 3, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-];
-/// Match-length codes 32..=52 (over `length - 3`): base value and extra bits.
-const ML_BASE: [u32; 21] = [
-    32, 34, 36, 38, 40, 44, 48, 56, 64, 80, 96, 128, 256, 512, 1024, 2048, 4096, 8192, 16384,
-    32768, 65536,
-];
-const ML_BITS: [u32; 21] = [
-    1, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-];
 
 /// Codes of the literal lengths below 64 and of the match lengths (less 3) below 128: beyond
 /// those, a code is the position of the highest bit plus a constant.
@@ -110,17 +84,17 @@ fn ml_extra(code: u8, length: u32) -> (u64, u32) {
 
 fn ll_default() -> &'static fse::Table {
     static TABLE: OnceLock<fse::Table> = OnceLock::new();
-    TABLE.get_or_init(|| fse::Table::new(&LL_DEFAULT, 6))
+    TABLE.get_or_init(|| fse::Table::new(&LL_DEFAULT, LL_DEFAULT_LOG))
 }
 
 fn ml_default() -> &'static fse::Table {
     static TABLE: OnceLock<fse::Table> = OnceLock::new();
-    TABLE.get_or_init(|| fse::Table::new(&ML_DEFAULT, 6))
+    TABLE.get_or_init(|| fse::Table::new(&ML_DEFAULT, ML_DEFAULT_LOG))
 }
 
 fn of_default() -> &'static fse::Table {
     static TABLE: OnceLock<fse::Table> = OnceLock::new();
-    TABLE.get_or_init(|| fse::Table::new(&OF_DEFAULT, 5))
+    TABLE.get_or_init(|| fse::Table::new(&OF_DEFAULT, OF_DEFAULT_LOG))
 }
 
 /// The table one kind of symbol is coded with in this block.
