@@ -1,7 +1,7 @@
 //! Record-batch compression codecs, all in pure Rust.
 //!
 //! gzip is always available (flate2 on its pure-Rust zlib-rs backend). snappy (`snap`), lz4
-//! (`lz4_flex`) and zstd (our own encoder and decoder) sit behind the cargo features of the
+//! (the frame format ours, its blocks `lz4_flex`'s) and zstd (our own encoder and decoder) sit behind the cargo features of the
 //! same names, so a consumer can read what any producer wrote. Decompression is always bounded: data that would expand past the caller's limit is
 //! an error, never an allocation.
 //!
@@ -154,28 +154,9 @@ fn codec_error(codec: &'static str, e: impl std::fmt::Display) -> ProtocolError 
     }
 }
 
-/// Reads all of `reader` into a buffer, failing once more than `limit` bytes come out.
-#[cfg(feature = "lz4")]
-fn read_bounded(
-    mut reader: impl std::io::Read,
-    codec: &'static str,
-    limit: usize,
-    hint: usize,
-) -> Result<Bytes> {
-    let mut out = Vec::with_capacity(hint.min(limit));
-    use std::io::Read;
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    (&mut reader)
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(|e| codec_error(codec, e))?;
-    if out.len() > limit {
-        return Err(ProtocolError::DecompressedTooLarge { codec, limit });
-    }
-    Ok(Bytes::from(out))
-}
-
 mod gzip;
+#[cfg(any(feature = "lz4", feature = "zstd"))]
+mod xxhash;
 
 #[cfg(not(feature = "snappy"))]
 mod snappy {
@@ -301,31 +282,7 @@ mod snappy {
 }
 
 #[cfg(feature = "lz4")]
-mod lz4 {
-    use super::*;
-    use bytes::BufMut;
-    use lz4_flex::frame::{BlockMode, BlockSize, FrameDecoder, FrameEncoder, FrameInfo};
-    use std::io::Write;
-
-    pub fn compress(input: &[u8], out: &mut BytesMut) -> Result<()> {
-        let info = FrameInfo::new()
-            .block_mode(BlockMode::Independent)
-            .block_size(BlockSize::Max64KB);
-        let mut enc = FrameEncoder::with_frame_info(info, out.writer());
-        enc.write_all(input).map_err(|e| codec_error("lz4", e))?;
-        enc.finish().map_err(|e| codec_error("lz4", e))?;
-        Ok(())
-    }
-
-    pub fn decompress(input: &[u8], limit: usize) -> Result<Bytes> {
-        read_bounded(
-            FrameDecoder::new(input),
-            "lz4",
-            limit,
-            input.len().saturating_mul(4),
-        )
-    }
-}
+mod lz4;
 
 #[cfg(feature = "zstd")]
 mod zstd;

@@ -1,10 +1,12 @@
-//! zstd frames written by the reference library (the `zstd` command line tool, libzstd 1.5) read
-//! by kbus's own decoder: every level's choices (FSE-coded and repeated tables, literals with a
-//! tree of their own or the previous block's, one or four streams, raw and RLE blocks, long
-//! matches), with and without the content size and the checksum, and several frames in a row.
-//! `input()` regenerates what the files hold; `tests/data/zstd/README.md` says how they were
-//! made.
-#![cfg(feature = "zstd")]
+//! Frames written by the reference libraries' command line tools, read by kbus's own decoders.
+//!
+//! zstd (the `zstd` tool, libzstd 1.5): every level's choices (FSE-coded and repeated tables,
+//! literals with a tree of their own or the previous block's, one or four streams, raw and RLE
+//! blocks, long matches), with and without the content size and the checksum, and several frames
+//! in a row. lz4 (the `lz4` tool, liblz4 1.9): independent and linked blocks, 64 KiB and 4 MiB
+//! blocks, the content size, block and content checksums.
+//!
+//! `input()` regenerates what the files hold; `tests/data/*/README.md` say how they were made.
 
 use kbus_protocol::compression::Compression;
 
@@ -57,7 +59,12 @@ fn input() -> Vec<u8> {
 }
 
 fn frame(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/data/zstd/{name}", env!("CARGO_MANIFEST_DIR"));
+    let dir = if name.ends_with(".lz4") {
+        "lz4"
+    } else {
+        "zstd"
+    };
+    let path = format!("{}/tests/data/{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -107,6 +114,36 @@ fn a_changed_byte_or_a_tight_limit_is_an_error_not_a_panic() {
                 out[..] == input[..],
                 "byte {i} changed the output unnoticed"
             );
+        }
+    }
+}
+
+#[test]
+fn lz4_frames_of_every_kind_decode_to_the_input() {
+    let input = &input()[..80_000];
+    for name in [
+        "default.lz4",
+        "linked-64k-sized.lz4",
+        "level9-linked-block-checksums.lz4",
+    ] {
+        let out = Compression::Lz4
+            .decompress(&frame(name), input.len())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(out[..] == input[..], "{name} decodes to other bytes");
+        assert!(Compression::Lz4
+            .decompress(&frame(name), input.len() - 1)
+            .is_err());
+        // A changed byte: an error (every file has a checksum), or the same bytes.
+        let mut bad = frame(name);
+        for i in (7..bad.len()).step_by(89) {
+            bad[i] ^= 0x10;
+            if let Ok(out) = Compression::Lz4.decompress(&bad, input.len()) {
+                assert!(
+                    out[..] == input[..],
+                    "{name}: byte {i} changed the output unnoticed"
+                );
+            }
+            bad[i] ^= 0x10;
         }
     }
 }
