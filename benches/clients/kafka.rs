@@ -605,9 +605,9 @@ pub fn scenario(
         codec: scenario.codec(),
         timeout: opts.timeout,
     };
-    let consumer_topic = "bench-consumer-kafka";
+    let consumer_topic = format!("bench-{}", scenario.name());
     if consumer {
-        fill_consumer_topic(scenario, &run_on(consumer_topic.to_owned()), "Kafka");
+        fill_consumer_topic(scenario, &run_on(consumer_topic.clone()), "Kafka");
     }
     let payload = match (consumer, clients.contains(&Client::Java)) {
         (false, true) => Some(PayloadFile::write(input)),
@@ -619,9 +619,7 @@ pub fn scenario(
         for i in 0..clients.len() {
             let c = clients[(i + round) % clients.len()];
             let result = match c {
-                Client::Java if consumer => {
-                    java_consumer(round, &run_on(consumer_topic.to_owned()))
-                }
+                Client::Java if consumer => java_consumer(round, &run_on(consumer_topic.clone())),
                 Client::Java => match &payload {
                     Some(Ok(payload)) => {
                         java_producer(scenario, round, input.records, &run_on, payload)
@@ -631,7 +629,7 @@ pub fn scenario(
                 },
                 _ if consumer => {
                     let group = format!("bench-kafka-{}-{}-{round}", c.name(), std::process::id());
-                    run_consumer(c, &run_on(consumer_topic.to_owned()), &group)
+                    run_consumer(c, &run_on(consumer_topic.clone()), &group)
                 }
                 _ => checked_producer_run(
                     c,

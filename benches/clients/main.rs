@@ -19,8 +19,9 @@
 //!   `key-000000000123`, 10,000 distinct; 100-byte text values) to a topic of its own (6
 //!   partitions, replication 3) and the clock runs from the first send until every delivery is
 //!   acknowledged. Afterwards the topic's high watermarks must add up to the records sent.
-//! - `consumer`: the records are produced once (by librdkafka, uncompressed), then every consumer
-//!   reads them all, from offset 0 of every partition by manual assignment, and the clock runs
+//! - `consumer`, `consumer-gzip`, `consumer-lz4`, `consumer-zstd`: the records are produced once
+//!   (by librdkafka, uncompressed or with the codec named; so the consumers decompress what
+//!   librdkafka compressed), then every consumer reads them all, from offset 0 of every partition by manual assignment, and the clock runs
 //!   until the last record arrives. The topic has 32 partitions because the mock keeps at most
 //!   5 MiB (and 100,000 batches) per partition and deletes older batches: the bench checks that
 //!   every partition still starts at offset 0.
@@ -52,8 +53,9 @@
 //!
 //! - `producer-kafka`, `producer-kafka-gzip`, `producer-kafka-lz4`, `producer-kafka-zstd`: as on tansu: every producer run on a fresh topic
 //!   (6 partitions, replication 1), whose high watermarks must add up to the records sent.
-//! - `consumer-kafka`: as on tansu, one topic of 6 partitions filled once by librdkafka; every
-//!   consumer must read exactly its records and bytes.
+//! - `consumer-kafka`, `consumer-kafka-gzip`, `consumer-kafka-lz4`, `consumer-kafka-zstd`: as on
+//!   tansu, one topic of 6 partitions (one per scenario) filled once by librdkafka, uncompressed
+//!   or with the codec named; every consumer must read exactly its records and bytes.
 //!
 //! Before its first measured run the node is warmed up (kbus and librdkafka produce 1,000,000
 //! records each and 250,000 with gzip, librdkafka reads some back, the group coordinator is
@@ -194,6 +196,9 @@ enum Scenario {
     ProducerLz4,
     ProducerZstd,
     Consumer,
+    ConsumerGzip,
+    ConsumerLz4,
+    ConsumerZstd,
     ProducerTansu,
     ProducerTansuGzip,
     ConsumerTansu,
@@ -202,15 +207,21 @@ enum Scenario {
     ProducerKafkaLz4,
     ProducerKafkaZstd,
     ConsumerKafka,
+    ConsumerKafkaGzip,
+    ConsumerKafkaLz4,
+    ConsumerKafkaZstd,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 13] = [
+    const ALL: [Scenario; 19] = [
         Scenario::ProducerNone,
         Scenario::ProducerGzip,
         Scenario::ProducerLz4,
         Scenario::ProducerZstd,
         Scenario::Consumer,
+        Scenario::ConsumerGzip,
+        Scenario::ConsumerLz4,
+        Scenario::ConsumerZstd,
         Scenario::ProducerTansu,
         Scenario::ProducerTansuGzip,
         Scenario::ConsumerTansu,
@@ -219,6 +230,9 @@ impl Scenario {
         Scenario::ProducerKafkaLz4,
         Scenario::ProducerKafkaZstd,
         Scenario::ConsumerKafka,
+        Scenario::ConsumerKafkaGzip,
+        Scenario::ConsumerKafkaLz4,
+        Scenario::ConsumerKafkaZstd,
     ];
 
     fn name(self) -> &'static str {
@@ -228,6 +242,9 @@ impl Scenario {
             Scenario::ProducerLz4 => "producer-lz4",
             Scenario::ProducerZstd => "producer-zstd",
             Scenario::Consumer => "consumer",
+            Scenario::ConsumerGzip => "consumer-gzip",
+            Scenario::ConsumerLz4 => "consumer-lz4",
+            Scenario::ConsumerZstd => "consumer-zstd",
             Scenario::ProducerTansu => "producer-tansu",
             Scenario::ProducerTansuGzip => "producer-tansu-gzip",
             Scenario::ConsumerTansu => "consumer-tansu",
@@ -236,16 +253,27 @@ impl Scenario {
             Scenario::ProducerKafkaLz4 => "producer-kafka-lz4",
             Scenario::ProducerKafkaZstd => "producer-kafka-zstd",
             Scenario::ConsumerKafka => "consumer-kafka",
+            Scenario::ConsumerKafkaGzip => "consumer-kafka-gzip",
+            Scenario::ConsumerKafkaLz4 => "consumer-kafka-lz4",
+            Scenario::ConsumerKafkaZstd => "consumer-kafka-zstd",
         }
     }
 
     fn codec(self) -> &'static str {
         match self {
-            Scenario::ProducerGzip | Scenario::ProducerTansuGzip | Scenario::ProducerKafkaGzip => {
-                "gzip"
-            }
-            Scenario::ProducerLz4 | Scenario::ProducerKafkaLz4 => "lz4",
-            Scenario::ProducerZstd | Scenario::ProducerKafkaZstd => "zstd",
+            Scenario::ProducerGzip
+            | Scenario::ProducerTansuGzip
+            | Scenario::ProducerKafkaGzip
+            | Scenario::ConsumerGzip
+            | Scenario::ConsumerKafkaGzip => "gzip",
+            Scenario::ProducerLz4
+            | Scenario::ProducerKafkaLz4
+            | Scenario::ConsumerLz4
+            | Scenario::ConsumerKafkaLz4 => "lz4",
+            Scenario::ProducerZstd
+            | Scenario::ProducerKafkaZstd
+            | Scenario::ConsumerZstd
+            | Scenario::ConsumerKafkaZstd => "zstd",
             _ => "none",
         }
     }
@@ -253,7 +281,15 @@ impl Scenario {
     fn is_consumer(self) -> bool {
         matches!(
             self,
-            Scenario::Consumer | Scenario::ConsumerTansu | Scenario::ConsumerKafka
+            Scenario::Consumer
+                | Scenario::ConsumerGzip
+                | Scenario::ConsumerLz4
+                | Scenario::ConsumerZstd
+                | Scenario::ConsumerTansu
+                | Scenario::ConsumerKafka
+                | Scenario::ConsumerKafkaGzip
+                | Scenario::ConsumerKafkaLz4
+                | Scenario::ConsumerKafkaZstd
         )
     }
 
@@ -274,6 +310,9 @@ impl Scenario {
                 | Scenario::ProducerKafkaLz4
                 | Scenario::ProducerKafkaZstd
                 | Scenario::ConsumerKafka
+                | Scenario::ConsumerKafkaGzip
+                | Scenario::ConsumerKafkaLz4
+                | Scenario::ConsumerKafkaZstd
         )
     }
 
@@ -291,7 +330,8 @@ impl Scenario {
     /// The scenario in words, for the benchmark record.
     fn record_row(self) -> String {
         let what = match (self.is_consumer(), self.codec()) {
-            (true, _) => "consumer".to_owned(),
+            (true, "none") => "consumer".to_owned(),
+            (true, codec) => format!("consumer, {codec} input"),
             (false, "none") => "producer, no compression".to_owned(),
             (false, codec) => format!("producer, {codec}"),
         };
@@ -885,7 +925,7 @@ fn scenario(scenario: Scenario, opts: &Options, input: &Input) -> BTreeMap<Clien
     // Producers write to a topic each; consumers all read the one topic.
     let topic_of = |c: Client| {
         if consumer {
-            "bench-consumer".to_owned()
+            format!("bench-{}", scenario.name())
         } else {
             format!("bench-{}-{}", scenario.name(), c.name())
         }
@@ -1056,7 +1096,7 @@ fn tansu_scenario(
     results
 }
 
-/// Creates `run.topic` and fills it once with librdkafka (uncompressed) for the consumer
+/// Creates `run.topic` and fills it once with librdkafka (with the scenario's codec) for the consumer
 /// scenarios, checking that the broker (`what`, for messages) has every record.
 fn fill_consumer_topic(scenario: Scenario, run: &Run<'_>, what: &str) {
     let started = Instant::now();
