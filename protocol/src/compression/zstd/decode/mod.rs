@@ -138,21 +138,13 @@ fn frame(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<usize, Fail> {
                 let block = input
                     .get(at..at + size)
                     .ok_or("a compressed block cut short")?;
-                // Room for the block's output, and slack for the copies to overrun; cut back
-                // to what the block wrote.
-                let pos = out.len();
-                let end = pos + BLOCK.min(room);
-                out.resize(end + SLACK, 0);
                 let output = Output {
-                    buf: out,
+                    out,
                     frame_start,
-                    pos,
-                    end,
+                    end: bound,
                     limited,
                 };
-                let written = compressed_block(block, &mut state, &mut tree, &mut lits, output);
-                out.truncate(*written.as_ref().unwrap_or(&pos));
-                written?;
+                compressed_block(block, &mut state, &mut tree, &mut lits, output)?;
                 at += size;
             }
             _ => return Err(Fail::Corrupt("a block of the reserved type")),
@@ -179,14 +171,14 @@ fn frame(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<usize, Fail> {
     Ok(at)
 }
 
-/// Decodes a compressed block into `output`; returns where its output ends.
+/// Decodes a compressed block onto `output`.
 fn compressed_block(
     block: &[u8],
     state: &mut FrameState,
     tree: &mut Option<huffman::Table>,
     lits: &mut Vec<u8>,
     output: Output<'_>,
-) -> Result<usize, Fail> {
+) -> Result<(), Fail> {
     let (where_, used) = literals::read(block, tree, lits)?;
     let literals: &[u8] = match where_ {
         Literals::InBlock { start, len } => &block[start..start + len],

@@ -165,36 +165,36 @@ impl FrameState {
 /// 16-byte pieces, and what they write past a sequence's end is overwritten by the next.
 pub(super) const SLACK: usize = 32;
 
-/// Where a block's output goes: `buf[pos..end]`, with [`SLACK`] more bytes after `end` for
-/// copies to overrun; `buf[frame_start..pos]` is this frame's output so far, which matches may
-/// copy from. `end` is the caller's bound (its limit, or the frame's declared size);
-/// `limited` says whether going past it means the output is too large (else corrupt).
+/// Where a block's output goes: appended to `out`, whose bytes from `frame_start` are this
+/// frame's output so far (which matches may copy from), up to `end`, the caller's bound (its
+/// limit, or the frame's declared size); `limited` says whether going past it means the output
+/// is too large (else corrupt).
 pub(super) struct Output<'a> {
-    pub(super) buf: &'a mut [u8],
+    pub(super) out: &'a mut Vec<u8>,
     pub(super) frame_start: usize,
-    pub(super) pos: usize,
     pub(super) end: usize,
     pub(super) limited: bool,
 }
 
-/// Decodes the sequences section `section` and carries out its sequences with `literals`;
-/// returns where the output ends.
+/// Decodes the sequences section `section` and carries out its sequences with `literals`,
+/// appending the block's output.
+///
+/// The sequences are decoded first, which gives the block's exact size: the output grows by
+/// that (and [`SLACK`] for the copies to overrun, cut off again) before they are carried out.
 pub(super) fn execute(
     section: &[u8],
     literals: &[u8],
     state: &mut FrameState,
     output: Output<'_>,
-) -> Result<usize, Fail> {
+) -> Result<(), Fail> {
     let Output {
-        buf,
+        out,
         frame_start,
-        mut pos,
         end: bound,
         limited,
     } = output;
-    let block_start = pos;
-    let block_end = (pos + BLOCK).min(bound);
-    debug_assert!(block_end + SLACK <= buf.len());
+    let block_start = out.len();
+    let block_end = (block_start + BLOCK).min(bound);
     let too_much = |end: usize| {
         if end <= block_start + BLOCK {
             if limited {
@@ -220,7 +220,9 @@ pub(super) fn execute(
         128..=254 => ((usize::from(b0) - 128) << 8 | byte(1)?, 2),
         255 => (byte(1)? | byte(2)? << 8 | 0x7F00, 3),
     };
-    let mut lit_at = 0usize;
+    state.decoded.clear();
+    // Literals and match bytes of all sequences.
+    let (mut lit_total, mut match_total) = (0usize, 0usize);
     if count > 0 {
         let modes = byte(at)? as u8;
         at += 1;
@@ -244,7 +246,6 @@ pub(super) fn execute(
         let mut ml_state = bits.read(ml.log) as usize;
         let reps = &mut state.reps;
         let decoded = &mut state.decoded;
-        decoded.clear();
         decoded.reserve(count);
         for i in 0..count {
             let lle = ll.entries[ll_state & ll_mask];
@@ -287,40 +288,55 @@ pub(super) fn execute(
                 }
             };
             decoded.push([lit_len as u32, offset, length as u32]);
+            lit_total = lit_total.saturating_add(lit_len);
+            match_total = match_total.saturating_add(length);
         }
         if bits.left() != 0 {
             return Err(Fail::Corrupt("a sequences bit stream of the wrong length"));
         }
-        // Then carried out: two short loops keep their values in registers where one long
-        // one spilled them.
-        for &[lit_len, offset, length] in decoded.iter() {
-            let (lit_len, offset, length) = (lit_len as usize, offset as usize, length as usize);
-            if lit_at + lit_len > literals.len() {
-                return Err(Fail::Corrupt(
-                    "sequences asking for more literals than the block has",
-                ));
-            }
-            let end = pos + lit_len + length;
-            if end > block_end {
-                return Err(too_much(end));
-            }
-            copy_literals(buf, pos, literals, lit_at, lit_len);
-            lit_at += lit_len;
-            pos += lit_len;
-            if offset == 0 || offset > pos - frame_start {
-                return Err(Fail::Corrupt("a match reaching before the frame's start"));
-            }
-            copy_match(buf, pos, offset, length);
-            pos += length;
-        }
     }
-    let rest = &literals[lit_at..];
-    let end = pos + rest.len();
+    if lit_total > literals.len() {
+        return Err(Fail::Corrupt(
+            "sequences asking for more literals than the block has",
+        ));
+    }
+    let end = block_start
+        .saturating_add(literals.len())
+        .saturating_add(match_total);
     if end > block_end {
         return Err(too_much(end));
     }
-    buf[pos..end].copy_from_slice(rest);
-    Ok(end)
+    out.resize(end + SLACK, 0);
+    let written = carry_out(&state.decoded, literals, out, block_start, frame_start);
+    out.truncate(*written.as_ref().unwrap_or(&block_start));
+    written.map(|_| ())
+}
+
+/// Carries out `sequences` onto `out` from `pos` (sized for all of them, with [`SLACK`] more),
+/// then the literals after the last; returns where the output ends. A separate loop from the
+/// decoding: two short loops keep their values in registers where one long one spilled them.
+fn carry_out(
+    sequences: &[[u32; 3]],
+    literals: &[u8],
+    out: &mut [u8],
+    mut pos: usize,
+    frame_start: usize,
+) -> Result<usize, Fail> {
+    let mut lit_at = 0;
+    for &[lit_len, offset, length] in sequences {
+        let (lit_len, offset, length) = (lit_len as usize, offset as usize, length as usize);
+        copy_literals(out, pos, literals, lit_at, lit_len);
+        lit_at += lit_len;
+        pos += lit_len;
+        if offset == 0 || offset > pos - frame_start {
+            return Err(Fail::Corrupt("a match reaching before the frame's start"));
+        }
+        copy_match(out, pos, offset, length);
+        pos += length;
+    }
+    let rest = &literals[lit_at..];
+    out[pos..pos + rest.len()].copy_from_slice(rest);
+    Ok(pos + rest.len())
 }
 
 /// Copies `len` literals from `literals[at..]` to `buf[pos..]` (both in bounds; `buf` has
