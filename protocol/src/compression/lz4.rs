@@ -25,6 +25,11 @@ const STORED: u32 = 1 << 31;
 /// Linked blocks may copy from this far back into the output of the blocks before.
 const WINDOW: usize = 64 * 1024;
 
+thread_local! {
+    /// Where blocks decode before their output is appended (see [`frame`]).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Compresses `input` into one frame appended to `out`.
 pub fn compress(input: &[u8], out: &mut BytesMut) -> Result<()> {
     out.reserve(7 + input.len() + input.len() / 255 + 16 + 4 * (input.len() / BLOCK + 1));
@@ -167,23 +172,34 @@ fn frame(input: &[u8], out: &mut Vec<u8>, limit: usize) -> std::result::Result<u
             out.extend_from_slice(data);
             continue;
         }
-        // Room for the block's output (zeroed: the block decoder writes into a slice), cut back
-        // to what it wrote.
-        let pos = out.len();
         // A byte of a block gives at most 255 bytes of output (a length byte adds 255 to a
         // match): that bounds a short block of a frame with big blocks.
+        let pos = out.len();
         let most = size.saturating_mul(256).saturating_add(64).min(block_max);
         let expected = content_size.map_or(most, |total| (frame_start + total - pos).min(most));
-        out.resize(pos + expected.min(room), 0);
-        let (before, after) = out.split_at_mut(pos);
-        let written = if independent {
-            lz4_flex::block::decompress_into(data, after)
+        let window = if independent {
+            &[][..]
         } else {
-            let window = &before[frame_start.max(pos.saturating_sub(WINDOW))..];
-            lz4_flex::block::decompress_into_with_dict(data, after, window)
+            &out[frame_start.max(pos.saturating_sub(WINDOW))..]
         };
+        let written = SCRATCH.with(|scratch| {
+            // The block decoder writes into a slice: a buffer of this thread's, zeroed once and
+            // kept, then the exact output copied. A fresh zeroed buffer per block cost more
+            // (new pages faulted in and cleared) than the copy does.
+            let mut scratch = scratch.borrow_mut();
+            let want = expected.min(room);
+            if scratch.len() < want {
+                scratch.resize(want, 0);
+            }
+            let target = &mut scratch[..want];
+            if independent {
+                lz4_flex::block::decompress_into(data, target)
+            } else {
+                lz4_flex::block::decompress_into_with_dict(data, target, window)
+            }
+        });
         match written {
-            Ok(n) => out.truncate(pos + n),
+            Ok(n) => SCRATCH.with(|scratch| out.extend_from_slice(&scratch.borrow()[..n])),
             Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }) if expected > room => {
                 return Err(Fail::TooLarge)
             }
