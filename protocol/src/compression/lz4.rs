@@ -176,7 +176,9 @@ fn frame(input: &[u8], out: &mut Vec<u8>, limit: usize) -> std::result::Result<u
         // match): that bounds a short block of a frame with big blocks.
         let pos = out.len();
         let most = size.saturating_mul(256).saturating_add(64).min(block_max);
-        let expected = content_size.map_or(most, |total| (frame_start + total - pos).min(most));
+        let expected = content_size.map_or(most, |total| {
+            (frame_start + total).saturating_sub(pos).min(most)
+        });
         let window = if independent {
             &[][..]
         } else {
@@ -338,6 +340,14 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] ^= 1;
         assert!(decompress(&bad, input.len()).is_err(), "content checksum");
+        // A stored block longer than the declared size, then a compressed one: an error.
+        let mut frame = vec![0x04, 0x22, 0x4D, 0x18, 0x68, 0x40];
+        frame.extend_from_slice(&4u64.to_le_bytes());
+        frame.push(0);
+        frame.extend_from_slice(&(8 | STORED).to_le_bytes());
+        frame.extend_from_slice(b"12345678");
+        frame.extend_from_slice(&[2, 0, 0, 0, 0x10, b'x', 0, 0, 0, 0]);
+        assert!(decompress(&frame, 100).is_err());
         // A declared size the output does not match.
         let mut bad = frame.clone();
         bad[6] ^= 1;
