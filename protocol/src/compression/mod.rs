@@ -1,9 +1,10 @@
 //! Record-batch compression codecs, all in pure Rust.
 //!
-//! gzip is always available (flate2 on its pure-Rust zlib-rs backend). snappy (`snap`), lz4
-//! (the frame format ours, its blocks `lz4_flex`'s) and zstd (our own encoder and decoder) sit behind the cargo features of the
-//! same names, so a consumer can read what any producer wrote. Decompression is always bounded: data that would expand past the caller's limit is
-//! an error, never an allocation.
+//! gzip is always available (flate2 on its pure-Rust zlib-rs backend). snappy (`snap`), lz4 (the
+//! frame format read and written here, its blocks by `lz4_flex`) and zstd (our own encoder and
+//! decoder) sit behind the cargo features of the same names, so a consumer can read what any
+//! producer wrote. Decompression is always bounded: data that would expand past the caller's
+//! limit is an error, never an allocation.
 //!
 //! Wire forms follow what the Java client writes and accepts:
 //! - gzip: a gzip stream (several concatenated members are accepted);
