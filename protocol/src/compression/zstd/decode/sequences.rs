@@ -3,6 +3,7 @@
 //! Its three symbol kinds each take the predefined table, one repeated symbol, a table described
 //! in the block, or the previous block's.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use super::super::tables::{
@@ -102,10 +103,15 @@ impl Kind {
 
     /// Reads this kind's table in `mode` from the start of `data` into `slot`; returns the bytes
     /// it took.
-    fn read(self, mode: u8, data: &[u8], slot: &mut Option<Table>) -> Result<usize, &'static str> {
+    fn read(
+        self,
+        mode: u8,
+        data: &[u8],
+        slot: &mut Option<Cow<'static, Table>>,
+    ) -> Result<usize, &'static str> {
         match mode {
             0 => {
-                *slot = Some(self.predefined().clone());
+                *slot = Some(Cow::Borrowed(self.predefined()));
                 Ok(0)
             }
             1 => {
@@ -117,17 +123,17 @@ impl Kind {
                     bits: 0,
                     next: 0,
                 };
-                *slot = Some(Table {
+                *slot = Some(Cow::Owned(Table {
                     log: 0,
                     entries: vec![entry],
-                });
+                }));
                 Ok(1)
             }
             2 => {
                 let (norm, log, used) =
                     fse::read_description(data, self.max_symbol(), self.max_log())?;
                 let states = fse::build(&norm, log)?;
-                *slot = Some(self.table(&states, log)?);
+                *slot = Some(Cow::Owned(self.table(&states, log)?));
                 Ok(used)
             }
             _ => match slot {
@@ -140,9 +146,10 @@ impl Kind {
 
 /// What a frame's blocks hand on to the next: the sequence tables and the recent offsets.
 pub(super) struct FrameState {
-    ll: Option<Table>,
-    of: Option<Table>,
-    ml: Option<Table>,
+    /// The tables in force: the predefined ones borrowed, not copied per block.
+    ll: Option<Cow<'static, Table>>,
+    of: Option<Cow<'static, Table>>,
+    ml: Option<Cow<'static, Table>>,
     reps: [u32; 3],
     /// The block's sequences as (literals, offset, match length), decoded before they are
     /// carried out.
