@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Every client runs `KBUS_LATENCY_ROUNDS` times (3; a fresh topic each, the clients taking
-//! turns), as one run's median moves by half a millisecond; the record takes the medians.
+//! turns, each round started by the next client), as one run's median moves by half a
+//! millisecond; the record takes the medians. On Kafka every client first runs 3 seconds
+//! unrecorded: a fresh broker is slower until its JIT has compiled the paths the clients use.
 //!
 //! For each client in turn, one producer and one consumer of that client run side by side in a
 //! process of their own (this bench run again with `KBUS_LATENCY_CHILD`, or a JVM), on a fresh
@@ -556,6 +558,10 @@ fn record_rows(broker: &str, rate: u64, rows: &[(String, Result<Figures, String>
 }
 
 /// The topic of `client`'s run in `round` (from 1): "Java 4.4.0" runs on "latency-java-PID-1".
+/// How long each client's unrecorded warm-up run on a fresh Kafka lasts.
+const WARM_UP_SECONDS: u64 = 3;
+
+/// The topic of `client`'s run in `round` (round 0: its warm-up run).
 fn topic_of(client: &str, round: u64) -> String {
     format!(
         "latency-{}-{}-{round}",
@@ -580,27 +586,44 @@ fn run_broker(
     let title = format!(
         "end-to-end latency on {broker}, {rate} records/s, 100 B values, acks=all, linger.ms=5"
     );
+    let run = |client: &str, round: u64, seconds: u64| {
+        let plan = Plan {
+            bootstrap: bootstrap.to_owned(),
+            topic: topic_of(client, round),
+            rate,
+            seconds,
+        };
+        if !broker.contains("mock") {
+            runtime.block_on(create_topic(bootstrap, &plan.topic));
+        }
+        match client {
+            "kbus" | "librdkafka" => child_process_run(client, &plan),
+            _ => java_run(&plan),
+        }
+        .map(|run| Figures::of(&run))
+    };
+    // A fresh Kafka is slower for its first minute (its JIT compiles as it goes): whichever client
+    // ran first was measured on a colder broker, round after round. So every client first runs
+    // once unrecorded, and each round starts with the next client.
+    if !broker.contains("mock") {
+        for client in &clients {
+            if let Err(e) = run(client, 0, WARM_UP_SECONDS) {
+                eprintln!("warm-up run of {client} failed: {e}");
+            }
+        }
+    }
     let mut all: Vec<Vec<Result<Figures, String>>> = vec![Vec::new(); clients.len()];
     for round in 1..=rounds {
-        let mut rows = Vec::new();
-        for (i, client) in clients.iter().enumerate() {
-            let plan = Plan {
-                bootstrap: bootstrap.to_owned(),
-                topic: topic_of(client, round),
-                rate,
-                seconds,
-            };
-            if !broker.contains("mock") {
-                runtime.block_on(create_topic(bootstrap, &plan.topic));
-            }
-            let result = match *client {
-                "kbus" | "librdkafka" => child_process_run(client, &plan),
-                _ => java_run(&plan),
-            }
-            .map(|run| Figures::of(&run));
-            all[i].push(result.clone());
-            rows.push((client.to_string(), result));
+        let first = (round - 1) as usize % clients.len();
+        for k in 0..clients.len() {
+            let i = (first + k) % clients.len();
+            all[i].push(run(clients[i], round, seconds));
         }
+        let rows: Vec<(String, Result<Figures, String>)> = clients
+            .iter()
+            .zip(&all)
+            .map(|(client, results)| (client.to_string(), results[results.len() - 1].clone()))
+            .collect();
         print_table(&format!("{title} (round {round} of {rounds})"), &rows);
     }
     // The medians over the rounds; a client that failed in any round shows its first failure.
