@@ -35,7 +35,8 @@
 //! logs the clients' debug events on stderr; `KBUS_BUS_BENCH_SET="key=value,..."` adds client properties to every bus and raw client
 //! (to try a setting against the defaults); `KBUS_BUS_BENCH_IN_FLIGHT=N` sets
 //! `max_in_flight_events`; `KBUS_BUS_BENCH_PERF_CTL=FIFO` switches `perf record --control
-//! fifo:FIFO -D -1 ...` on for the bus's consume runs only:
+//! fifo:FIFO -D -1 ...` on for the bus's consume runs only (for its 8-caller publish runs
+//! instead with `KBUS_BUS_BENCH_PERF_RUNS=publish`):
 //!
 //! ```sh
 //! mkfifo /tmp/perfctl
@@ -268,12 +269,15 @@ async fn publish_and_consume(
         let bus = KafkaEventBus::connect(config_for(bootstrap, &format!("{prefix}-bus8")))
             .await
             .unwrap();
+        let all = events(n, aggregates);
+        profiler("publish", "enable");
         let line = measure(
             "bus publish, 8 callers at once",
             n,
-            bus_publish_concurrently(&bus, events(n, aggregates), 8),
+            bus_publish_concurrently(&bus, all, 8),
         )
         .await;
+        profiler("publish", "disable");
         bus.shutdown(Duration::from_secs(10)).await.unwrap();
         line
     };
@@ -388,7 +392,7 @@ async fn bus_consume(
     let (start, cpu) = (Instant::now(), cpu_seconds());
     bus.start().await.unwrap();
     assignment.wait_for(|a| !a.is_empty()).await.unwrap();
-    profiler("enable");
+    profiler("consume", "enable");
     // Joining took this long: left out of the measurement.
     let joined = start.elapsed();
     let cpu_joined = cpu_seconds() - cpu;
@@ -404,7 +408,7 @@ async fn bus_consume(
             bus.stats()
         );
     }
-    profiler("disable");
+    profiler("consume", "disable");
     let line = Line {
         name: name.into(),
         events: n,
@@ -415,9 +419,14 @@ async fn bus_consume(
     line
 }
 
-/// With `KBUS_BUS_BENCH_PERF_CTL=FIFO`, the consume runs switch `perf record --control
-/// fifo:FIFO -D -1` on and off, so a profile holds the bus's consume path only.
-fn profiler(command: &str) {
+/// With `KBUS_BUS_BENCH_PERF_CTL=FIFO`, the bus's consume runs (or, with
+/// `KBUS_BUS_BENCH_PERF_RUNS=publish`, its runs publishing from 8 callers) switch `perf record
+/// --control fifo:FIFO -D -1` on and off, so a profile holds that path only.
+fn profiler(runs: &str, command: &str) {
+    let wanted = std::env::var("KBUS_BUS_BENCH_PERF_RUNS").unwrap_or_else(|_| "consume".into());
+    if wanted != runs {
+        return;
+    }
     if let Ok(fifo) = std::env::var("KBUS_BUS_BENCH_PERF_CTL") {
         let _ = std::fs::write(fifo, format!("{command}\n"));
     }

@@ -100,11 +100,11 @@ impl TraceContext {
     pub fn traceparent(&self) -> String {
         let mut out = String::with_capacity(55);
         out.push_str("00-");
-        out.push_str(&to_hex(&self.trace_id));
+        push_hex(&mut out, &self.trace_id);
         out.push('-');
-        out.push_str(&to_hex(&self.span_id));
+        push_hex(&mut out, &self.span_id);
         out.push('-');
-        out.push_str(&to_hex(&[self.flags]));
+        push_hex(&mut out, &[self.flags]);
         out
     }
 
@@ -170,13 +170,18 @@ fn hex<const N: usize>(s: &str) -> Option<[u8; N]> {
 }
 
 fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
+}
+
+/// Appends `bytes` in lower-case hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
         out.push(DIGITS[usize::from(b >> 4)] as char);
         out.push(DIGITS[usize::from(b & 0xf)] as char);
     }
-    out
 }
 
 #[cfg(test)]
