@@ -27,6 +27,10 @@
 //! The mock cluster keeps a bounded number of batches per partition and drops older ones, so its
 //! runs move 50,000 events (`KBUS_BUS_BENCH_MOCK_EVENTS`).
 //!
+//! Before the runs on Kafka, `KBUS_BUS_BENCH_WARM_UP` events (600,000; 0 for none) are published
+//! through a bus and read back, and the broker is let go quiet: a fresh node's JIT compilers
+//! otherwise take a good part of the 2 cores through the first runs (see `warm_up`).
+//!
 //! The consume runs repeat `KBUS_BUS_BENCH_ROUNDS` times (3; each a group of its own, the raw
 //! consumer before each), as one run on a broker sharing 2 cores varies by a third; the record
 //! takes the medians.
@@ -80,7 +84,12 @@ fn env_number(name: &str, default: usize) -> usize {
 }
 
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_seconds_of("self")
+}
+
+/// CPU seconds (user and system) process `pid` (or `self`) has used.
+fn cpu_seconds_of(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
         .next()
@@ -488,6 +497,12 @@ fn main() {
             return;
         }
         let kafka = Kafka::builder().start();
+        warm_up(
+            &kafka,
+            env_number("KBUS_BUS_BENCH_WARM_UP", 600_000),
+            &aggregates,
+        )
+        .await;
         println!("bus bench on Apache Kafka (one node): {n} events, 3 partitions, gzip, acks=all");
         println!();
         println!("| run | events/s | seconds | CPU µs/event | peak RSS MB | bus ÷ raw |");
@@ -534,6 +549,44 @@ fn main() {
 
         mock_runs(mock_n, &aggregates).await;
     });
+}
+
+/// A fresh Kafka node is slow until its JIT has compiled the paths the runs take: measured on
+/// 2026-12-07, its compiler threads used a quarter to half a core through the first runs
+/// (`/proc/PID/task/*/stat`), while the threads answering requests used less. So `n` events are
+/// published through a bus from 8 callers (in pieces, so that the process's peak memory stays
+/// that of the runs) and read back by a raw consumer, and then the broker is let go quiet (its
+/// compilers finish what was queued: under 5% of a core over half a second, 30 s at most).
+async fn warm_up(kafka: &Kafka, n: usize, aggregates: &[Uuid]) {
+    if n == 0 {
+        return;
+    }
+    let started = Instant::now();
+    let config = bus_config(&kafka.bootstrap(), "bench-warm-up");
+    let bus = KafkaEventBus::connect(config.clone()).await.unwrap();
+    let mut published = 0;
+    while published < n {
+        let piece = (n - published).min(100_000);
+        bus_publish_concurrently(&bus, events(piece, aggregates), 8).await;
+        published += piece;
+    }
+    bus.shutdown(Duration::from_secs(10)).await.unwrap();
+    raw_consume(&config.bootstrap_servers, &config.topic(), n).await;
+    let pid = kafka.pid().expect("the Kafka node runs").to_string();
+    let quiet_since = Instant::now();
+    let step = Duration::from_millis(500);
+    while quiet_since.elapsed() < Duration::from_secs(30) {
+        let before = cpu_seconds_of(&pid);
+        tokio::time::sleep(step).await;
+        if cpu_seconds_of(&pid) - before < step.as_secs_f64() / 20.0 {
+            break;
+        }
+    }
+    eprintln!(
+        "[kafka] warmed up in {:.1?} ({n} events published and read back; quiet after {:.1?})",
+        started.elapsed(),
+        quiet_since.elapsed()
+    );
 }
 
 /// The same publish and consume on librdkafka's mock cluster (3 brokers, in a process of its own,
