@@ -36,11 +36,11 @@
 //! takes the medians.
 //!
 //! Knobs: `KBUS_BUS_BENCH_ONLY=mock` runs the mock cluster's part alone; `KBUS_BUS_BENCH_LOG=1`
-//! logs the clients' debug events on stderr; `KBUS_BUS_BENCH_SET="key=value,..."` adds client properties to every bus and raw client
-//! (to try a setting against the defaults); `KBUS_BUS_BENCH_IN_FLIGHT=N` sets
-//! `max_in_flight_events`; `KBUS_BUS_BENCH_PERF_CTL=FIFO` switches `perf record --control
-//! fifo:FIFO -D -1 ...` on for the bus's consume runs only (for its 8-caller publish runs
-//! instead with `KBUS_BUS_BENCH_PERF_RUNS=publish`):
+//! logs the clients' debug events on stderr; `KBUS_BUS_BENCH_SET="key=value,..."` adds client
+//! properties to every bus and raw client (to try a setting against the defaults);
+//! `KBUS_BUS_BENCH_IN_FLIGHT=N` sets `max_in_flight_events`; `KBUS_BUS_BENCH_PERF_CTL=FIFO`
+//! switches `perf record --control fifo:FIFO -D -1 ...` on for the bus's consume runs only (for
+//! its 8-caller publish runs instead with `KBUS_BUS_BENCH_PERF_RUNS=publish`):
 //!
 //! ```sh
 //! mkfifo /tmp/perfctl

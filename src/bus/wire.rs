@@ -225,8 +225,8 @@ pub fn headers(meta: &EventMeta) -> Vec<(&'static str, String)> {
     h
 }
 
-/// A UUID in its hyphenated lower-case form, written straight into a string of its size (`to_string`
-/// goes through the formatting machinery: four of these per published event).
+/// A UUID in its hyphenated lower-case form, written straight into a string of its size
+/// (`to_string` goes through the formatting machinery: four of these per published event).
 fn uuid_text(id: &Uuid) -> String {
     id.hyphenated()
         .encode_lower(&mut Uuid::encode_buffer())
