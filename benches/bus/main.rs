@@ -60,6 +60,8 @@ use kbus::protocol::record::Header;
 use kbus::TopicPartition;
 use kbus_testkit::kafka::Kafka;
 
+#[path = "../common/broker_quiet.rs"]
+mod broker_quiet;
 #[path = "../common/record.rs"]
 mod record;
 use kbus_testkit::mock_process::{MockClusterProcess, MockTopic};
@@ -84,12 +86,7 @@ fn env_number(name: &str, default: usize) -> usize {
 }
 
 fn cpu_seconds() -> f64 {
-    cpu_seconds_of("self")
-}
-
-/// CPU seconds (user and system) process `pid` (or `self`) has used.
-fn cpu_seconds_of(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
         .next()
@@ -572,20 +569,13 @@ async fn warm_up(kafka: &Kafka, n: usize, aggregates: &[Uuid]) {
     }
     bus.shutdown(Duration::from_secs(10)).await.unwrap();
     raw_consume(&config.bootstrap_servers, &config.topic(), n).await;
-    let pid = kafka.pid().expect("the Kafka node runs").to_string();
-    let quiet_since = Instant::now();
-    let step = Duration::from_millis(500);
-    while quiet_since.elapsed() < Duration::from_secs(30) {
-        let before = cpu_seconds_of(&pid);
-        tokio::time::sleep(step).await;
-        if cpu_seconds_of(&pid) - before < step.as_secs_f64() / 20.0 {
-            break;
-        }
-    }
+    let pid = kafka.pid().expect("the Kafka node runs");
+    let quiet = tokio::task::spawn_blocking(move || broker_quiet::wait_until_quiet(pid))
+        .await
+        .unwrap();
     eprintln!(
-        "[kafka] warmed up in {:.1?} ({n} events published and read back; quiet after {:.1?})",
+        "[kafka] warmed up in {:.1?} ({n} events published and read back; quiet after {quiet:.1?})",
         started.elapsed(),
-        quiet_since.elapsed()
     );
 }
 

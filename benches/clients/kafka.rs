@@ -534,7 +534,7 @@ fn warm_up(broker: &Kafka, opts: &Options, input: &Input) -> Result<(), String> 
     }
     topic_admin::start_group_coordinator(&bootstrap)
         .map_err(|e| format!("warming up the broker: {e}"))?;
-    let quiet = wait_until_quiet(broker_pid);
+    let quiet = crate::broker_quiet::wait_until_quiet(broker_pid);
     eprintln!(
         "[kafka] warmed up in {:.1?} (broker CPU {:.1?}; quiet after {quiet:.1?}): kbus and \
          librdkafka produced {} records each ({} with gzip), librdkafka read back its own",
@@ -544,22 +544,6 @@ fn warm_up(broker: &Kafka, opts: &Options, input: &Input) -> Result<(), String> 
         w / 8,
     );
     Ok(())
-}
-
-/// Waits (at most 30 s) until the broker uses less than 5% of a core over half a second: until
-/// its JIT compilers have worked off what the warm-up queued, say. Returns how long it took.
-fn wait_until_quiet(broker_pid: u32) -> Duration {
-    let pid = broker_pid.to_string();
-    let started = Instant::now();
-    let step = Duration::from_millis(500);
-    while started.elapsed() < Duration::from_secs(30) {
-        let before = cpu_time(&pid);
-        std::thread::sleep(step);
-        if cpu_between(before, cpu_time(&pid)) < step / 20 {
-            break;
-        }
-    }
-    started.elapsed()
 }
 
 /// One Kafka scenario on the shared node in `broker` (started here by the first): every producer

@@ -153,10 +153,13 @@ use bytes::Bytes;
 use kbus_testkit::mock_process::{MockClusterProcess, MockTopic};
 use kbus_testkit::tansu::Tansu;
 
+#[path = "../common/broker_quiet.rs"]
+mod broker_quiet;
 /// The Apache Kafka scenarios and the Java client's tools.
 mod kafka;
 #[path = "../common/record.rs"]
 mod record;
+use broker_quiet::clock_ticks;
 
 const DEFAULT_RECORDS: usize = 1_000_000;
 /// tansu on SQLite stores records far more slowly than the in-memory mock.
@@ -649,21 +652,6 @@ fn gzip_ratio(input: &Input) -> f64 {
 
 // ---------------------------------------------------------------------------------------------
 // Measurement
-
-/// Clock ticks per second of `/proc/*/stat` times (`getconf CLK_TCK`; 100 on Linux if unknown).
-fn clock_ticks() -> u64 {
-    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        std::process::Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|s| s.trim().parse().ok())
-            .filter(|&t| t > 0)
-            .unwrap_or(100)
-    })
-}
 
 /// CPU time of process `pid` (`self` for this one), read two ways:
 /// - `total`: user + system time of all its threads, also those that have exited
