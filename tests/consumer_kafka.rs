@@ -421,3 +421,127 @@ async fn a_commit_does_not_wait_behind_a_fetch_the_broker_holds() {
         "the commit waited {took:?} (behind the held fetch?)"
     );
 }
+
+/// `per` records to each of `partitions` partitions, acknowledged.
+async fn produce_waves(bootstrap: &str, topic: &str, partitions: i32, per: usize) {
+    let producer = Producer::connect(ClusterConfig::new(bootstrap), ProducerConfig::default())
+        .await
+        .unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..per {
+        for p in 0..partitions {
+            let r = ProducerRecord::new(topic)
+                .partition(p)
+                .value(format!("{p}-{i}"));
+            deliveries.push(producer.send(r).await.unwrap());
+        }
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    producer.close().await.unwrap();
+}
+
+/// Reads `n` records, each of one of `from` and at the next offset `next` expects of its
+/// partition (so nothing is skipped or read twice); advances `next`.
+async fn read_in_order(consumer: &mut Consumer, n: usize, from: &[i32], next: &mut [i64]) {
+    let mut read = 0;
+    while read < n {
+        let batch = next_records(consumer).await.unwrap();
+        let p = batch.topic_partition.partition;
+        assert!(
+            from.contains(&p),
+            "records of partition {p}, not one of {from:?}"
+        );
+        for r in &batch.records {
+            assert_eq!(r.offset, next[p as usize], "partition {p}");
+            next[p as usize] += 1;
+        }
+        read += batch.records.len();
+        assert!(read <= n, "{read} records read, {n} expected");
+    }
+}
+
+/// Waits until `done` holds for the consumer's metrics.
+async fn until_metrics(consumer: &mut Consumer, what: &str, done: impl Fn(&kbus::Metrics) -> bool) {
+    let deadline = Instant::now() + GUARD;
+    while !done(&consumer.metrics()) {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {:?}",
+            consumer.metrics()
+        );
+        // Nothing is to be read: poll only to wait a little for the fetches to go on.
+        let _ = tokio::time::timeout(Duration::from_millis(50), consumer.poll()).await;
+    }
+}
+
+/// Fetch sessions (KIP-227) on Kafka: after its first fetch the consumer's fetches are
+/// incremental (naming only partitions whose position moved, forgetting paused ones), and every
+/// record still arrives once and in order while partitions are paused, resumed and sought. A
+/// broker restart forgets every session: the next fetch gets FETCH_SESSION_ID_NOT_FOUND, is sent
+/// again in full at once, and reading goes on without a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_sessions_read_everything_once_across_pauses_seeks_and_a_broker_restart() {
+    let mut kafka = Kafka::start();
+    let _log = kafka.log_on_failure();
+    let bootstrap = kafka.bootstrap();
+    let topic = "fetch-sessions";
+    let all = [0, 1, 2, 3, 4, 5];
+    create_topic(&bootstrap, topic, 6, &[]).await;
+    produce_waves(&bootstrap, topic, 6, 50).await;
+    let tps: Vec<TopicPartition> = all.iter().map(|&p| TopicPartition::new(topic, p)).collect();
+    let mut consumer = consumer(&bootstrap, OffsetReset::Earliest).await;
+    consumer.assign(tps.clone()).unwrap();
+    let mut next = [0i64; 6];
+    read_in_order(&mut consumer, 300, &all, &mut next).await;
+    // Caught up: the fetches that wait for more are incremental ones.
+    until_metrics(&mut consumer, "incremental fetches", |m| {
+        m.incremental_fetches >= 3
+    })
+    .await;
+
+    // Paused partitions leave the session; the others go on.
+    consumer.pause(&tps[..2]);
+    produce_waves(&bootstrap, topic, 6, 50).await;
+    read_in_order(&mut consumer, 200, &all[2..], &mut next).await;
+    consumer.resume(&tps[..2]);
+    read_in_order(&mut consumer, 100, &all[..2], &mut next).await;
+    assert_eq!(next, [100; 6]);
+
+    // A seek back: the session gets the partition's new offset.
+    consumer.seek(&tps[3], 10).unwrap();
+    next[3] = 10;
+    read_in_order(&mut consumer, 90, &[3], &mut next).await;
+
+    // With every partition paused and no fetch in flight, the broker restarts and forgets the
+    // session; more records arrive meanwhile. While partitions are unpaused the consumer plans its
+    // next fetch as soon as an answer is applied, so one is planned or in flight now: once it
+    // is answered (the count passes `planned`) and nothing is in flight, no fetch is left.
+    let planned = consumer.metrics().fetches;
+    consumer.pause(&tps);
+    until_metrics(&mut consumer, "the last fetch answered", |m| {
+        m.fetches > planned && m.requests_in_flight == 0
+    })
+    .await;
+    let before = consumer.metrics();
+    tokio::task::block_in_place(|| kafka.restart());
+    produce_waves(&bootstrap, topic, 6, 50).await;
+    consumer.resume(&tps);
+    read_in_order(&mut consumer, 300, &all, &mut next).await;
+    assert_eq!(next, [150; 6]);
+    let after = consumer.metrics();
+    assert_eq!(
+        after.errors.get("FETCH_SESSION_ID_NOT_FOUND"),
+        Some(&1),
+        "{after:?}"
+    );
+    // A new session: incremental fetches again.
+    until_metrics(
+        &mut consumer,
+        "incremental fetches after the restart",
+        |m| m.incremental_fetches >= before.incremental_fetches + 3,
+    )
+    .await;
+    consumer.close().await.unwrap();
+}

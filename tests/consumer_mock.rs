@@ -182,6 +182,11 @@ async fn a_topic_led_by_three_brokers_is_read_once_in_order() {
     consume_into(&mut consumer, &mut got, 6 * 120).await;
     check_exactly(&got, 6, 120);
     check_nothing_repeated(&cluster, &mut consumer, "spread", 6, 120).await;
+    // The mock cluster offers no fetch sessions (it answers session id 0): every fetch stayed a
+    // full one.
+    let metrics = consumer.metrics();
+    assert!(metrics.fetches >= 3, "{metrics:?}");
+    assert_eq!(metrics.incremental_fetches, 0, "{metrics:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,6 +27,11 @@ pub struct Metrics {
     pub records_received: u64,
     /// Bytes of the record batches fetched, as they came (compressed).
     pub bytes_received: u64,
+    /// Fetch requests answered.
+    pub fetches: u64,
+    /// Of those, incremental fetches in a fetch session (KIP-227): requests that named only the
+    /// partitions whose position changed.
+    pub incremental_fetches: u64,
     /// Requests sent and not answered yet, over every open connection, now.
     pub requests_in_flight: u64,
     /// Connections to brokers open now.
@@ -57,6 +62,8 @@ pub(crate) struct Counters {
     bytes_sent: AtomicU64,
     records_received: AtomicU64,
     bytes_received: AtomicU64,
+    fetches: AtomicU64,
+    incremental_fetches: AtomicU64,
     retries: AtomicU64,
     rebalances: AtomicU64,
     reconnects: AtomicU64,
@@ -74,6 +81,14 @@ impl Counters {
     pub fn received(&self, records: u64, bytes: u64) {
         self.records_received.fetch_add(records, Ordering::Relaxed);
         self.bytes_received.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A fetch was answered; `incremental` when it was an incremental one in a fetch session.
+    pub fn fetched(&self, incremental: bool) {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        if incremental {
+            self.incremental_fetches.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// A produce batch is sent again.
@@ -116,6 +131,8 @@ impl Counters {
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             records_received: self.records_received.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
+            fetches: self.fetches.load(Ordering::Relaxed),
+            incremental_fetches: self.incremental_fetches.load(Ordering::Relaxed),
             requests_in_flight,
             connections_open,
             retries: self.retries.load(Ordering::Relaxed),
@@ -183,11 +200,14 @@ mod tests {
         c.sent(10, 1000);
         c.sent(5, 400);
         c.received(7, 700);
+        c.fetched(false);
+        c.fetched(true);
         c.retried();
         c.rebalanced();
         let m = c.snapshot(0, 0);
         assert_eq!((m.records_sent, m.bytes_sent), (15, 1400));
         assert_eq!((m.records_received, m.bytes_received), (7, 700));
+        assert_eq!((m.fetches, m.incremental_fetches), (2, 1));
         assert_eq!((m.retries, m.rebalances), (1, 1));
     }
 }

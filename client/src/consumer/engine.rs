@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::config::{ConsumerConfig, IsolationLevel};
-use super::fetcher::{fetch, FetchSettings};
+use super::fetcher::{fetch, FetchSessions, FetchSettings};
 use super::job::{Job, Outcome};
 use super::state::ConsumerState;
 use crate::cluster::Cluster;
@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub ready: Notify,
     /// Wakes everyone waiting for a job's outcome to be applied (positions looked up, ...).
     pub changed: Notify,
+    /// The fetch session with each broker.
+    pub sessions: FetchSessions,
     tx: mpsc::UnboundedSender<Msg>,
     /// True while a `Wake` is queued and not yet seen: wakes in a burst coalesce.
     wake_queued: AtomicBool,
@@ -139,6 +141,7 @@ pub(crate) fn shared(config: ConsumerConfig) -> (Arc<Shared>, Receiver) {
         state: Mutex::new(ConsumerState::new(config)),
         ready: Notify::new(),
         changed: Notify::new(),
+        sessions: FetchSessions::default(),
         tx,
         wake_queued: AtomicBool::new(false),
     });
@@ -224,7 +227,7 @@ async fn run_jobs(
             Job::Fetch(fetch) => Some(fetch.broker),
             _ => None,
         };
-        let outcome = run_job(&cluster, job, &settings, &config).await;
+        let outcome = run_job(&cluster, job, &settings, &config, &shared.sessions).await;
         match reporter.send(outcome, broker) {
             Some((next_id, next)) => (id, job) = (next_id, next),
             None => return,
@@ -237,9 +240,10 @@ async fn run_job(
     job: Job,
     settings: &FetchSettings,
     config: &ConsumerConfig,
+    sessions: &FetchSessions,
 ) -> Outcome {
     match job {
-        Job::Fetch(job) => Outcome::Fetch(fetch(cluster, job, settings).await),
+        Job::Fetch(job) => Outcome::Fetch(fetch(cluster, job, settings, sessions).await),
         Job::Committed(tps) => {
             let group = config.group_id().unwrap_or_default();
             let stable = config.isolation_level == IsolationLevel::ReadCommitted;

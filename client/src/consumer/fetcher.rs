@@ -1,26 +1,99 @@
 //! One fetch request to one broker, and the decoding of its answer, run on a background task so
 //! that [`poll`](super::Consumer::poll) only hands out records already decoded.
 //!
-//! Fetch sessions (KIP-227) are not used: every request is a full fetch (session id 0, epoch -1)
-//! naming all its partitions. That costs request bytes with many partitions per broker, and keeps
-//! the broker and the consumer from ever disagreeing about a session.
+//! Fetches go in a fetch session (KIP-227, [`super::fetch_session`]) with every broker that
+//! offers one (Fetch v7 and later): after the first, a fetch names only the partitions whose
+//! offset, leader epoch or limit changed. When the broker has lost the session, the fetch is sent
+//! again at once as a full one. [`close_sessions`] ends them when the consumer closes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kbus_protocol::error_code::ErrorCode;
-use kbus_protocol::messages::fetch::{FetchPartition, FetchRequest, FetchTopic};
+use kbus_protocol::messages::fetch::{FetchPartition, FetchRequest, FetchTopic, ForgottenTopic};
 use kbus_protocol::record::DecodeOptions;
 use kbus_protocol::{ApiKey, Uuid};
 
 use super::config::ConsumerConfig;
 use super::decode::{decode_partition, DecodeInput};
+use super::fetch_session::{FetchSession, Next, SessionRequest, CLOSE};
 use super::job::{FetchJob, FetchOutcome, FetchTarget, PartitionOutcome};
 use crate::cluster::Cluster;
 use crate::error::Error;
 
 /// The first Fetch version that names topics by id.
 const TOPIC_IDS: i16 = 13;
+/// The first Fetch version with fetch sessions.
+const SESSIONS: i16 = 7;
+
+/// The fetch session with each broker (by id). A fetch takes its broker's session out while it
+/// runs (one fetch per broker at a time) and puts it back when it ends; the ids of open sessions
+/// stay known meanwhile, so that [`close_sessions`] can close them after stopping the fetches.
+#[derive(Debug, Default)]
+pub(crate) struct FetchSessions(Mutex<Sessions>);
+
+#[derive(Debug, Default)]
+struct Sessions {
+    idle: HashMap<i32, FetchSession>,
+    open: HashMap<i32, i32>,
+}
+
+impl FetchSessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn take(&self, broker: i32) -> FetchSession {
+        self.lock().idle.remove(&broker).unwrap_or_default()
+    }
+
+    fn put(&self, broker: i32, session: FetchSession) {
+        let mut sessions = self.lock();
+        match session.id() {
+            Some(id) => sessions.open.insert(broker, id),
+            None => sessions.open.remove(&broker),
+        };
+        sessions.idle.insert(broker, session);
+    }
+}
+
+/// Closes every open fetch session (a fetch naming no partitions, epoch -1) so that the brokers
+/// free their slots now instead of when they evict idle sessions. The closes run on tasks of
+/// their own, each for at most `within`, and nobody waits for them: a broker answers a close only
+/// after the fetch it may still be holding on that connection (up to `fetch.max.wait.ms`), and a
+/// consumer's close should not wait that long for a courtesy. Failures are only logged; a session
+/// not closed is evicted by the broker in the end.
+pub(crate) fn close_sessions(cluster: &Cluster, sessions: &FetchSessions, within: Duration) {
+    let open: Vec<(i32, i32)> = {
+        let mut sessions = sessions.lock();
+        sessions.idle.clear();
+        sessions.open.drain().collect()
+    };
+    for (broker, session_id) in open {
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            let close = async {
+                let conn = cluster.broker(broker).await?;
+                let version = conn.version(ApiKey::Fetch).unwrap_or(0);
+                let req = FetchRequest {
+                    replica_id: -1,
+                    session_id,
+                    session_epoch: CLOSE,
+                    ..Default::default()
+                };
+                conn.send_at(&req, version).await.map(|_| ())
+            };
+            match tokio::time::timeout(within, close).await {
+                Ok(Ok(())) => tracing::debug!(broker, session_id, "fetch session closed"),
+                Ok(Err(error)) => {
+                    tracing::debug!(broker, session_id, error = %error, "closing a fetch session failed")
+                }
+                Err(_) => tracing::debug!(broker, session_id, "closing a fetch session timed out"),
+            }
+        });
+    }
+}
 
 /// The settings every fetch of a consumer shares.
 #[derive(Debug, Clone)]
@@ -48,11 +121,25 @@ impl FetchSettings {
     }
 }
 
-/// Sends `job` to its broker and decodes the answer.
+/// Sends `job` to its broker, in the broker's fetch session, and decodes the answer.
 pub(crate) async fn fetch(
     cluster: &Cluster,
     job: FetchJob,
     settings: &FetchSettings,
+    sessions: &FetchSessions,
+) -> FetchOutcome {
+    let broker = job.broker;
+    let mut session = sessions.take(broker);
+    let outcome = fetch_in(cluster, job, settings, &mut session).await;
+    sessions.put(broker, session);
+    outcome
+}
+
+async fn fetch_in(
+    cluster: &Cluster,
+    job: FetchJob,
+    settings: &FetchSettings,
+    session: &mut FetchSession,
 ) -> FetchOutcome {
     let broker_id = job.broker;
     let failed = |error: Error| {
@@ -62,7 +149,10 @@ pub(crate) async fn fetch(
     };
     let conn = match cluster.broker(job.broker).await {
         Ok(c) => c,
-        Err(e) => return failed(e),
+        Err(e) => {
+            session.failed();
+            return failed(e);
+        }
     };
     let Some(mut version) = conn.version(ApiKey::Fetch) else {
         return failed(Error::UnsupportedApi {
@@ -86,41 +176,52 @@ pub(crate) async fn fetch(
     if version >= TOPIC_IDS && topics.iter().any(|(_, id, _)| id.is_nil()) {
         version = TOPIC_IDS - 1;
     }
-    let req = FetchRequest {
-        replica_id: -1,
-        max_wait_ms: settings.max_wait_ms,
-        min_bytes: settings.min_bytes,
-        max_bytes: job.max_bytes,
-        isolation_level: settings.isolation_level,
-        // No fetch session: a full fetch every time.
-        session_id: 0,
-        session_epoch: -1,
-        topics: topics
-            .iter()
-            .map(|(name, id, members)| FetchTopic {
-                topic: name.to_string(),
-                topic_id: *id,
-                partitions: members
-                    .iter()
-                    .map(|&i| {
-                        let t = &job.targets[i];
-                        FetchPartition {
-                            partition: t.tp.partition,
-                            current_leader_epoch: t.leader_epoch,
-                            fetch_offset: t.offset,
-                            partition_max_bytes: t.max_bytes,
-                            ..Default::default()
-                        }
-                    })
-                    .collect(),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    };
-    let resp = match conn.send_at(&req, version).await {
-        Ok(r) => r,
-        Err(e) => return failed(e),
+    let by_id = version >= TOPIC_IDS;
+    let mut topic_ids = vec![Uuid::NIL; job.targets.len()];
+    for (_, id, members) in &topics {
+        for &i in members {
+            topic_ids[i] = *id;
+        }
+    }
+    // At most one resend: after a session error the fetch goes again as a full one, whose answer
+    // is always used.
+    let mut resent = false;
+    let resp = loop {
+        let in_session = if version >= SESSIONS {
+            session.request(&job.targets, &topic_ids, by_id)
+        } else {
+            SessionRequest {
+                session_id: 0,
+                epoch: CLOSE,
+                send: (0..job.targets.len()).collect(),
+                forget: Vec::new(),
+            }
+        };
+        let req = request(settings, &job, &topics, &in_session);
+        let resp = match conn.send_at(&req, version).await {
+            Ok(r) => r,
+            Err(e) => {
+                session.failed();
+                return failed(e);
+            }
+        };
+        let code = ErrorCode(resp.error_code);
+        cluster
+            .counters()
+            .fetched(!in_session.is_full() && code.is_ok());
+        if version >= SESSIONS && session.answered(code, resp.session_id) == Next::Resend && !resent
+        {
+            cluster.counters().code(code);
+            tracing::debug!(
+                broker = broker_id,
+                session_id = in_session.session_id,
+                error = %code,
+                "fetch session lost; fetching in full"
+            );
+            resent = true;
+            continue;
+        }
+        break resp;
     };
     let code = ErrorCode(resp.error_code);
     if code.is_err() {
@@ -204,5 +305,65 @@ pub(crate) async fn fetch(
     FetchOutcome::Done {
         broker: conn.broker().into(),
         partitions,
+    }
+}
+
+/// The Fetch request for `job`, naming the targets `in_session` sends (grouped as `topics`) and
+/// forgetting those it lists.
+fn request(
+    settings: &FetchSettings,
+    job: &FetchJob,
+    topics: &[(Arc<str>, Uuid, Vec<usize>)],
+    in_session: &SessionRequest,
+) -> FetchRequest {
+    let mut named = vec![in_session.is_full(); job.targets.len()];
+    for &i in &in_session.send {
+        named[i] = true;
+    }
+    let mut forgotten: Vec<ForgottenTopic> = Vec::new();
+    for (topic, topic_id, partition) in &in_session.forget {
+        match forgotten.last_mut() {
+            Some(f) if *f.topic == **topic => f.partitions.push(*partition),
+            _ => forgotten.push(ForgottenTopic {
+                topic: topic.to_string(),
+                topic_id: *topic_id,
+                partitions: vec![*partition],
+                ..Default::default()
+            }),
+        }
+    }
+    FetchRequest {
+        replica_id: -1,
+        max_wait_ms: settings.max_wait_ms,
+        min_bytes: settings.min_bytes,
+        max_bytes: job.max_bytes,
+        isolation_level: settings.isolation_level,
+        session_id: in_session.session_id,
+        session_epoch: in_session.epoch,
+        topics: topics
+            .iter()
+            .filter(|(_, _, members)| members.iter().any(|&i| named[i]))
+            .map(|(name, id, members)| FetchTopic {
+                topic: name.to_string(),
+                topic_id: *id,
+                partitions: members
+                    .iter()
+                    .filter(|&&i| named[i])
+                    .map(|&i| {
+                        let t = &job.targets[i];
+                        FetchPartition {
+                            partition: t.tp.partition,
+                            current_leader_epoch: t.leader_epoch,
+                            fetch_offset: t.offset,
+                            partition_max_bytes: t.max_bytes,
+                            ..Default::default()
+                        }
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        forgotten_topics_data: forgotten,
+        ..Default::default()
     }
 }

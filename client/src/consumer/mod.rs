@@ -5,7 +5,10 @@
 //! it once it [subscribes](Consumer::subscribe) to topics. In the background it keeps one fetch in
 //! flight per broker, covering every assigned, unpaused partition that broker leads, decodes the
 //! answers (decompression, CRC checks, transaction filtering) and queues the records, up to
-//! [`ConsumerConfig::max_prefetch_bytes`]. [`poll`](Consumer::poll) hands them out a partition's
+//! [`ConsumerConfig::max_prefetch_bytes`]. With a broker that offers fetch sessions (KIP-227, Kafka
+//! 1.1 and later) the fetches after the first are incremental, as the Java client's: they name
+//! only the partitions whose position changed, and the broker answers only for partitions with
+//! news, so a consumer of many mostly idle partitions costs both sides little. [`poll`](Consumer::poll) hands them out a partition's
 //! worth at a time, without copying: keys, values and headers are slices of the buffers the
 //! broker's answers were read into.
 //!
@@ -92,6 +95,7 @@
 mod config;
 mod decode;
 mod engine;
+mod fetch_session;
 mod fetcher;
 mod job;
 mod plan;
@@ -118,6 +122,10 @@ use crate::list_offsets::OffsetSpec;
 use crate::TopicPartition;
 use engine::{Engine, Receiver, Shared};
 use subscription::{AutoCommit, Subscribed};
+
+/// How long the closing of a fetch session may take beyond `fetch.max.wait.ms`, in the background
+/// after [`Consumer::close`].
+const CLOSE_SESSIONS_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What [`Consumer::poll`] returns.
 #[derive(Debug)]
@@ -401,12 +409,17 @@ impl Consumer {
 
     /// Stops the consumer: under auto-commit, commits what `poll` returned; leaves the group if
     /// subscribed (the partitions are revoked first, then a dynamic member sends LeaveGroup), and
-    /// stops fetching. Commit before calling it when auto-commit is off.
+    /// stops fetching, and starts closing its fetch sessions in the background (without waiting
+    /// for the brokers' answers). Commit before calling it when auto-commit is off.
     ///
     /// Fails only with the error of the auto-commit, after closing all the same.
     pub async fn close(mut self) -> Result<()> {
         let committed = self.final_auto_commit().await;
         self.leave_group().await;
+        // Stop fetching, then let the brokers free this consumer's fetch sessions.
+        self.engine = EngineSlot::Starting;
+        let within = self.config.fetch_max_wait + CLOSE_SESSIONS_WITHIN;
+        fetcher::close_sessions(&self.cluster, &self.shared.sessions, within);
         committed
     }
 
