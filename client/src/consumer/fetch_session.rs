@@ -74,8 +74,8 @@ impl SessionRequest {
 pub(crate) enum Next {
     /// Use the answer.
     Use,
-    /// The broker no longer knows the session (or its epoch): the answer holds no data; send the
-    /// fetch again, now, as a full one.
+    /// The broker no longer knows the session (or its epoch, or its topic ids): the answer holds
+    /// no data; send the fetch again, now, as a full one.
     Resend,
 }
 
@@ -166,7 +166,8 @@ impl FetchSession {
         };
         if error.is_err() {
             let session_error = error == ErrorCode::FETCH_SESSION_ID_NOT_FOUND
-                || error == ErrorCode::INVALID_FETCH_SESSION_EPOCH;
+                || error == ErrorCode::INVALID_FETCH_SESSION_EPOCH
+                || error == ErrorCode::FETCH_SESSION_TOPIC_ID_ERROR;
             if error == ErrorCode::FETCH_SESSION_ID_NOT_FOUND {
                 self.id = 0;
             }
@@ -311,6 +312,7 @@ mod tests {
         for (code, id_after) in [
             (ErrorCode::FETCH_SESSION_ID_NOT_FOUND, 0),
             (ErrorCode::INVALID_FETCH_SESSION_EPOCH, 77),
+            (ErrorCode::FETCH_SESSION_TOPIC_ID_ERROR, 77),
         ] {
             let (mut s, targets) = opened();
             request(&mut s, &targets);
