@@ -197,5 +197,6 @@ pub fn needs_refresh(code: ErrorCode) -> bool {
             | ErrorCode::UNKNOWN_LEADER_EPOCH
             | ErrorCode::KAFKA_STORAGE_ERROR
             | ErrorCode::UNKNOWN_TOPIC_ID
+            | ErrorCode::INCONSISTENT_TOPIC_ID
     )
 }

@@ -95,6 +95,15 @@ pub(crate) struct FetchSession {
 }
 
 impl FetchSession {
+    /// A session whose first fetch is a full one that closes session `old` (one the broker may
+    /// still hold, its state here lost) and opens a new one.
+    pub fn replacing(old: Option<i32>) -> FetchSession {
+        FetchSession {
+            id: old.unwrap_or(0),
+            ..FetchSession::default()
+        }
+    }
+
     /// The id of the open session, if any.
     pub fn id(&self) -> Option<i32> {
         (self.id != 0).then_some(self.id)
@@ -368,6 +377,16 @@ mod tests {
         assert_eq!((r.session_id, r.send.len()), (77, 3));
         s.answered(ErrorCode::NONE, 77);
         assert!(s.request(&targets, &other, false).is_full());
+    }
+
+    #[test]
+    fn a_replaced_session_is_closed_by_the_first_full_fetch() {
+        let targets = vec![target("a", 0, 0)];
+        let mut s = FetchSession::replacing(Some(41));
+        let r = request(&mut s, &targets);
+        assert_eq!((r.session_id, r.epoch, r.send.len()), (41, 0, 1));
+        assert_eq!(s.answered(ErrorCode::NONE, 42), Next::Use);
+        assert_eq!((s.id(), request(&mut s, &targets).epoch), (Some(42), 1));
     }
 
     #[test]

@@ -29,7 +29,8 @@ const SESSIONS: i16 = 7;
 
 /// The fetch session with each broker (by id). A fetch takes its broker's session out while it
 /// runs (one fetch per broker at a time) and puts it back when it ends; the ids of open sessions
-/// stay known meanwhile, so that [`close_sessions`] can close them after stopping the fetches.
+/// stay known meanwhile, so that [`close_sessions`] can close them after stopping the fetches, and
+/// so that a fetch whose task died with the session closes it with its next full fetch.
 #[derive(Debug, Default)]
 pub(crate) struct FetchSessions(Mutex<Sessions>);
 
@@ -37,6 +38,8 @@ pub(crate) struct FetchSessions(Mutex<Sessions>);
 struct Sessions {
     idle: HashMap<i32, FetchSession>,
     open: HashMap<i32, i32>,
+    /// Set by [`close_sessions`]: fetches still running go without a session from then on.
+    closed: bool,
 }
 
 impl FetchSessions {
@@ -44,12 +47,26 @@ impl FetchSessions {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn take(&self, broker: i32) -> FetchSession {
-        self.lock().idle.remove(&broker).unwrap_or_default()
+    /// The session with `broker`; `None` once the sessions are closed.
+    fn take(&self, broker: i32) -> Option<FetchSession> {
+        let mut sessions = self.lock();
+        if sessions.closed {
+            return None;
+        }
+        let session = match sessions.idle.remove(&broker) {
+            Some(session) => session,
+            // None yet, or lost with a fetch that never ended: replace the one the broker may
+            // still hold.
+            None => FetchSession::replacing(sessions.open.get(&broker).copied()),
+        };
+        Some(session)
     }
 
     fn put(&self, broker: i32, session: FetchSession) {
         let mut sessions = self.lock();
+        if sessions.closed {
+            return;
+        }
         match session.id() {
             Some(id) => sessions.open.insert(broker, id),
             None => sessions.open.remove(&broker),
@@ -67,6 +84,7 @@ impl FetchSessions {
 pub(crate) fn close_sessions(cluster: &Cluster, sessions: &FetchSessions, within: Duration) {
     let open: Vec<(i32, i32)> = {
         let mut sessions = sessions.lock();
+        sessions.closed = true;
         sessions.idle.clear();
         sessions.open.drain().collect()
     };
@@ -129,17 +147,22 @@ pub(crate) async fn fetch(
     sessions: &FetchSessions,
 ) -> FetchOutcome {
     let broker = job.broker;
-    let mut session = sessions.take(broker);
-    let outcome = fetch_in(cluster, job, settings, &mut session).await;
-    sessions.put(broker, session);
-    outcome
+    match sessions.take(broker) {
+        Some(mut session) => {
+            let outcome = fetch_in(cluster, job, settings, Some(&mut session)).await;
+            sessions.put(broker, session);
+            outcome
+        }
+        None => fetch_in(cluster, job, settings, None).await,
+    }
 }
 
+/// [`fetch`] in `session`, or without one.
 async fn fetch_in(
     cluster: &Cluster,
     job: FetchJob,
     settings: &FetchSettings,
-    session: &mut FetchSession,
+    mut session: Option<&mut FetchSession>,
 ) -> FetchOutcome {
     let broker_id = job.broker;
     let failed = |error: Error| {
@@ -150,7 +173,9 @@ async fn fetch_in(
     let conn = match cluster.broker(job.broker).await {
         Ok(c) => c,
         Err(e) => {
-            session.failed();
+            if let Some(session) = session.as_deref_mut() {
+                session.failed();
+            }
             return failed(e);
         }
     };
@@ -186,22 +211,26 @@ async fn fetch_in(
     // At most one resend: after a session error the fetch goes again as a full one, whose answer
     // is always used.
     let mut resent = false;
+    if version < SESSIONS {
+        session = None;
+    }
     let resp = loop {
-        let in_session = if version >= SESSIONS {
-            session.request(&job.targets, &topic_ids, by_id)
-        } else {
-            SessionRequest {
+        let in_session = match session.as_deref_mut() {
+            Some(session) => session.request(&job.targets, &topic_ids, by_id),
+            None => SessionRequest {
                 session_id: 0,
                 epoch: CLOSE,
                 send: (0..job.targets.len()).collect(),
                 forget: Vec::new(),
-            }
+            },
         };
         let req = request(settings, &job, &topics, &in_session);
         let resp = match conn.send_at(&req, version).await {
             Ok(r) => r,
             Err(e) => {
-                session.failed();
+                if let Some(session) = session.as_deref_mut() {
+                    session.failed();
+                }
                 return failed(e);
             }
         };
@@ -209,8 +238,11 @@ async fn fetch_in(
         cluster
             .counters()
             .fetched(!in_session.is_full() && code.is_ok());
-        if version >= SESSIONS && session.answered(code, resp.session_id) == Next::Resend && !resent
-        {
+        let next = match session.as_deref_mut() {
+            Some(session) => session.answered(code, resp.session_id),
+            None => Next::Use,
+        };
+        if next == Next::Resend && !resent {
             cluster.counters().code(code);
             tracing::debug!(
                 broker = broker_id,
