@@ -28,7 +28,7 @@ use kbus::protocol::error_code::ErrorCode;
 use kbus::{Error, TopicPartition};
 use kbus_testkit::kafka::Kafka;
 
-use common::create_topic;
+use common::{create_topic, produce_to_each_partition};
 
 /// A failure guard for each wait.
 const GUARD: Duration = Duration::from_secs(60);
@@ -422,26 +422,6 @@ async fn a_commit_does_not_wait_behind_a_fetch_the_broker_holds() {
     );
 }
 
-/// `per` records to each of `partitions` partitions, acknowledged.
-async fn produce_waves(bootstrap: &str, topic: &str, partitions: i32, per: usize) {
-    let producer = Producer::connect(ClusterConfig::new(bootstrap), ProducerConfig::default())
-        .await
-        .unwrap();
-    let mut deliveries = Vec::new();
-    for i in 0..per {
-        for p in 0..partitions {
-            let r = ProducerRecord::new(topic)
-                .partition(p)
-                .value(format!("{p}-{i}"));
-            deliveries.push(producer.send(r).await.unwrap());
-        }
-    }
-    for d in deliveries {
-        d.await.unwrap();
-    }
-    producer.close().await.unwrap();
-}
-
 /// Reads `n` records, each of one of `from` and at the next offset `next` expects of its
 /// partition (so nothing is skipped or read twice); advances `next`.
 async fn read_in_order(consumer: &mut Consumer, n: usize, from: &[i32], next: &mut [i64]) {
@@ -489,7 +469,7 @@ async fn fetch_sessions_read_everything_once_across_pauses_seeks_and_a_broker_re
     let topic = "fetch-sessions";
     let all = [0, 1, 2, 3, 4, 5];
     create_topic(&bootstrap, topic, 6, &[]).await;
-    produce_waves(&bootstrap, topic, 6, 50).await;
+    produce_to_each_partition(&bootstrap, topic, 6, 50, "first").await;
     let tps: Vec<TopicPartition> = all.iter().map(|&p| TopicPartition::new(topic, p)).collect();
     let mut consumer = consumer(&bootstrap, OffsetReset::Earliest).await;
     consumer.assign(tps.clone()).unwrap();
@@ -503,7 +483,7 @@ async fn fetch_sessions_read_everything_once_across_pauses_seeks_and_a_broker_re
 
     // Paused partitions leave the session; the others go on.
     consumer.pause(&tps[..2]);
-    produce_waves(&bootstrap, topic, 6, 50).await;
+    produce_to_each_partition(&bootstrap, topic, 6, 50, "paused").await;
     read_in_order(&mut consumer, 200, &all[2..], &mut next).await;
     consumer.resume(&tps[..2]);
     read_in_order(&mut consumer, 100, &all[..2], &mut next).await;
@@ -526,7 +506,7 @@ async fn fetch_sessions_read_everything_once_across_pauses_seeks_and_a_broker_re
     .await;
     let before = consumer.metrics();
     tokio::task::block_in_place(|| kafka.restart());
-    produce_waves(&bootstrap, topic, 6, 50).await;
+    produce_to_each_partition(&bootstrap, topic, 6, 50, "restarted").await;
     consumer.resume(&tps);
     read_in_order(&mut consumer, 300, &all, &mut next).await;
     assert_eq!(next, [150; 6]);

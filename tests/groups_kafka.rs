@@ -25,7 +25,7 @@ use kbus_testkit::kafka::{ConsumerEvent, JavaProcess, JavaTool, Kafka, KafkaVers
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
-use common::{blocking, create_topic};
+use common::{blocking, create_topic, produce_to_each_partition};
 
 const PARTITIONS: i32 = 8;
 /// A failure guard for each wait (a killed Java member leaves after its 6 s session timeout).
@@ -422,7 +422,7 @@ async fn mixed_group(kbus_assignor: &str, java_assignor: &str) {
     b.stop().await;
     group.wait_balanced(&["java-2"]).await;
     let handover = group.state.lock().unwrap().log.len();
-    let ends = produce_to_each_partition(&bootstrap, &topic, 5, "after-b").await;
+    let ends = produce_to_each_partition(&bootstrap, &topic, PARTITIONS, 5, "after-b").await;
     // The Java member commits each poll's records: once its commits reach every partition's
     // end, it has read everything.
     group
@@ -470,7 +470,7 @@ async fn mixed_group(kbus_assignor: &str, java_assignor: &str) {
     // A last Java member starts where the group committed and reads exactly what was written
     // after everyone stopped.
     let consumed_before = group.state.lock().unwrap().consumed.len();
-    let _ = produce_to_each_partition(&bootstrap, &topic, 10, "late").await;
+    let _ = produce_to_each_partition(&bootstrap, &topic, PARTITIONS, 10, "late").await;
     let j3 = JavaMember::start(
         "java-3",
         &bootstrap,
@@ -491,35 +491,6 @@ async fn mixed_group(kbus_assignor: &str, java_assignor: &str) {
         consumed_before + 10 * PARTITIONS as usize,
         "it read only the new records"
     );
-}
-
-/// Writes `n` records to every partition; returns each partition's log end afterwards.
-async fn produce_to_each_partition(
-    bootstrap: &str,
-    topic: &str,
-    n: usize,
-    tag: &str,
-) -> BTreeMap<i32, i64> {
-    let producer = Producer::connect(ClusterConfig::new(bootstrap), ProducerConfig::default())
-        .await
-        .unwrap();
-    let mut deliveries = Vec::new();
-    for p in 0..PARTITIONS {
-        for i in 0..n {
-            let r = ProducerRecord::new(topic)
-                .partition(p)
-                .value(format!("{tag}-{p}-{i}"));
-            deliveries.push(producer.send(r).await.unwrap());
-        }
-    }
-    let mut ends = BTreeMap::new();
-    for d in deliveries {
-        let at = d.await.unwrap();
-        let end = ends.entry(at.partition).or_insert(0);
-        *end = (*end).max(at.offset + 1);
-    }
-    producer.close().await.unwrap();
-    ends
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 
 pub mod handled;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use kbus::admin::{Admin, OffsetSpec};
@@ -253,4 +253,36 @@ pub fn to_text(r: &ConsumerRecord) -> kbus_testkit::kafka::console::TextRecord {
         key: r.key.as_ref().map(text),
         value: r.value.as_ref().map(text),
     }
+}
+
+/// Writes `n` records (values `{tag}-{partition}-{i}`) to each of partitions `0..partitions`,
+/// acknowledged; returns each partition's log end afterwards.
+pub async fn produce_to_each_partition(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    n: usize,
+    tag: &str,
+) -> BTreeMap<i32, i64> {
+    use kbus::producer::{Producer, ProducerConfig, ProducerRecord};
+    let producer = Producer::connect(ClusterConfig::new(bootstrap), ProducerConfig::default())
+        .await
+        .unwrap();
+    let mut deliveries = Vec::new();
+    for p in 0..partitions {
+        for i in 0..n {
+            let r = ProducerRecord::new(topic)
+                .partition(p)
+                .value(format!("{tag}-{p}-{i}"));
+            deliveries.push(producer.send(r).await.unwrap());
+        }
+    }
+    let mut ends = BTreeMap::new();
+    for d in deliveries {
+        let at = d.await.unwrap();
+        let end = ends.entry(at.partition).or_insert(0);
+        *end = (*end).max(at.offset + 1);
+    }
+    producer.close().await.unwrap();
+    ends
 }

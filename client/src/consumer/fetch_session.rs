@@ -63,6 +63,17 @@ pub(crate) struct SessionRequest {
 }
 
 impl SessionRequest {
+    /// A full fetch of `targets` partitions: with `session_id` and epoch 0 it opens a session
+    /// (closing that one, if any); with id 0 and epoch -1 it is a fetch without a session.
+    pub fn full(session_id: i32, epoch: i32, targets: usize) -> SessionRequest {
+        SessionRequest {
+            session_id,
+            epoch,
+            send: (0..targets).collect(),
+            forget: Vec::new(),
+        }
+    }
+
     /// True when the request names every partition it fetches.
     pub fn is_full(&self) -> bool {
         self.epoch == OPEN || self.epoch == CLOSE
@@ -136,12 +147,7 @@ impl FetchSession {
             // An open session is closed by the broker when a full fetch names it with epoch 0.
             self.epoch = OPEN;
             self.pending = Some((next, true));
-            return SessionRequest {
-                session_id: self.id,
-                epoch: OPEN,
-                send: (0..targets.len()).collect(),
-                forget: Vec::new(),
-            };
+            return SessionRequest::full(self.id, OPEN, targets.len());
         }
         let send = targets
             .iter()

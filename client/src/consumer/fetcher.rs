@@ -217,12 +217,7 @@ async fn fetch_in(
     let resp = loop {
         let in_session = match session.as_deref_mut() {
             Some(session) => session.request(&job.targets, &topic_ids, by_id),
-            None => SessionRequest {
-                session_id: 0,
-                epoch: CLOSE,
-                send: (0..job.targets.len()).collect(),
-                forget: Vec::new(),
-            },
+            None => SessionRequest::full(0, CLOSE, job.targets.len()),
         };
         let req = request(settings, &job, &topics, &in_session);
         let resp = match conn.send_at(&req, version).await {
@@ -348,7 +343,7 @@ fn request(
     topics: &[(Arc<str>, Uuid, Vec<usize>)],
     in_session: &SessionRequest,
 ) -> FetchRequest {
-    let mut named = vec![in_session.is_full(); job.targets.len()];
+    let mut named = vec![false; job.targets.len()];
     for &i in &in_session.send {
         named[i] = true;
     }
