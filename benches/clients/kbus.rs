@@ -54,6 +54,13 @@ pub async fn consumer(run: &Run<'_>, group: &str) -> RunResult {
     let mut consumer = Consumer::from_properties(run.consumer_properties(group))
         .await
         .map_err(|e| format!("create: {e}"))?;
+    // As the librdkafka consumers do before their stopwatch starts: the topic's metadata (and
+    // with it the connection to its leaders) is not part of the measured read.
+    consumer
+        .cluster()
+        .metadata_for(&[&run.topic])
+        .await
+        .map_err(|e| format!("metadata: {e}"))?;
     let partitions: Vec<TopicPartition> = (0..run.partitions)
         .map(|p| TopicPartition::new(run.topic.as_str(), p))
         .collect();
