@@ -18,7 +18,7 @@ use kbus::consumer::{Consumer, Event as ConsumerEvent};
 use kbus::producer::{Producer, ProducerRecord};
 use kbus::protocol::record::Header;
 use kbus::TopicPartition;
-use kbus_testkit::kafka::Kafka;
+use kbus_testkit::kafka::{Kafka, KafkaVersion};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -56,6 +56,16 @@ async fn started(config: KafkaEventBusConfig) -> KafkaEventBus {
 async fn the_kafka_bus_keeps_the_event_bus_contract() {
     let kafka = Kafka::shared();
     conformance::run_all(|| async { started(config(kafka, "conformance")).await }).await;
+}
+
+/// The same contract on the oldest Kafka release tested (3.0, KRaft's first: lower versions of
+/// every API the bus uses, fetch sessions by topic name, the classic group protocol only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kafka_bus_keeps_the_event_bus_contract_on_kafka_3_0() {
+    let kafka = Kafka::builder().version(KafkaVersion::First3x).start();
+    let _log = kafka.log_on_failure();
+    let kafka = &kafka;
+    conformance::run_all(|| async { started(config(kafka, "conformance-3-0")).await }).await;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -26,7 +26,7 @@ use kbus::consumer::{
 use kbus::producer::{Producer, ProducerConfig, ProducerRecord};
 use kbus::protocol::error_code::ErrorCode;
 use kbus::{Error, TopicPartition};
-use kbus_testkit::kafka::Kafka;
+use kbus_testkit::kafka::{Kafka, KafkaVersion};
 
 use common::{create_topic, produce_to_each_partition};
 
@@ -463,7 +463,18 @@ async fn until_metrics(consumer: &mut Consumer, what: &str, done: impl Fn(&kbus:
 /// again in full at once, and reading goes on without a gap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_sessions_read_everything_once_across_pauses_seeks_and_a_broker_restart() {
-    let mut kafka = Kafka::start();
+    fetch_sessions_across_pauses_seeks_and_a_broker_restart(KafkaVersion::Newest).await;
+}
+
+/// The same on Kafka 3.0, whose newest Fetch (v12) names topics instead of giving their ids: the
+/// session's partitions are kept and forgotten by topic name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_sessions_by_topic_name_on_kafka_3_0() {
+    fetch_sessions_across_pauses_seeks_and_a_broker_restart(KafkaVersion::First3x).await;
+}
+
+async fn fetch_sessions_across_pauses_seeks_and_a_broker_restart(version: KafkaVersion) {
+    let mut kafka = Kafka::builder().version(version).start();
     let _log = kafka.log_on_failure();
     let bootstrap = kafka.bootstrap();
     let topic = "fetch-sessions";

@@ -1,9 +1,10 @@
-//! Version negotiation against the Apache Kafka releases kbus supports: the newest 4.x and the
-//! oldest 4.0.x (the floor KIP-896 left). For each, the test lists every API kbus speaks with
-//! the range kbus implements, the range the broker offers and the version picked — the highest
-//! both share, for every API — and then runs each of those APIs at its picked version: topics
-//! created, described and deleted, an idempotent producer, a consumer group that commits, offset
-//! listings, group listings, and a SASL login.
+//! Version negotiation against Apache Kafka releases kbus supports: the newest 4.x, the oldest
+//! 4.0.x (the floor KIP-896 left), the last 3.x and the oldest 3.0.x (KRaft's first release, whose
+//! APIs top out lower: Fetch v12, Produce v9, Metadata v11). For each, the test lists every API
+//! kbus speaks with the range kbus implements, the range the broker offers and the version picked
+//! — the highest both share, for every API — and then runs each of those APIs at its picked
+//! version: topics created, described and deleted, an idempotent producer, a consumer group that
+//! commits, offset listings, group listings, and a SASL login.
 
 mod common;
 
@@ -192,4 +193,14 @@ async fn the_newest_kafka() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_oldest_kafka_4_0() {
     negotiates_and_runs_every_api(KafkaVersion::Floor).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_kafka_3() {
+    negotiates_and_runs_every_api(KafkaVersion::Last3x).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oldest_kafka_3_0() {
+    negotiates_and_runs_every_api(KafkaVersion::First3x).await;
 }

@@ -3,8 +3,9 @@
 //! `testkit/kafka/pom.xml` (`kafka_2.13`, `kafka-tools` and their runtime dependencies): one folder
 //! per version under `~/.cache/kbus/kafka-VERSION/libs` (`$KBUS_CACHE` moves it), about 55 MB and
 //! under a minute per version the first time, skipped when present. The versions are listed in
-//! `testkit/kafka/versions`: the newest 4.x Maven Central serves, and the oldest 4.0.x. Java 17 or
-//! newer runs them (`$JAVA_HOME/bin/java`, else `java` on `PATH`).
+//! `testkit/kafka/versions`: the newest 4.x Maven Central serves, the oldest 4.0.x, the last 3.x and
+//! the oldest 3.0.x. Java 17 or newer runs them (`$JAVA_HOME/bin/java`, else `java` on `PATH`). The
+//! Java tools below name 4.x classes: run them on 4.x nodes.
 //!
 //! - [`Kafka`]: one node (broker and controller in one process) on free loopback ports, with any
 //!   mix of listeners ([`Security`]: PLAINTEXT, SASL_PLAINTEXT with PLAIN and SCRAM users, SSL with
@@ -48,6 +49,12 @@ pub enum KafkaVersion {
     Newest,
     /// The oldest 4.0.x release: the floor of protocol versions KIP-896 left.
     Floor,
+    /// The last 3.x release: brokers many clusters still run (the Java client 4.x supports
+    /// brokers from 2.1).
+    Last3x,
+    /// The oldest 3.0.x release: KRaft's first (preview) release, and the last whose Fetch (v12)
+    /// names topics instead of topic ids, so fetch sessions there are kept by name.
+    First3x,
 }
 
 const VERSIONS: &str = include_str!("../../kafka/versions");
@@ -58,13 +65,15 @@ impl KafkaVersion {
         let role = match self {
             KafkaVersion::Newest => "newest",
             KafkaVersion::Floor => "floor",
+            KafkaVersion::Last3x => "last-3.x",
+            KafkaVersion::First3x => "first-3.x",
         };
         VERSIONS
             .lines()
             .filter_map(|l| l.split_once(' '))
             .find(|(r, _)| *r == role)
             .map(|(_, v)| v.trim())
-            .expect("testkit/kafka/versions names a newest and a floor version")
+            .unwrap_or_else(|| panic!("testkit/kafka/versions names no {role} version"))
     }
 
     /// The folder holding this release's jars (the broker, the tools and their dependencies).
