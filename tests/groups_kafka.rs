@@ -1,6 +1,7 @@
 //! Mixed consumer groups on Apache Kafka itself: kbus members and Java members (Kafka's
 //! `VerifiableConsumer`, the classic protocol) in one group, for each assignor both clients have
-//! (range, roundrobin, cooperative-sticky), while records keep arriving:
+//! (range, roundrobin, cooperative-sticky; cooperative-sticky on Kafka 3.0 too), while records
+//! keep arriving:
 //! - after every join, leave and a member killed without leaving, the members' assignments are
 //!   disjoint and cover every partition, each live member owning some;
 //! - every record produced is consumed by some member;
@@ -355,8 +356,15 @@ fn keep_producing(
     (stop, task)
 }
 
-async fn mixed_group(kbus_assignor: &str, java_assignor: &str) {
-    let kafka = Kafka::shared();
+async fn mixed_group(broker: KafkaVersion, kbus_assignor: &str, java_assignor: &str) {
+    let own;
+    let kafka = match broker {
+        KafkaVersion::Newest => Kafka::shared(),
+        older => {
+            own = blocking(move || Kafka::builder().version(older).start()).await;
+            &own
+        }
+    };
     let _log = kafka.log_on_failure();
     let bootstrap = kafka.bootstrap();
     let topic = format!("mixed-{kbus_assignor}");
@@ -495,15 +503,32 @@ async fn mixed_group(kbus_assignor: &str, java_assignor: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_group_with_the_range_assignor() {
-    mixed_group("range", "RangeAssignor").await;
+    mixed_group(KafkaVersion::Newest, "range", "RangeAssignor").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_group_with_the_roundrobin_assignor() {
-    mixed_group("roundrobin", "RoundRobinAssignor").await;
+    mixed_group(KafkaVersion::Newest, "roundrobin", "RoundRobinAssignor").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_group_with_the_cooperative_sticky_assignor() {
-    mixed_group("cooperative-sticky", "CooperativeStickyAssignor").await;
+    mixed_group(
+        KafkaVersion::Newest,
+        "cooperative-sticky",
+        "CooperativeStickyAssignor",
+    )
+    .await;
+}
+
+/// The same on Kafka 3.0 (the oldest broker tested): the classic group protocol at its older
+/// versions (JoinGroup v7, LeaveGroup v4), with the Java 4.4 client beside kbus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_group_with_the_cooperative_sticky_assignor_on_kafka_3_0() {
+    mixed_group(
+        KafkaVersion::First3x,
+        "cooperative-sticky",
+        "CooperativeStickyAssignor",
+    )
+    .await;
 }
