@@ -4,7 +4,8 @@
 //! kbus speaks with the range kbus implements, the range the broker offers and the version picked
 //! — the highest both share, for every API — and then runs each of those APIs at its picked
 //! version: topics created, described and deleted, an idempotent producer, a consumer group that
-//! commits, offset listings, group listings, and a SASL login.
+//! commits, offset listings, group listings, and SASL logins (PLAIN; SCRAM-SHA-512 from 3.5 on,
+//! where KRaft keeps SCRAM users).
 
 mod common;
 
@@ -29,12 +30,17 @@ use common::{blocking, read_all};
 const GUARD: Duration = Duration::from_secs(60);
 
 async fn negotiates_and_runs_every_api(version: KafkaVersion) {
+    // KRaft keeps SCRAM users from 3.5 on: 3.0 gets the PLAIN user only.
+    let scram = version != KafkaVersion::First3x;
     let kafka = blocking(move || {
-        Kafka::builder()
+        let mut builder = Kafka::builder()
             .version(version)
             .listener("SASL", Security::SaslPlaintext)
-            .user(User::new(Mechanism::Plain, "alice", "alice-secret"))
-            .start()
+            .user(User::new(Mechanism::Plain, "alice", "alice-secret"));
+        if scram {
+            builder = builder.user(User::new(Mechanism::ScramSha512, "bob", "bob-secret"));
+        }
+        builder.start()
     })
     .await;
     let _log = kafka.log_on_failure();
@@ -183,6 +189,19 @@ async fn negotiates_and_runs_every_api(version: KafkaVersion) {
         .await
         .unwrap();
     assert!(conn.version(ApiKey::Metadata).is_some());
+    if scram {
+        let sasl = ConnectionConfig::from_properties([
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "bob"),
+            ("sasl.password", "bob-secret"),
+        ])
+        .unwrap();
+        let conn = Connection::connect(&kafka.addr("SASL"), sasl)
+            .await
+            .unwrap();
+        assert!(conn.version(ApiKey::Metadata).is_some());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
