@@ -261,6 +261,8 @@ fn a_program_handles_events_and_a_poison_one_is_dead_lettered_listed_and_replaye
     // Replaying needs a selection.
     let out = kbus_with(&with(&["dlq", "replay", "--prefix", "cli-exec"]), b"");
     assert_eq!(out.status.code(), Some(2));
+    // Kept when the test fails, to look at.
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A broker that cannot create topics or describe configs (librdkafka's mock cluster): the bus

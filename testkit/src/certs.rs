@@ -3,7 +3,8 @@
 //! unrelated CA with a client certificate of its own. Used by [`crate::stunnel`] (TLS in front of
 //! tansu) and [`crate::kafka`] (Kafka's own TLS listeners, which read PEM key stores).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -21,9 +22,12 @@ pub struct Pair {
     pub key: PathBuf,
 }
 
-/// Every certificate the TLS tests need, generated fresh, in a directory removed on drop.
+/// Every certificate the TLS tests need, generated fresh, in a directory removed on drop, or when
+/// the process ends if never dropped (a broker shared through a `static`).
 pub struct Certs {
     dir: PathBuf,
+    /// A shell that removes `dir` once this pipe closes: on drop, or when the process exits.
+    remover: Option<(Child, ChildStdin)>,
     /// The CA that signed every certificate below except `untrusted_client`.
     pub ca: PathBuf,
     /// A CA that signed none of them (for "unknown CA").
@@ -111,6 +115,7 @@ impl Certs {
             false,
         );
         Certs {
+            remover: remover(&dir),
             dir,
             ca,
             unrelated_ca,
@@ -126,7 +131,27 @@ impl Certs {
 impl Drop for Certs {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some((mut shell, pipe)) = self.remover.take() {
+            drop(pipe);
+            let _ = shell.wait();
+        }
     }
+}
+
+/// A `sh` that removes `dir` once its stdin reaches end-of-file: when the pipe is dropped, or when
+/// this process ends, however it ends (statics are never dropped).
+fn remover(dir: &Path) -> Option<(Child, ChildStdin)> {
+    let mut shell = Command::new("sh")
+        .arg("-c")
+        .arg("read _ignored; rm -rf \"$0\"")
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let pipe = shell.stdin.take()?;
+    Some((shell, pipe))
 }
 
 impl Pair {
